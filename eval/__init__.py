@@ -1,0 +1,1 @@
+"""Evaluation: the official LaMP metrics, eval_task / eval_all, significance tests and reports."""

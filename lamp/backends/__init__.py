@@ -1,0 +1,5 @@
+"""LLM backends, each a registry entry loaded lazily (see :mod:`lamp.backends.base`)."""
+
+from lamp.backends.base import BACKENDS, Backend, GenerationSettings, load_backend, register_backend
+
+__all__ = ["BACKENDS", "Backend", "GenerationSettings", "load_backend", "register_backend"]

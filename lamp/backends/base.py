@@ -1,0 +1,79 @@
+"""The backend interface and registry.
+
+A backend turns prompts into outputs. ``identity`` names the model exactly (backend, model id or
+weights hash, revision) and is part of every generation cache key, so one model's answers are never
+served for another's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from lamp.errors import LampError
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Everything that changes what a backend generates (part of the cache key)."""
+
+    max_new_tokens: int = 128
+    num_beams: int = 4
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+    max_input_length: int = 256
+    stop_at_newline: bool = False
+
+    def key(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Backend:
+    """Base class: subclasses implement :meth:`generate` and, where they can, :meth:`choose`."""
+
+    #: Exact model identity (backend name, model id or weights hash, revision).
+    identity: str = ""
+    #: The tokenizer used to budget prompts (None: count characters / 4 as a rough fallback).
+    tokenizer: Any = None
+
+    def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
+        """One output per prompt, in order."""
+        raise NotImplementedError
+
+    def choose(self, prompts: list[str], options: list[str], settings: GenerationSettings) -> list[str]:
+        """For each prompt, the option the model finds most likely (multiple-choice scoring)."""
+        raise LampError(f"backend {type(self).__name__} cannot score options; use free generation")
+
+    def format_prompt(self, prompt: str) -> str:
+        """The text actually sent to the model (e.g. wrapped in a chat template)."""
+        return prompt
+
+
+#: backend name -> "module:Class", imported only when used.
+BACKENDS: dict[str, str] = {
+    "hf-seq2seq": "lamp.backends.hf:Seq2SeqBackend",
+    "hf-causal": "lamp.backends.hf:CausalBackend",
+    "openai": "lamp.backends.openai_api:OpenAIBackend",
+    "profile-baseline": "lamp.backends.baselines:ProfileBaselineBackend",
+}
+
+
+def register_backend(name: str, target: str) -> None:
+    """Add a backend: ``target`` is ``"module:Class"``."""
+    BACKENDS[name] = target
+
+
+def load_backend(name: str, **kwargs: Any) -> Backend:
+    """Instantiate a backend by registry name, with a did-you-mean error for unknown names."""
+    if name not in BACKENDS:
+        close = difflib.get_close_matches(name, list(BACKENDS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LampError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})")
+    module, cls = BACKENDS[name].split(":")
+    factory: Callable[..., Backend] = getattr(importlib.import_module(module), cls)
+    return factory(**kwargs)

@@ -1,0 +1,80 @@
+"""The ``lamp`` command: one verb per capability, each a small module loaded only when used.
+
+Each verb module defines ``configure(parser)`` (flags, with an example in the epilog) and
+``run(args) -> int``. User errors (:class:`LampError`) print one clear message and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from lamp.errors import LampError
+
+#: verb -> (module, one-line help). Modules are imported lazily so ``lamp --help`` is instant.
+VERBS: dict[str, tuple[str, str]] = {
+    "tasks": ("lamp.cli_tasks", "print the task registry"),
+    "validate": ("lamp.validate", "check LaMP questions/outputs files and report every problem"),
+    "data": ("lamp.download", "download the official LaMP files"),
+    "rank": ("retrievers.rank", "rank each user's profile for each question"),
+    "merge": ("retrievers.merge", "merge questions, a ranking and outputs into one sorted dataset"),
+    "eval": ("eval.cli", "score predictions (one task, or zips/folders of all tasks)"),
+    "compare": ("eval.compare", "paired significance test between two prediction sets"),
+    "report": ("eval.report", "markdown/HTML report of one or many runs"),
+    "submit": ("eval.submit", "pack a leaderboard zip from prediction files"),
+    "run": ("lamp.pipeline", "the whole pipeline: rank, prompt, generate, score, report"),
+    "serve": ("lamp.serve", "HTTP service: personalized generation and an OpenAI-compatible API"),
+    "train": ("lamp.train", "fine-tune the LLM with retrieval (train_llm)"),
+    "adapters": ("lamp.adapters", "train and use one LoRA adapter per user"),
+}
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lamp", description="LaMP personalization harness.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Run 'lamp VERB --help' for a verb's flags and an example.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, (module, help_text) in VERBS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == verb:
+            importlib.import_module(module).configure(sp)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = argv[0] if argv and argv[0] in VERBS else None
+    parser = build_parser(verb)
+    args = parser.parse_args(argv)
+    if verb is None:
+        parser.print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    return run_verb(importlib.import_module(VERBS[verb][0]).run, args)
+
+
+def run_verb(func, args) -> int:
+    """Call a verb, turning user errors into one message on stderr and exit code 2."""
+    try:
+        return int(func(args) or 0)
+    except LampError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def script_main(configure, run, argv: Sequence[str] | None = None, prog: str | None = None,
+                description: str | None = None) -> int:
+    """Entry point for the official-style scripts (``python rank_profiles.py ...``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(parser)
+    return run_verb(run, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

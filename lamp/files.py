@@ -1,0 +1,398 @@
+"""Reading and writing LaMP files: questions and outputs, from a path, an official folder or a zip.
+
+Questions files are parsed one record at a time from a stream, so loading a file needs little
+more memory than the records themselves. Writes are atomic (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+from lamp.errors import LampDataError, LampError
+from lamp.records import ITEM_FIELDS, Gold, Outputs, ProfileItem, Question
+
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------- locating files
+
+@dataclass(frozen=True)
+class Source:
+    """A JSON file on disk or inside a zip; ``name`` is what error messages show."""
+
+    name: str
+    open: Callable[[], IO[str]]
+
+
+def _zip_member(zip_path: Path, member: str) -> Source:
+    def opener() -> IO[str]:
+        zf = zipfile.ZipFile(zip_path)
+        return io.TextIOWrapper(zf.open(member), encoding="utf-8")
+    return Source(f"{zip_path}!{member}", opener)
+
+
+def _file(path: Path) -> Source:
+    return Source(str(path), lambda: open(path, encoding="utf-8"))
+
+
+def task_folder_name(task: str) -> str:
+    """'LaMP-2' -> 'LaMP_2' (the official folder and file spelling)."""
+    return task.replace("-", "_")
+
+
+def find_file(path: str | os.PathLike, kind: str = "questions", split: str | None = None,
+              task: str | None = None) -> Source:
+    """Find ``{split}_{kind}.json`` in a file path, an official folder layout or a zip.
+
+    ``kind`` is ``questions`` or ``outputs``. A plain ``.json`` path is returned as is.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise LampError(f"{p}: no such file or folder")
+    if p.is_file() and not zipfile.is_zipfile(p):
+        return _file(p)
+    suffix = f"{split}_{kind}.json" if split else f"_{kind}.json"
+    folder = task_folder_name(task) if task else None
+    if p.is_dir():
+        names = sorted(str(q.relative_to(p)) for q in p.rglob(f"*{suffix}"))
+    else:
+        with zipfile.ZipFile(p) as zf:
+            names = sorted(n for n in zf.namelist() if n.endswith(suffix))
+    if folder:
+        names = [n for n in names if folder in Path(n).parts] or names
+    if len(names) != 1:
+        what = f"{suffix!r}" + (f" for {task}" if task else "")
+        found = ", ".join(names[:5]) if names else "none"
+        raise LampError(f"{p}: expected exactly one file ending in {what}, found {len(names)} ({found}); "
+                        "pass the file itself or --split/--task to choose")
+    return _file(p / names[0]) if p.is_dir() else _zip_member(p, names[0])
+
+
+def as_source(path: str | os.PathLike | Source, kind: str = "questions", split: str | None = None,
+              task: str | None = None) -> Source:
+    return path if isinstance(path, Source) else find_file(path, kind, split, task)
+
+
+# --------------------------------------------------------------------------- streaming JSON
+
+def iter_json_list(stream: IO[str], name: str) -> Iterator[Any]:
+    """Yield the elements of a top-level JSON list one at a time.
+
+    A top-level object is yielded whole (as the single element) so that callers can handle
+    wrapped files. Errors name the file and the character offset.
+    """
+    decoder = json.JSONDecoder()
+    buf = stream.read(_CHUNK)
+    pos, consumed, eof = 0, 0, False
+
+    def skip_ws() -> None:
+        nonlocal pos, buf, consumed, eof
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf) or eof:
+                return
+            more = stream.read(_CHUNK)
+            eof = not more
+            consumed += pos
+            buf, pos = more, 0
+
+    skip_ws()
+    if pos >= len(buf):
+        raise LampDataError("the file is empty, expected a JSON list", file=name)
+    if buf[pos] == "{":
+        rest = buf[pos:] + stream.read()
+        try:
+            yield json.loads(rest)
+        except json.JSONDecodeError as exc:
+            raise LampDataError(f"not valid JSON ({exc})", file=name) from None
+        return
+    if buf[pos] != "[":
+        raise LampDataError(f"expected a JSON list, found {buf[pos]!r} at offset {consumed + pos}", file=name)
+    pos += 1
+    first = True
+    while True:
+        skip_ws()
+        if pos >= len(buf):
+            raise LampDataError("the JSON list is not closed (file truncated?)", file=name)
+        if buf[pos] == "]":
+            return
+        if not first:
+            if buf[pos] != ",":
+                raise LampDataError(f"expected ',' or ']' at offset {consumed + pos}", file=name)
+            pos += 1
+            skip_ws()
+        first = False
+        while True:
+            try:
+                value, end = decoder.raw_decode(buf, pos)
+                break
+            except json.JSONDecodeError as exc:
+                more = "" if eof else stream.read(max(_CHUNK, len(buf)))
+                if not more:
+                    raise LampDataError(f"not valid JSON at offset {consumed + exc.pos}: {exc.msg}",
+                                        file=name) from None
+                if pos > _CHUNK:
+                    consumed += pos
+                    buf, pos = buf[pos:], 0
+                buf += more
+        pos = end
+        yield value
+
+
+# --------------------------------------------------------------------------- records
+
+class Problems:
+    """Collects data problems, or raises on the first error when ``collect`` is False."""
+
+    def __init__(self, file: str, collect: bool = False) -> None:
+        self.file, self.collect = file, collect
+        self.errors: list[LampDataError] = []
+        self.warnings: list[LampDataError] = []
+
+    def error(self, message: str, record_id: str | None = None, field: str | None = None) -> None:
+        exc = LampDataError(message, file=self.file, record_id=record_id, field=field)
+        if not self.collect:
+            raise exc
+        self.errors.append(exc)
+
+    def warn(self, message: str, record_id: str | None = None, field: str | None = None) -> None:
+        self.warnings.append(LampDataError(message, file=self.file, record_id=record_id, field=field))
+
+
+def _as_id(value: Any, problems: Problems, record_id: str | None, field: str) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    problems.error(f"expected a string id, got {type(value).__name__} {value!r}", record_id, field)
+    return None
+
+
+def parse_date(value: Any) -> tuple[int, ...]:
+    """The official date key: ``str(date).split('-')`` as a tuple of ints ('2020-03-01' -> (2020, 3, 1))."""
+    try:
+        return tuple(int(part) for part in str(value).split("-"))
+    except ValueError:
+        raise ValueError(f"expected a date like YYYY-MM-DD, got {value!r}") from None
+
+
+def item_from_json(obj: Any, problems: Problems, question_id: str,
+                   required: tuple[str, ...] = ()) -> ProfileItem | None:
+    """Build a profile item; problems name the item id (or the question id when it has none)."""
+    if not isinstance(obj, dict):
+        problems.error(f"profile item must be an object, got {type(obj).__name__}", question_id, "profile")
+        return None
+    if "id" not in obj:
+        problems.error("profile item has no 'id'", question_id, "profile[].id")
+        return None
+    item_id = _as_id(obj["id"], problems, question_id, "profile[].id")
+    if item_id is None:
+        return None
+    item = ProfileItem(id=item_id)
+    extra: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "id":
+            continue
+        if key in ITEM_FIELDS:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value) if key in ("score", "date") else value
+            if not isinstance(value, str):
+                problems.error(f"expected a string, got {type(value).__name__}", item_id, key)
+                continue
+            setattr(item, key, value)
+        else:
+            extra[key] = value
+    item.extra = extra or None
+    for name in required:
+        if item.get(name) is None:
+            problems.error(f"missing (profile item of question {question_id!r})", item_id, name)
+        elif name != "date" and item.get(name).strip() == "":
+            problems.warn("empty text", item_id, name)
+    if item.date is not None:
+        try:
+            parse_date(item.date)
+        except ValueError as exc:
+            problems.error(str(exc), item_id, "date")
+    return item
+
+
+def question_from_json(obj: Any, problems: Problems, item_fields: tuple[str, ...] = ()) -> Question | None:
+    """Build a question with its profile; each problem names the record and field."""
+    if not isinstance(obj, dict):
+        problems.error(f"each question must be an object, got {type(obj).__name__}")
+        return None
+    if "id" not in obj:
+        problems.error(f"question has no 'id' (keys: {sorted(obj)[:6]})", None, "id")
+        return None
+    qid = _as_id(obj["id"], problems, None, "id")
+    if qid is None:
+        return None
+    text = obj.get("input")
+    if not isinstance(text, str):
+        problems.error("missing" if text is None else f"expected a string, got {type(text).__name__}", qid, "input")
+        text = ""
+    profile_raw = obj.get("profile")
+    profile: list[ProfileItem] = []
+    if not isinstance(profile_raw, list):
+        problems.error("missing" if profile_raw is None else f"expected a list, got {type(profile_raw).__name__}",
+                       qid, "profile")
+    else:
+        if not profile_raw:
+            problems.error("the profile is empty", qid, "profile")
+        seen: set[str] = set()
+        for raw in profile_raw:
+            item = item_from_json(raw, problems, qid, item_fields)
+            if item is None:
+                continue
+            if item.id in seen:
+                problems.error(f"duplicate profile item id (in question {qid!r})", item.id, "profile[].id")
+            seen.add(item.id)
+            profile.append(item)
+    user_id = obj.get("user_id")
+    if user_id is not None:
+        user_id = _as_id(user_id, problems, qid, "user_id")
+    extra = {k: v for k, v in obj.items() if k not in ("id", "input", "profile", "user_id")}
+    return Question(id=qid, input=text, profile=profile, user_id=user_id, extra=extra or None)
+
+
+def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None, task: str | None = None,
+                   problems: Problems | None = None) -> Iterator[Question]:
+    """Stream the questions of a file (or of the one matching file in a folder or zip)."""
+    from lamp.tasks import get_task
+
+    src = as_source(path, "questions", split, task)
+    problems = problems or Problems(src.name)
+    fields = get_task(task).item_fields if task else ()
+    seen: set[str] = set()
+    with contextlib.closing(src.open()) as stream:
+        for obj in iter_json_list(stream, src.name):
+            if isinstance(obj, dict) and "golds" in obj and isinstance(obj["golds"], list):
+                # The official Avocado script wraps LaMP-6 test questions as {"task", "golds"} [BUG fix].
+                records = obj["golds"]
+            elif isinstance(obj, dict) and "input" not in obj:
+                problems.error("expected a JSON list of questions, found an object")
+                return
+            else:
+                records = [obj]
+            for raw in records:
+                q = question_from_json(raw, problems, fields)
+                if q is None:
+                    continue
+                if q.id in seen:
+                    problems.error("duplicate question id", q.id, "id")
+                    continue
+                seen.add(q.id)
+                yield q
+
+
+def load_questions(path: str | os.PathLike | Source, *, split: str | None = None,
+                   task: str | None = None) -> list[Question]:
+    """All questions of a file; raises :class:`LampDataError` on the first problem."""
+    return list(iter_questions(path, split=split, task=task))
+
+
+def outputs_from_json(obj: Any, problems: Problems, task: str | None = None) -> Outputs:
+    """Parse ``{"task", "golds"}`` or a bare list of ``{"id", "output"}``."""
+    from lamp.tasks import get_task, normalize_task_name
+
+    file_task: str | None = None
+    if isinstance(obj, dict):
+        if "golds" not in obj:
+            problems.error(f"expected keys 'task' and 'golds', found {sorted(obj)[:6]}", None, "golds")
+            return Outputs(None, [])
+        file_task, records = obj.get("task"), obj["golds"]
+        if file_task is not None and not isinstance(file_task, str):
+            problems.error(f"expected a task name string, got {file_task!r}", None, "task")
+            file_task = None
+        if file_task is not None:
+            try:
+                canonical = normalize_task_name(file_task)
+            except LampError as exc:
+                problems.error(str(exc), None, "task")
+                canonical = None
+            if task and canonical and canonical != get_task(task).name and not get_task(task).accepts(file_task):
+                problems.error(f"the file is for {file_task}, expected {task_folder_name(get_task(task).name)}",
+                               None, "task")
+    elif isinstance(obj, list):
+        records = obj
+    else:
+        problems.error(f"expected an object with 'golds' or a list, got {type(obj).__name__}")
+        return Outputs(None, [])
+    if not isinstance(records, list):
+        problems.error(f"expected a list, got {type(records).__name__}", None, "golds")
+        return Outputs(file_task, [])
+    golds: list[Gold] = []
+    seen: set[str] = set()
+    for raw in records:
+        if not isinstance(raw, dict) or "id" not in raw:
+            problems.error(f"each entry must be an object with 'id' and 'output', got {str(raw)[:80]}", None, "golds")
+            continue
+        gid = _as_id(raw["id"], problems, None, "id")
+        if gid is None:
+            continue
+        out = raw.get("output")
+        if isinstance(out, (int, float)) and not isinstance(out, bool):
+            out = str(out)
+        if not isinstance(out, str):
+            problems.error("missing" if out is None else f"expected a string, got {type(out).__name__}", gid, "output")
+            continue
+        if gid in seen:
+            problems.error("duplicate id", gid, "id")
+            continue
+        seen.add(gid)
+        golds.append(Gold(gid, out))
+    return Outputs(file_task, golds)
+
+
+def load_outputs(path: str | os.PathLike | Source, *, split: str | None = None,
+                 task: str | None = None) -> Outputs:
+    """An outputs or predictions file; raises :class:`LampDataError` on the first problem."""
+    src = as_source(path, "outputs", split, task)
+    with contextlib.closing(src.open()) as stream:
+        try:
+            obj = json.load(stream)
+        except json.JSONDecodeError as exc:
+            raise LampDataError(f"not valid JSON ({exc})", file=src.name) from None
+    return outputs_from_json(obj, Problems(src.name), task)
+
+
+# --------------------------------------------------------------------------- writing
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write to a temp file beside ``path`` and rename it into place only when the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = None) -> None:
+    """Write JSON atomically (UTF-8, non-ASCII kept)."""
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=indent)
+        fh.write("\n")
+
+
+def write_outputs(path: str | os.PathLike, task: str, golds: dict[str, str] | list[Gold]) -> None:
+    """Write an official-format predictions file ``{"task": "LaMP_i", "golds": [...]}``."""
+    items = golds.items() if isinstance(golds, dict) else ((g.id, g.output) for g in golds)
+    write_json(path, {"task": task_folder_name(task), "golds": [{"id": i, "output": o} for i, o in items]}, indent=1)

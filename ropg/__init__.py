@@ -1,0 +1,1 @@
+"""ROPG: optimise a retriever from the LLM's feedback (knowledge distillation and RL)."""

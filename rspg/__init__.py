@@ -1,0 +1,1 @@
+"""RSPG: pick one retriever per input (Pre and Post generation)."""
