@@ -83,6 +83,9 @@ def as_source(path: str | os.PathLike | Source, kind: str = "questions", split: 
 
 # --------------------------------------------------------------------------- streaming JSON
 
+class WholeObject(dict):
+    """A file whose top level is an object rather than a list (yielded whole by iter_json_list)."""
+
 def iter_json_list(stream: IO[str], name: str) -> Iterator[Any]:
     """Yield the elements of a top-level JSON list one at a time.
 
@@ -111,7 +114,7 @@ def iter_json_list(stream: IO[str], name: str) -> Iterator[Any]:
     if buf[pos] == "{":
         rest = buf[pos:] + stream.read()
         try:
-            yield json.loads(rest)
+            yield WholeObject(json.loads(rest))
         except json.JSONDecodeError as exc:
             raise LampDataError(f"not valid JSON ({exc})", file=name) from None
         return
@@ -130,6 +133,8 @@ def iter_json_list(stream: IO[str], name: str) -> Iterator[Any]:
                 raise LampDataError(f"expected ',' or ']' at offset {consumed + pos}", file=name)
             pos += 1
             skip_ws()
+            if pos >= len(buf):
+                raise LampDataError("the JSON list is not closed (file truncated?)", file=name)
         first = False
         while True:
             try:
@@ -275,11 +280,11 @@ def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None
     seen: set[str] = set()
     with contextlib.closing(src.open()) as stream:
         for obj in iter_json_list(stream, src.name):
-            if isinstance(obj, dict) and "golds" in obj and isinstance(obj["golds"], list):
+            if isinstance(obj, WholeObject) and isinstance(obj.get("golds"), list):
                 # The official Avocado script wraps LaMP-6 test questions as {"task", "golds"} [BUG fix].
                 records = obj["golds"]
-            elif isinstance(obj, dict) and "input" not in obj:
-                problems.error("expected a JSON list of questions, found an object")
+            elif isinstance(obj, WholeObject):
+                problems.error(f"expected a JSON list of questions, found an object with keys {sorted(obj)[:6]}")
                 return
             else:
                 records = [obj]

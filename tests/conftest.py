@@ -1,0 +1,46 @@
+"""Shared fixtures: small LaMP files written to a temp folder, and the demo data location."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def write(path: Path, obj) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def lamp3_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A valid LaMP-3 dev questions/outputs pair in the official layout."""
+    prefix = "What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 without further explanation. review: "
+    questions = [
+        {"id": "300", "input": prefix + "great kit", "user_id": "u1",
+         "profile": [{"id": "3000", "text": "broke fast", "score": "2", "date": "2020-01-02"},
+                     {"id": "3001", "text": "lovely book", "score": "5", "date": "2021-05-06"}]},
+        {"id": "301", "input": prefix + "meh", "user_id": "u2",
+         "profile": [{"id": "3010", "text": "okay", "score": "3", "date": "2019-07-08"}]},
+    ]
+    outputs = {"task": "LaMP_3", "golds": [{"id": "300", "output": "4"}, {"id": "301", "output": "3"}]}
+    q = write(tmp_path / "LaMP_3" / "dev" / "dev_questions.json", questions)
+    o = write(tmp_path / "LaMP_3" / "dev" / "dev_outputs.json", outputs)
+    return q, o
+
+
+@pytest.fixture
+def demo_dir() -> Path:
+    if not (DEMO / "LaMP_1").exists():
+        pytest.skip("bundled demo data not generated")
+    return DEMO
