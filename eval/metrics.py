@@ -1,0 +1,278 @@
+"""The official LaMP metrics (reference §5.1) as pure functions over aligned lists or id-keyed dicts.
+
+Every metric of a task is a function of the *column sums* of a per-sample statistics matrix
+(:class:`SampleStats`): accuracy and the per-class TP/FP/FN of macro-F1, absolute and squared
+errors, per-sample ROUGE F. So a subset (a user, a profile-size bucket), a bootstrap resample
+(row weights) or a randomization swap is one matrix product, and corpus-level metrics (macro-F1,
+RMSE) are recomputed exactly rather than averaged.
+
+Definitions, identical to the official ``eval/evaluation.py``:
+
+* LaMP-1/2 — ``str(x).strip()``, then the index in the task's label list, or -1 when not an exact
+  match (no lower-casing). ``accuracy`` = share of equal indices; ``f1`` = macro-F1 over the *full*
+  label list: a label absent from golds and predictions counts F1 = 0, a -1 prediction is a false
+  negative of the gold class. [QUIRK, kept] a gold outside the label list also maps to -1, so an
+  unknown prediction "matches" it in ``accuracy``; :func:`golds_outside_labels` finds such golds.
+* LaMP-3 — ``float(pred.strip())``; when that fails the *worst case* for the gold:
+  1.0 if ``|1-gold| > |5-gold|`` else 5.0 (gold 3 -> 5.0). Out-of-range values ("7") are kept
+  [QUIRK, kept]. [BUG fixed] "nan"/"inf" parse as floats and then crash the official scorer inside
+  scikit-learn ("Input contains NaN"); here a non-finite prediction takes the worst case too.
+  ``MAE`` = mean |err|, ``RMSE`` = sqrt(mean err²).
+* LaMP-4…7 — ``rouge_score`` (``use_stemmer=False``, default tokenizer: lower-case, every char
+  outside ``[a-z0-9]`` becomes a space, so "héllo" -> "h llo" and Chinese text has no tokens and
+  scores 0). ``rouge-1`` = ROUGE-1 F, ``rouge-L`` = sentence-level LCS F (``rougeL``).
+  [DEVIATION] the official scorer reports HF ``evaluate``'s *median of 1000 unseeded bootstrap
+  means*; we report the plain mean. The bootstrap median is random (two official runs on the same
+  80 predictions differed by up to 2.4e-3) and needs the HF hub at run time; the mean is what it
+  estimates, so our numbers are deterministic and within its noise.
+
+Example::
+
+    >>> classification_metrics(["[1]", " [2] ", "2"], ["[1]", "[2]", "[2]"], ("[1]", "[2]"))
+    {'accuracy': 0.6666666666666666, 'f1': 0.8333333333333333}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from lamp.errors import LampDataError, LampError
+from lamp.tasks import Task, get_task
+
+#: Output keys per metric family, in the official order.
+METRIC_KEYS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "f1"),
+    "rating": ("MAE", "RMSE"),
+    "generation": ("rouge-1", "rouge-L"),
+}
+#: Whether a larger value is better, per metric key (significance marks, "best" in reports).
+HIGHER_IS_BETTER: dict[str, bool] = {"accuracy": True, "f1": True, "MAE": False, "RMSE": False,
+                                     "rouge-1": True, "rouge-L": True}
+
+
+# --------------------------------------------------------------------------- per-family statistics
+
+def label_index(text: str, labels: Sequence[str]) -> int:
+    """Index of ``str(text).strip()`` in ``labels``; -1 when it is not an exact match."""
+    try:
+        return list(labels).index(str(text).strip())
+    except ValueError:
+        return -1
+
+
+def _classification_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
+                          ids: Sequence[str] | None) -> np.ndarray:
+    labels = task.labels or ()
+    lookup = {label: i for i, label in enumerate(labels)}
+    p = np.array([lookup.get(str(x).strip(), -1) for x in preds], dtype=np.int64)
+    g = np.array([lookup.get(str(x).strip(), -1) for x in golds], dtype=np.int64)
+    classes = np.arange(len(labels))
+    p_is = p[:, None] == classes[None, :]
+    g_is = g[:, None] == classes[None, :]
+    tp = p_is & g_is
+    return np.hstack([(p == g)[:, None], tp, p_is & ~g_is, g_is & ~p_is]).astype(np.float64)
+
+
+def _classification_finalize(sums: np.ndarray, n: int, task: Task) -> dict[str, np.ndarray]:
+    k = len(task.labels or ())
+    tp, fp, fn = sums[..., 1:1 + k], sums[..., 1 + k:1 + 2 * k], sums[..., 1 + 2 * k:1 + 3 * k]
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
+    return {"accuracy": sums[..., 0] / n, "f1": f1.mean(axis=-1)}
+
+
+def parse_rating(text: str) -> float | None:
+    """``float(text.strip())`` when finite, else None (the caller applies the worst case)."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def worst_rating(gold: float) -> float:
+    """The official fallback for an unparseable prediction: the farther end of the 1–5 scale."""
+    return 1.0 if abs(1 - gold) > abs(5 - gold) else 5.0
+
+
+def _rating_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
+                  ids: Sequence[str] | None) -> np.ndarray:
+    out = np.empty((len(preds), 2), dtype=np.float64)
+    for i, (pred, gold) in enumerate(zip(preds, golds)):
+        g = parse_rating(gold)
+        if g is None:
+            raise LampDataError(f"expected a number, got {gold!r}", record_id=ids[i] if ids else f"#{i}",
+                                field="output (gold)")
+        p = parse_rating(pred)
+        err = abs((worst_rating(g) if p is None else p) - g)
+        out[i] = err, err * err
+    return out
+
+
+def _rating_finalize(sums: np.ndarray, n: int, task: Task) -> dict[str, np.ndarray]:
+    return {"MAE": sums[..., 0] / n, "RMSE": np.sqrt(sums[..., 1] / n)}
+
+
+@lru_cache(maxsize=1)
+def rouge_scorer():
+    """The shared ``rouge_score`` scorer (built once: construction is slow-ish)."""
+    from rouge_score import rouge_scorer as rs
+
+    return rs.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
+
+
+def _generation_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
+                      ids: Sequence[str] | None) -> np.ndarray:
+    scorer = rouge_scorer()
+    out = np.empty((len(preds), 2), dtype=np.float64)
+    for i, (pred, gold) in enumerate(zip(preds, golds)):
+        s = scorer.score(str(gold).strip(), str(pred).strip())   # (target, prediction)
+        out[i] = s["rouge1"].fmeasure, s["rougeL"].fmeasure
+    return out
+
+
+def _generation_finalize(sums: np.ndarray, n: int, task: Task) -> dict[str, np.ndarray]:
+    return {"rouge-1": sums[..., 0] / n, "rouge-L": sums[..., 1] / n}
+
+
+@dataclass(frozen=True)
+class Family:
+    stats: Callable[[Sequence[str], Sequence[str], Task, Sequence[str] | None], np.ndarray]
+    finalize: Callable[[np.ndarray, int, Task], dict[str, np.ndarray]]
+
+
+FAMILIES: dict[str, Family] = {
+    "classification": Family(_classification_stats, _classification_finalize),
+    "rating": Family(_rating_stats, _rating_finalize),
+    "generation": Family(_generation_stats, _generation_finalize),
+}
+
+
+# --------------------------------------------------------------------------- SampleStats
+
+@dataclass
+class SampleStats:
+    """Per-sample additive statistics of one task; every metric is a function of the column sums."""
+
+    task: Task
+    ids: list[str]
+    matrix: np.ndarray            # (n_samples, n_columns)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def finalize(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """Metrics from column sums; ``sums`` may carry leading axes (one row per resample)."""
+        return FAMILIES[self.task.family].finalize(sums, n, self.task)
+
+    def metrics(self, rows: np.ndarray | Sequence[int] | None = None) -> dict[str, float]:
+        """The official metrics over all samples, or over the given row indices / boolean mask."""
+        m = self.matrix if rows is None else self.matrix[np.asarray(rows)]
+        if len(m) == 0:
+            raise LampError(f"{self.task.name}: no samples to score")
+        values = self.finalize(m.sum(axis=0), len(m))
+        return {k: float(values[k]) for k in METRIC_KEYS[self.task.family]}
+
+
+def sample_stats(task: str | Task, preds: Sequence[str], golds: Sequence[str],
+                 ids: Sequence[str] | None = None) -> SampleStats:
+    """Per-sample statistics of aligned prediction and gold lists."""
+    t = get_task(task)
+    if len(preds) != len(golds):
+        raise LampError(f"{t.name}: {len(preds)} predictions for {len(golds)} golds")
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(golds))]
+    return SampleStats(t, ids, FAMILIES[t.family].stats(preds, golds, t, ids))
+
+
+# --------------------------------------------------------------------------- public metric functions
+
+def classification_metrics(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    """LaMP-1/2 ``accuracy`` and macro-``f1`` over the full ``labels`` list (see module doc)."""
+    task = dataclasses.replace(get_task("LaMP-1"), name="custom", labels=tuple(labels))
+    return sample_stats(task, preds, golds).metrics()
+
+
+def rating_metrics(preds: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
+    """LaMP-3 ``MAE`` and ``RMSE`` with the official worst-case value for unparseable predictions."""
+    return sample_stats("LaMP-3", preds, golds).metrics()
+
+
+def generation_metrics(preds: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
+    """LaMP-4…7 ``rouge-1`` and ``rouge-L`` F-measure, plain mean over samples (no stemmer)."""
+    return sample_stats("LaMP-4", preds, golds).metrics()
+
+
+class IdMismatchError(LampError):
+    """Prediction ids differ from gold ids; the message counts and lists the first few of each."""
+
+
+def id_mismatch_message(gold_ids: set[str] | Sequence[str], pred_ids: set[str] | Sequence[str],
+                        what: str, golds_name: str = "the golds", preds_name: str = "the predictions",
+                        show: int = 5, reference: str = "gold") -> str | None:
+    """One paragraph naming missing and extra ids (first ``show`` of each), or None when they match."""
+    gold_set, pred_set = set(gold_ids), set(pred_ids)
+    missing = [i for i in gold_ids if i not in pred_set]
+    extra = [i for i in pred_ids if i not in gold_set]
+    if not missing and not extra:
+        return None
+
+    def first(ids: list[str]) -> str:
+        head = ", ".join(repr(i) for i in ids[:show])
+        return head + (", …" if len(ids) > show else "")
+
+    parts = [f"{what}: the ids of {preds_name} do not match {golds_name}"]
+    if missing:
+        parts.append(f"{len(missing)} of {len(gold_set)} {reference} ids have no prediction "
+                     f"(first: {first(missing)})")
+    if extra:
+        parts.append(f"{len(extra)} predicted ids are not in the {reference}s (first: {first(extra)})")
+    return "; ".join(parts) + f". Every {reference} id needs exactly one prediction."
+
+
+def align(task: str | Task, golds: Mapping[str, str], preds: Mapping[str, str],
+          golds_name: str = "the golds", preds_name: str = "the predictions") -> tuple[list[str], list[str], list[str]]:
+    """(ids, preds, golds) in gold order; :class:`IdMismatchError` when the id sets differ."""
+    t = get_task(task)
+    problem = id_mismatch_message(list(golds), list(preds), t.file_name, golds_name, preds_name)
+    if problem:
+        raise IdMismatchError(problem)
+    ids = list(golds)
+    return ids, [preds[i] for i in ids], [golds[i] for i in ids]
+
+
+def task_stats(task: str | Task, golds: Mapping[str, str], preds: Mapping[str, str],
+               golds_name: str = "the golds", preds_name: str = "the predictions") -> SampleStats:
+    """:class:`SampleStats` of id-keyed golds and predictions (ids must match exactly)."""
+    ids, p, g = align(task, golds, preds, golds_name, preds_name)
+    return sample_stats(task, p, g, ids)
+
+
+def score_task(task: str | Task, golds: Mapping[str, str], preds: Mapping[str, str]) -> dict[str, float]:
+    """The official metrics of one task, e.g. ``{"accuracy": 0.5, "f1": 0.33}``."""
+    return task_stats(task, golds, preds).metrics()
+
+
+def per_sample_scores(task: str | Task, golds: Mapping[str, str], preds: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Per-sample scores in gold order: ``correct`` (0/1) for classification; ``abs_error`` and
+    ``squared_error`` for rating (MAE = mean abs_error, RMSE = sqrt(mean squared_error));
+    ``rouge-1`` and ``rouge-L`` for generation. Macro-F1 has no per-sample form: use
+    :func:`task_stats` and ``SampleStats.metrics(rows)`` for subsets."""
+    stats = task_stats(task, golds, preds)
+    names = {"classification": ("correct",), "rating": ("abs_error", "squared_error"),
+             "generation": ("rouge-1", "rouge-L")}[stats.task.family]
+    return {name: stats.matrix[:, i].copy() for i, name in enumerate(names)}
+
+
+def golds_outside_labels(task: str | Task, golds: Mapping[str, str]) -> list[str]:
+    """Ids of classification golds that are not an exact label (the official scorer maps them to -1)."""
+    t = get_task(task)
+    if t.family != "classification" or not t.labels:
+        return []
+    labels = set(t.labels)
+    return [i for i, g in golds.items() if str(g).strip() not in labels]
