@@ -108,18 +108,21 @@ def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
     """The ranking of every question (reused from the run directory when already there)."""
     if retriever == NO_RETRIEVAL:
         return None
-    from retrievers.rank import rank_questions
+    from retrievers.ranking import partial_path_for, rank_questions
 
     path = run_dir / "rankings" / get_task(task).file_name / f"{retriever}.json"
     if path.exists():
         ranking = json.loads(path.read_text(encoding="utf-8"))
         if all(q.id in ranking for q in questions):
             return ranking
-    opts: dict[str, Any] = {"use_date": cfg.use_date, "batch_size": 32}
-    if retriever == "contriever" and cfg.contriever_checkpoint:
-        opts["checkpoint"] = cfg.contriever_checkpoint
-    ranking = rank_questions(questions, task, retriever, **opts)
+    opts: dict[str, Any] = {"use_date": cfg.use_date, "seed": cfg.seed}
+    if cfg.contriever_checkpoint:
+        opts["contriever_checkpoint"] = cfg.contriever_checkpoint
+    partial = partial_path_for(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ranking = rank_questions(questions, task, retriever, partial_path=partial, **opts)
     write_json(path, ranking)
+    partial.unlink(missing_ok=True)
     return ranking
 
 

@@ -16,6 +16,9 @@ answer through ``on_result`` as it arrives, so an interrupted run loses nothing 
 
 Settings map to the API as: greedy -> ``temperature: 0``; sampling -> ``temperature``/``top_p``;
 ``max_new_tokens`` -> ``max_tokens``; ``stop_at_newline`` -> ``stop: ["\\n"]``; ``seed`` -> ``seed``.
+Answers are cleaned up as the hf backends do (stripped; the first line with ``stop_at_newline``).
+One difference remains: a server stops at a newline even before any answer text, where the hf
+backends skip leading blank lines (``lamp serve`` behaves like the hf backends).
 The API has no beam search, so ``num_beams > 1`` is ignored with a warning (decoding is greedy).
 ``max_input_length`` is not sent: budget prompts with ``tokenizer`` (the model's own tokenizer,
 loaded locally) before calling.
@@ -29,7 +32,7 @@ import random
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -38,7 +41,7 @@ import httpx
 from lamp.backends.base import Backend, GenerationSettings
 from lamp.errors import LampError
 
-#: Answers worth retrying besides every 5xx: request timeout, conflict-free rate limits.
+#: Answers worth retrying besides every 5xx: request timeout, too early, rate limited.
 RETRY_STATUSES = frozenset({408, 425, 429})
 #: How much of an error body goes into a failure report.
 EXCERPT_CHARS = 300
@@ -107,13 +110,21 @@ class OpenAIBackend(Backend):
     >>> backend = OpenAIBackend("http://gpu-node:8000/v1", model="meta-llama/Llama-3.1-8B-Instruct")  # doctest: +SKIP
     >>> backend.generate(["Say hi."], GenerationSettings(num_beams=1, max_new_tokens=8))  # doctest: +SKIP
     ['Hi!']
+
+    ``base_url``: the server, with or without ``/v1``. ``model``: the served model name (None: the
+    only one ``GET /v1/models`` lists). ``api_key``: default ``$OPENAI_API_KEY`` (never part of the
+    identity). ``chat``: use ``/v1/chat/completions`` (the server applies its chat template).
+    ``max_concurrency``: requests in flight at once. ``timeout``: seconds per connect/read/write.
+    ``max_retries``, ``backoff_base``, ``backoff_max``, ``retry_seed``: the retry schedule.
+    ``tokenizer``: a local tokenizer (object, folder or hub id) for prompt budgeting, or None.
+    ``extra_body``: extra request fields for server-specific options (e.g. vLLM's ``top_k``).
     """
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
                  chat: bool = False, max_concurrency: int = 8, timeout: float = 60.0, max_retries: int = 5,
                  backoff_base: float = 0.5, backoff_max: float = 60.0, retry_seed: int = 0,
                  tokenizer: Any = None, extra_body: dict[str, Any] | None = None, progress: bool = True,
-                 trust_env: bool = True) -> None:
+                 trust_env: bool = True, batch_size: int | None = None) -> None:
         if max_concurrency < 1:
             raise LampError(f"max_concurrency must be at least 1, got {max_concurrency}")
         if max_retries < 0:
@@ -126,6 +137,8 @@ class OpenAIBackend(Backend):
         self.max_concurrency, self.timeout, self.max_retries = max_concurrency, float(timeout), max_retries
         self.backoff_base, self.backoff_max, self.retry_seed = backoff_base, backoff_max, retry_seed
         self.extra_body = dict(extra_body or {})
+        #: Prompts per generate() call that a driver should send (requests within one call overlap).
+        self.batch_size = batch_size or 8 * max_concurrency
         self.progress = progress
         self.tokenizer = _load_tokenizer(tokenizer)
         self.served_model: str | None = None     # what GET /v1/models reports for our model (weights)
@@ -209,7 +222,7 @@ class OpenAIBackend(Backend):
                     if isinstance(result, RequestFailure):
                         failures.append(result)
                     else:
-                        outputs[index] = result
+                        outputs[index] = result = finish(result, settings)
                         if on_result is not None:
                             on_result(index, result)
                     bar.update(1)
@@ -290,6 +303,12 @@ class OpenAIBackend(Backend):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def finish(text: str, settings: GenerationSettings) -> str:
+    """The same clean-up as the hf backends (``lamp.backends.hf``): stripped, and with
+    ``stop_at_newline`` the first non-blank line only (also for servers that ignore ``stop``)."""
+    return text.strip().split("\n", 1)[0].strip() if settings.stop_at_newline else text.strip()
 
 
 def _load_tokenizer(tokenizer: Any) -> Any:

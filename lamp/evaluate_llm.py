@@ -1,0 +1,111 @@
+"""``python lamp/evaluate_llm.py``: the official evaluation script's flags, over the library.
+
+Reads ``--validation_data`` (a merged, ranked dataset from ``merge_with_rank.py`` — a list of
+``{id, input, profile, output}`` — or a questions file with ``{split}_outputs.json`` beside it),
+builds the official prompts (``--use_profile``: top ``--num_retrieved`` items, already ranked with
+``--is_ranked`` or ranked here with ``--retriever``), generates, and writes to ``--output_dir``:
+``predictions.json`` (official format) and ``results_output.json`` (metrics with the HF-style
+``eval_`` prefix, as the official script writes them).
+
+    python lamp/evaluate_llm.py --validation_data merged_dev.json --model_addr google/flan-t5-base \\
+        --task LaMP-2 --output_dir out --use_profile --is_ranked --num_retrieved 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import the repository's packages, not this folder's modules
+    sys.path = [str(Path(__file__).resolve().parents[1])] + \
+        [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from lamp.errors import LampError
+
+
+def backend_kind(model: str) -> str:
+    """'hf-seq2seq' for encoder-decoder models (FLAN-T5), else 'hf-causal'."""
+    from transformers import AutoConfig
+
+    from lamp.models import resolve_model
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_model(model))
+    except OSError as exc:
+        raise LampError(f"cannot read the model config of {model!r}: {exc}") from None
+    return "hf-seq2seq" if getattr(config, "is_encoder_decoder", False) else "hf-causal"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--validation_data", required=True, help="merged ranked dataset or questions file")
+    parser.add_argument("--validation_outputs", help="outputs file (default: the one beside the questions, "
+                                                     "or 'output' fields of a merged dataset)")
+    parser.add_argument("--model_addr", default="SmolLM2-135M-Instruct", help="local folder or hub id")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--use_profile", action="store_true")
+    parser.add_argument("--retriever", default="bm25", help="ranker when the data is not ranked (--is_ranked)")
+    parser.add_argument("--is_ranked", action="store_true", help="profiles are already in ranked order")
+    parser.add_argument("--num_retrieved", type=int, default=1)
+    parser.add_argument("--max_length", type=int, default=256)
+    parser.add_argument("--generation_max_length", type=int, default=128)
+    parser.add_argument("--num_beams", type=int, default=4)
+    parser.add_argument("--per_device_batch_size", type=int, default=16)
+    parser.add_argument("--backend", default="auto", help="auto | hf-seq2seq | hf-causal | openai | ...")
+    parser.add_argument("--label_choice", action="store_true",
+                        help="classification/rating: pick the most likely label instead of free generation")
+    parser.epilog = __doc__.split("\n\n")[-1]
+
+
+def run(args: argparse.Namespace) -> int:
+    from eval.metrics import score_task
+    from lamp.backends.base import GenerationSettings, load_backend
+    from lamp.files import find_file, load_outputs, load_questions, write_json, write_outputs
+    from lamp.gen_cache import GenerationCache
+    from lamp.generation import build_examples, generate_all
+    from lamp.models import cache_dir
+    from lamp.tasks import get_task
+
+    task = get_task(args.task)
+    questions = load_questions(args.validation_data, task=task.name)
+    golds = {q.id: str(q.extra["output"]) for q in questions if q.extra and "output" in q.extra}
+    if args.validation_outputs or not golds:
+        try:
+            src = find_file(args.validation_outputs or Path(args.validation_data).parent, "outputs",
+                            task=task.name) if not args.validation_outputs else args.validation_outputs
+            golds = load_outputs(src, task=task.name).by_id()
+        except LampError:
+            golds = {}
+    ranking = None
+    if args.use_profile and not args.is_ranked:
+        from retrievers.ranking import rank_questions
+        ranking = rank_questions(questions, task, args.retriever)
+    k = args.num_retrieved if args.use_profile else 0
+    kind = backend_kind(args.model_addr) if args.backend == "auto" else args.backend
+    backend = load_backend(kind, model=args.model_addr, batch_size=args.per_device_batch_size)
+    examples = build_examples(task, questions, k, args.max_length, backend.tokenizer, ranking)
+    settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
+                                  max_input_length=args.max_length, stop_at_newline=True)
+    choose = args.label_choice and task.labels is not None
+    with GenerationCache(cache_dir() / "generations.sqlite") as cache:
+        outputs = generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
+                               options=list(task.labels) if choose else None)
+    preds = {ex.id: out for ex, out in zip(examples, outputs)}
+    out_dir = Path(args.output_dir)
+    write_outputs(out_dir / "predictions.json", task.name, preds)
+    if golds:
+        missing = [q.id for q in questions if q.id not in golds]
+        if missing:
+            raise LampError(f"no gold output for {len(missing)} questions (e.g. {missing[:3]})")
+        metrics = score_task(task, {i: golds[i] for i in preds}, preds)
+        write_json(out_dir / "results_output.json", {f"eval_{k}": v for k, v in metrics.items()}, indent=1)
+        print({f"eval_{k}": round(v, 4) for k, v in metrics.items()})
+    print(f"predictions: {out_dir / 'predictions.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from lamp.cli import script_main
+
+    sys.exit(script_main(configure, run, prog="evaluate_llm.py", description=__doc__.split("\n\n")[0]))

@@ -1,0 +1,175 @@
+"""Users' profiles for ``lamp serve``, kept in SQLite.
+
+One profile per user: the task it serves and its items in LaMP format, in insertion order. Every
+statement that touches items is filtered by ``user_id`` (there is no query that reads items across
+users), so one user's request can never see another user's history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from lamp.errors import LampError
+from lamp.records import ProfileItem
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    task    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    user_id  TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    item_id  TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    data     TEXT NOT NULL,
+    PRIMARY KEY (user_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS items_by_user ON items (user_id, position);
+"""
+
+
+class DuplicateItems(LampError):
+    """Items whose ids the user's profile already holds."""
+
+    def __init__(self, user_id: str, ids: list[str], repeated: bool = False) -> None:
+        self.ids = ids
+        shown = ", ".join(repr(i) for i in ids[:10]) + (" ..." if len(ids) > 10 else "")
+        where = "are repeated in the request" if repeated else f"are already in user {user_id!r}'s profile"
+        super().__init__(f"profile item id(s) {shown} {where}; item ids must be unique per user")
+
+
+@dataclass(frozen=True)
+class Profile:
+    user_id: str
+    task: str
+    items: list[ProfileItem]
+
+
+class ProfileStore:
+    """A thread-safe SQLite store of ``user_id -> (task, items)``; ``":memory:"`` for a throwaway one."""
+
+    def __init__(self, path: str | os.PathLike = ":memory:") -> None:
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise LampError(f"{self.path}: cannot open the profile database: {exc}") from None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ writes
+
+    def put_profile(self, user_id: str, task: str, items: list[ProfileItem]) -> None:
+        """Replace the user's profile (task and items) in one transaction."""
+        _check_unique(user_id, items)
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM items WHERE user_id = ?", (user_id,))
+            self._db.execute("INSERT INTO users (user_id, task) VALUES (?, ?) "
+                             "ON CONFLICT(user_id) DO UPDATE SET task = excluded.task", (user_id, task))
+            self._insert(user_id, items, 0)
+
+    def add_items(self, user_id: str, items: list[ProfileItem], task: str | None = None) -> int:
+        """Append items; creates the user when ``task`` is given. Returns the profile's new size.
+
+        Raises :class:`DuplicateItems` (nothing written) if an id is already in the profile, and
+        KeyError if the user does not exist and no task is given.
+        """
+        _check_unique(user_id, items)
+        with self._lock, self._transaction():
+            row = self._db.execute("SELECT task FROM users WHERE user_id = ?", (user_id,)).fetchone()
+            if row is None:
+                if task is None:
+                    raise KeyError(user_id)
+                self._db.execute("INSERT INTO users (user_id, task) VALUES (?, ?)", (user_id, task))
+            ids = [it.id for it in items]
+            clash: list[str] = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                clash += [r[0] for r in self._db.execute(
+                    f"SELECT item_id FROM items WHERE user_id = ? AND item_id IN ({marks})", (user_id, *chunk))]
+            if clash:
+                raise DuplicateItems(user_id, sorted(clash))
+            (last,) = self._db.execute("SELECT COALESCE(MAX(position), -1) FROM items WHERE user_id = ?",
+                                       (user_id,)).fetchone()
+            self._insert(user_id, items, last + 1)
+            (count,) = self._db.execute("SELECT COUNT(*) FROM items WHERE user_id = ?", (user_id,)).fetchone()
+        return int(count)
+
+    def delete_user(self, user_id: str) -> bool:
+        """Forget the user and all their items; False if there was no such user."""
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM items WHERE user_id = ?", (user_id,))
+            cur = self._db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+        return cur.rowcount > 0
+
+    # ------------------------------------------------------------------ reads
+
+    def get_profile(self, user_id: str) -> Profile | None:
+        """The user's task and items in insertion order; None for an unknown user."""
+        with self._lock:
+            row = self._db.execute("SELECT task FROM users WHERE user_id = ?", (user_id,)).fetchone()
+            if row is None:
+                return None
+            rows = self._db.execute("SELECT data FROM items WHERE user_id = ? ORDER BY position",
+                                    (user_id,)).fetchall()
+        return Profile(user_id, row[0], [_item(json.loads(data)) for (data,) in rows])
+
+    def summary(self, user_id: str) -> tuple[str, int] | None:
+        """The user's task and number of items, without loading them; None for an unknown user."""
+        with self._lock:
+            row = self._db.execute("SELECT task FROM users WHERE user_id = ?", (user_id,)).fetchone()
+            if row is None:
+                return None
+            (count,) = self._db.execute("SELECT COUNT(*) FROM items WHERE user_id = ?", (user_id,)).fetchone()
+        return row[0], int(count)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _insert(self, user_id: str, items: list[ProfileItem], first: int) -> None:
+        self._db.executemany("INSERT INTO items (user_id, item_id, position, data) VALUES (?, ?, ?, ?)",
+                             [(user_id, it.id, first + n, json.dumps(it.to_json(), ensure_ascii=False))
+                              for n, it in enumerate(items)])
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception, so a failed write leaves nothing behind."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _check_unique(user_id: str, items: list[ProfileItem]) -> None:
+    counts = Counter(it.id for it in items)
+    dup = sorted(item_id for item_id, n in counts.items() if n > 1)
+    if dup:
+        raise DuplicateItems(user_id, dup, repeated=True)
+
+
+def _item(obj: dict) -> ProfileItem:
+    from lamp.files import Problems, item_from_json
+
+    item = item_from_json(obj, Problems("profile store"), "")
+    assert item is not None
+    return item
