@@ -136,7 +136,8 @@ def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: 
     from lamp.generation import generate_all
 
     t = get_task(task)
-    choose = cfg.label_choice and t.labels is not None and not backend.uses_examples
+    can_choose = type(backend).choose is not Backend.choose
+    choose = cfg.label_choice and t.labels is not None and can_choose and not backend.uses_examples
     return generate_all(backend, examples, cfg.settings(), cache, mode="choose" if choose else "generate",
                         options=list(t.labels) if choose else None, desc=desc, batch_size=cfg.batch_size)
 
@@ -183,7 +184,9 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     started = time.perf_counter()
     if backend is None:
         tick = time.perf_counter()
-        backend = load_backend(cfg.backend, model=cfg.model, batch_size=cfg.batch_size, **cfg.backend_options)
+        opts = {"model": cfg.model, "batch_size": cfg.batch_size} if cfg.backend.startswith("hf-") else \
+            {"model": cfg.model or None}
+        backend = load_backend(cfg.backend, **{**opts, **cfg.backend_options})
         timings["load model"] = time.perf_counter() - tick
     scores: dict[str, dict[str, Any]] = {"_golds": {}}
     results: list[RunResult] = []
