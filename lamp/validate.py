@@ -90,6 +90,9 @@ def check_file(src: Source, task: str | None = None) -> FileReport:
                 except json.JSONDecodeError as exc:
                     raise LampDataError(f"not valid JSON ({exc})", file=src.name) from None
             outputs = outputs_from_json(obj, problems, task)
+            if task is None and outputs.task:
+                with contextlib.suppress(LampError):
+                    report.task = task = get_task(outputs.task).name
             report.records = len(outputs.golds)
             report.ids = {g.id for g in outputs.golds}
             if task and outputs.task is None and isinstance(obj, dict):

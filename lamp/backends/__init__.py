@@ -1,5 +1,5 @@
 """LLM backends, each a registry entry loaded lazily (see :mod:`lamp.backends.base`)."""
 
-from lamp.backends.base import BACKENDS, Backend, GenerationSettings, load_backend, register_backend
+from lamp.backends.base import BACKENDS, Backend, Example, GenerationSettings, load_backend, register_backend
 
-__all__ = ["BACKENDS", "Backend", "GenerationSettings", "load_backend", "register_backend"]
+__all__ = ["BACKENDS", "Backend", "Example", "GenerationSettings", "load_backend", "register_backend"]

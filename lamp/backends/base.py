@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lamp.errors import LampError
+from lamp.records import ProfileItem
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,28 @@ class GenerationSettings:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class Example:
+    """One input as the generation driver sees it: what a backend that reads profile items
+    (``uses_examples``, e.g. the profile baselines) needs beside the prompt string."""
+
+    id: str
+    input: str
+    items: tuple[ProfileItem, ...] = ()
+    prompt: str = ""
+
+    def text(self) -> str:
+        """The prompt (the raw input when none was built)."""
+        return self.prompt or self.input
+
+
 class Backend:
-    """Base class: subclasses implement :meth:`generate` and, where they can, :meth:`choose`."""
+    """Base class: subclasses implement :meth:`generate` and, where they can, :meth:`choose`.
+
+    A backend that needs the selected profile items rather than prompt strings sets
+    ``uses_examples = True`` and implements :meth:`predict_examples`; the driver
+    (:func:`lamp.generation.generate_all`) then passes it :class:`Example` objects.
+    """
 
     #: Exact model identity (backend name, model id or weights hash, revision).
     identity: str = ""
@@ -52,6 +73,13 @@ class Backend:
     def format_prompt(self, prompt: str) -> str:
         """The text actually sent to the model (e.g. wrapped in a chat template)."""
         return prompt
+
+    #: True: the driver calls :meth:`predict_examples` with :class:`Example` objects.
+    uses_examples: bool = False
+
+    def predict_examples(self, examples: list[Example], settings: GenerationSettings) -> list[str]:
+        """One output per example, for backends that read the profile items themselves."""
+        raise LampError(f"backend {type(self).__name__} works on prompt strings, not examples")
 
 
 #: backend name -> "module:Class", imported only when used.
