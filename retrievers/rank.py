@@ -1,0 +1,51 @@
+"""``lamp rank`` and ``rank_profiles.py``: rank each question's profile into the official ranking file."""
+
+from __future__ import annotations
+
+import argparse
+
+from lamp.tasks import TASKS
+
+EXAMPLE = """example:
+  lamp rank --input_data_addr data/demo/LaMP_2/dev/dev_questions.json \\
+      --output_ranking_addr runs/LaMP_2_dev_bm25.json --task LaMP-2 --ranker bm25
+  lamp rank ... --ranker contriever --contriever_checkpoint facebook/contriever --use_date
+  lamp rank ... --ranker rrf --fuse bm25,contriever --rrf_k 60
+"""
+
+RANKERS = ("bm25", "contriever", "recency", "random", "none", "rrf", "trained")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLE
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--input_data_addr", "--input", required=True,
+                        help="questions file (or an official folder/zip holding exactly one)")
+    parser.add_argument("--output_ranking_addr", "--output", required=True,
+                        help="where to write {question id: [profile ids, best first]}")
+    parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
+    parser.add_argument("--ranker", default="bm25", choices=RANKERS)
+    parser.add_argument("--batch_size", type=int, default=16, help="encoder batch size (dense rankers)")
+    parser.add_argument("--use_date", action="store_true", help="append ' date: {date}' to every document")
+    parser.add_argument("--contriever_checkpoint", default=None,
+                        help="encoder folder (save_pretrained) or hub id; default: the bundled all-MiniLM-L6-v2")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random ranker")
+    parser.add_argument("--fuse", default="bm25,recency", help="rrf: comma-separated rankers to fuse")
+    parser.add_argument("--rrf_k", type=float, default=60.0, help="rrf: the k in 1/(k + rank)")
+    parser.add_argument("--workers", type=int, default=0, help="bm25 worker processes (0: one per core)")
+    parser.add_argument("--embedding_cache", default=None,
+                        help="embedding cache folder (default $LAMP_CACHE_DIR/embeddings or ~/.cache/lamp/embeddings)")
+    parser.add_argument("--no_embedding_cache", action="store_true", help="encode every text, store nothing")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from retrievers.ranking import rank_file
+
+    ranking = rank_file(args.input_data_addr, args.output_ranking_addr, args.task, args.ranker,
+                        use_date=args.use_date, progress=not args.no_progress,
+                        batch_size=args.batch_size, contriever_checkpoint=args.contriever_checkpoint,
+                        seed=args.seed, members=args.fuse, rrf_k=args.rrf_k, workers=args.workers,
+                        embedding_cache=args.embedding_cache, use_cache=not args.no_embedding_cache)
+    print(f"ranked {len(ranking)} questions -> {args.output_ranking_addr}")
+    return 0

@@ -1,0 +1,149 @@
+"""Rank every question's profile and write the official ranking file, resumably.
+
+The ranking file is ``{question id: [profile ids, best first]}`` (reference §2), written
+atomically. While ranking, each finished question is appended (and flushed) to a sidecar
+``<output>.partial.jsonl`` whose first line records the settings; a rerun with the same settings
+skips the questions already there, and the sidecar is removed once the final file is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from lamp.errors import LampDataError, LampError
+from lamp.files import atomic_write, load_questions, write_json
+from lamp.records import Question
+from lamp.tasks import Task, get_task
+from retrievers.base import Query, Retriever, get_retriever
+
+#: Questions go to a retriever in chunks of about this many profile items (and at most MAX_CHUNK questions).
+CHUNK_ITEMS = 4000
+MAX_CHUNK = 256
+
+
+def make_query(question: Question, task: Task, use_date: bool = False, source: str | None = None) -> tuple[Query, bool]:
+    """The retriever's view of a question, and whether the query fell back to the whole input."""
+    if not question.profile:
+        raise LampDataError("the profile is empty: there is nothing to rank", file=source,
+                            record_id=question.id, field="profile")
+    text, fallback = task.query_with_fallback(question.input)
+    docs = [task.document(item, use_date) for item in question.profile]
+    return Query(question.id, text, question.profile, docs), fallback
+
+
+def _chunks(queries: Iterable[Query], items: int = CHUNK_ITEMS, most: int = MAX_CHUNK) -> Iterator[list[Query]]:
+    chunk: list[Query] = []
+    size = 0
+    for q in queries:
+        chunk.append(q)
+        size += len(q.profile)
+        if size >= items or len(chunk) >= most:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _read_partial(path: Path, header: dict[str, Any]) -> dict[str, list[str]]:
+    """Finished rankings from a sidecar made with the same settings ({} otherwise)."""
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        if json.loads(lines[0]) != {"settings": header}:
+            print(f"warning: {path} was made with other settings; starting over", file=sys.stderr)
+            return {}
+    except (IndexError, ValueError):
+        return {}
+    done: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        try:
+            rec = json.loads(line)
+            done[rec["id"]] = rec["ranking"]
+        except (ValueError, KeyError, TypeError):
+            break           # a line cut by an interruption: everything after it is redone
+    return done
+
+
+def rank_questions(questions: Sequence[Question], task: str | Task, ranker: str | Retriever = "bm25", *,
+                   use_date: bool = False, progress: bool = True, partial_path: str | os.PathLike | None = None,
+                   source: str | None = None, **opts: Any) -> dict[str, list[str]]:
+    """Rank each question's profile: ``{question id: [profile ids, best first]}`` in question order.
+
+    ``opts`` go to the retriever (e.g. ``contriever_checkpoint``, ``batch_size``, ``seed``, ``workers``).
+    With ``partial_path``, finished questions are kept there so an interrupted call resumes.
+    """
+    task = get_task(task)
+    retriever = get_retriever(ranker, **opts) if isinstance(ranker, str) else ranker
+    header = {"task": task.name, "use_date": bool(use_date), **retriever.identity()}
+    partial = Path(partial_path) if partial_path else None
+    done = _read_partial(partial, header) if partial else {}
+    ids = {q.id for q in questions}
+    done = {k: v for k, v in done.items() if k in ids}
+
+    todo: list[Query] = []
+    fallbacks = 0
+    for question in questions:
+        query, fell_back = make_query(question, task, use_date, source)
+        fallbacks += fell_back
+        if question.id not in done:
+            todo.append(query)
+    if fallbacks:
+        print(f"warning: {fallbacks} of {len(questions)} inputs lack the {task.name} query marker "
+              f"({task.query_marker or 'two quoted references'!r}); the whole input was used as their query",
+              file=sys.stderr)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(questions), initial=len(done), unit="q", desc=f"rank {retriever.name}",
+               disable=not progress, dynamic_ncols=True)
+    sink = None
+    if partial is not None:
+        if not done:
+            with atomic_write(partial) as fh:
+                fh.write(json.dumps({"settings": header}) + "\n")
+        else:   # rewrite the kept lines so a cut last line never precedes new ones
+            with atomic_write(partial) as fh:
+                fh.write(json.dumps({"settings": header}) + "\n")
+                for qid, ranking in done.items():
+                    fh.write(json.dumps({"id": qid, "ranking": ranking}, ensure_ascii=False) + "\n")
+        sink = open(partial, "a", encoding="utf-8")
+    try:
+        chunks = list(_chunks(todo))
+        for chunk, orders in zip(chunks, retriever.rank_stream(chunks)):
+            for query, order in zip(chunk, orders):
+                if len(order) != len(query.profile):
+                    raise LampError(f"ranker {retriever.name} returned {len(order)} items for question "
+                                    f"{query.id!r}, which has {len(query.profile)}")
+                ranking = [query.profile[i].id for i in order]
+                done[query.id] = ranking
+                if sink:
+                    sink.write(json.dumps({"id": query.id, "ranking": ranking}, ensure_ascii=False) + "\n")
+            if sink:
+                sink.flush()
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        if sink:
+            sink.close()
+    return {q.id: done[q.id] for q in questions}
+
+
+def partial_path_for(output: str | os.PathLike) -> Path:
+    return Path(f"{output}.partial.jsonl")
+
+
+def rank_file(input_path: str | os.PathLike, output_path: str | os.PathLike, task: str, ranker: str = "bm25", *,
+              use_date: bool = False, progress: bool = True, **opts: Any) -> dict[str, list[str]]:
+    """Rank a questions file into the official ranking file (atomic, resumable)."""
+    questions = load_questions(input_path, task=task)
+    partial = partial_path_for(output_path)
+    ranking = rank_questions(questions, task, ranker, use_date=use_date, progress=progress,
+                             partial_path=partial, source=str(input_path), **opts)
+    write_json(output_path, ranking)
+    partial.unlink(missing_ok=True)
+    return ranking

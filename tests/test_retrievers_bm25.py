@@ -1,0 +1,146 @@
+"""bm25: the same scores and the same order as rank_bm25 0.2.2 BM25Okapi (the official ranking)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
+from retrievers.bm25 import bm25_rank, bm25_scores, rank_stream
+
+
+def official(query: str, docs: list[str]) -> tuple[np.ndarray, list[int]]:
+    bm25 = BM25Okapi([d.split() for d in docs])
+    scores = bm25.get_scores(query.split())
+    return scores, list(np.argsort(scores)[::-1])
+
+
+def assert_same(batch):
+    for (query, docs), scores, order in zip(batch, bm25_scores(batch), bm25_rank(batch)):
+        ref_scores, ref_order = official(query, docs)
+        assert scores.tobytes() == ref_scores.tobytes(), (query, docs, scores, ref_scores)
+        assert order.tolist() == ref_order, (query, docs)
+
+
+def test_hand_worked_scores_with_negative_idf_floor():
+    docs = ["x y", "x z z", "w"]
+    # N=3, avgdl=2; idf(x)=ln(1.5)-ln(2.5)<0 is floored to 0.25 * mean idf over x, y, z, w.
+    idf_pos = math.log(2.5) - math.log(1.5)
+    eps = 0.25 * ((math.log(1.5) - math.log(2.5)) + 3 * idf_pos) / 4
+    k_doc0 = 1.5 * (1 - 0.75 + 0.75 * 2 / 2)
+    k_doc1 = 1.5 * (1 - 0.75 + 0.75 * 3 / 2)
+    expected = [eps * (1 * 2.5 / (1 + k_doc0)),
+                idf_pos * (2 * 2.5 / (2 + k_doc1)) + eps * (1 * 2.5 / (1 + k_doc1)),
+                0.0]
+    scores = bm25_scores([("z x", docs)])[0]
+    assert scores.tolist() == pytest.approx(expected, rel=1e-15)
+    assert bm25_rank([("z x", docs)])[0].tolist() == [1, 0, 2]
+    assert_same([("z x", docs)])
+
+
+def test_ties_follow_numpy_argsort_reversed():
+    # All scores equal: argsort(zeros) is [0, 1, 2, 3], reversed -> the last item first.
+    docs = ["a b", "a b", "a b", "a b"]
+    assert bm25_rank([("zzz", docs)])[0].tolist() == [3, 2, 1, 0]
+    assert_same([("zzz", docs), ("a", docs), ("b b a", docs)])
+
+
+def test_repeated_query_words_count_each_time():
+    docs = ["cat dog", "dog dog bird", "fish"]
+    once, twice = bm25_scores([("dog", docs), ("dog dog", docs)])
+    assert np.all(twice[:2] > once[:2])
+    assert_same([("dog", docs), ("dog dog", docs), ("dog bird dog", docs)])
+
+
+def test_whitespace_is_str_split_including_unicode_and_edges():
+    docs = ["  lead\ttab\nnew  ", "\u3000ideo\u00a0nbsp\x1cfs ", "", " ", "x\u2028y\x85z", "dup  dup"]
+    assert_same([("lead ideo nbsp y dup fs", docs), ("", docs)])
+
+
+def test_lone_surrogates_from_json_escapes_are_words_like_any_other():
+    import json
+
+    docs = json.loads('["a \\ud800b c", "\\ud800b a \\udfff", "c c"]')
+    assert_same([("\ud800b c", docs), ("\udfff a", docs)])
+
+
+def test_split_agrees_with_str_split_on_every_bmp_code_point():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cps = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    cps += [c for c in range(0x10000, 0x110000) if chr(c).isspace()]
+    texts = [f" a{chr(c)}b{chr(c)}" for c in cps]
+    got = pc.utf8_split_whitespace(pa.array(texts)).to_pylist()
+    mismatched = [hex(c) for c, t, g in zip(cps, texts, got) if [x for x in g if x] != t.split()]
+    assert mismatched == []
+
+
+def test_profile_without_any_word_scores_zero_where_the_library_divides_by_zero():
+    with pytest.raises(ZeroDivisionError):
+        BM25Okapi([[], []])
+    assert bm25_scores([("a", ["", "  "])])[0].tolist() == [0.0, 0.0]
+    assert bm25_rank([("a", ["", "  "])])[0].tolist() == [1, 0]
+
+
+def test_batches_mixing_profiles_give_each_its_own_statistics():
+    rnd = random.Random(7)
+    words = [f"w{i}" for i in range(12)]
+    batch = []
+    for _ in range(30):
+        docs = [" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 9))) for _ in range(rnd.randint(1, 9))]
+        batch.append((" ".join(rnd.choice(words) for _ in range(rnd.randint(1, 6))), docs))
+    assert_same(batch)
+
+
+def test_two_hundred_short_profiles_identical_order_not_just_close_scores():
+    rnd = random.Random(2024)
+    vocab = [f"t{i}" for i in range(60)]
+    weights = [1 / (i + 1) for i in range(60)]
+    batch = []
+    for _ in range(200):
+        docs = [" ".join(rnd.choices(vocab, weights, k=rnd.randint(3, 25))) for _ in range(rnd.randint(2, 30))]
+        batch.append((" ".join(rnd.choices(vocab, weights, k=rnd.randint(1, 30))), docs))
+    assert_same(batch)
+
+
+def test_worker_processes_give_the_same_rankings():
+    rnd = random.Random(3)
+    words = ["a", "b", "c", "d", "e"]
+    batches = [[(" ".join(rnd.choices(words, k=4)),
+                 [" ".join(rnd.choices(words, k=rnd.randint(1, 6))) for _ in range(rnd.randint(1, 7))])
+                for _ in range(5)] for _ in range(4)]
+    serial = list(rank_stream(batches, workers=1))
+    parallel = list(rank_stream(batches, workers=2))
+    assert serial == parallel
+    assert serial[0][0] == official(*batches[0][0])[1]
+
+
+WORD = st.sampled_from(["a", "b", "c", "a.", "B", "ü", "dd"])
+SPACE = st.sampled_from([" ", "  ", "\t", "\n", " \u3000"])
+
+
+@st.composite
+def texts(draw, max_words=8):
+    words = draw(st.lists(WORD, max_size=max_words))
+    seps = draw(st.lists(SPACE, min_size=len(words) + 1, max_size=len(words) + 1))
+    return "".join(s + w for s, w in zip(seps, words)) + seps[-1]
+
+
+@st.composite
+def profiles(draw):
+    docs = draw(st.lists(texts(), min_size=1, max_size=10))
+    if not any(d.split() for d in docs):       # the library cannot build an index without words
+        docs.append("a")
+    return draw(texts(max_words=6)), docs
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(profiles(), min_size=1, max_size=4))
+def test_random_small_profiles_with_ties_and_repeats_match_bm25okapi(batch):
+    assert_same(batch)

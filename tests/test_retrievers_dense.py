@@ -1,0 +1,160 @@
+"""Dense (Contriever recipe): mean pooling + raw dot product, the embedding cache, any saved folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lamp.records import ProfileItem
+from retrievers import get_retriever
+from retrievers.base import Query
+from retrievers.dense import Encoder
+
+WORDS = "the a cat dog bird fish runs sleeps eats red blue green big small apple pear".split()
+
+
+def make_tiny_encoder(folder: Path, seed: int = 0) -> Path:
+    """A tiny BertModel with a WordLevel tokenizer, saved with save_pretrained."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+    torch.manual_seed(seed)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32, max_position_embeddings=64), add_pooling_layer=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return make_tiny_encoder(tmp_path_factory.mktemp("enc") / "tiny")
+
+
+def reference_embedding(folder: Path, text: str) -> np.ndarray:
+    """The Contriever recipe written out: mask-weighted mean of the last hidden state."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+    enc = tok([text], return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state[0]
+    return hidden.mean(dim=0).numpy()
+
+
+def query(qid: str, text: str, docs: list[str]) -> Query:
+    return Query(qid, text, [ProfileItem(id=f"{qid}{i}", text=d) for i, d in enumerate(docs)], docs)
+
+
+def test_embeddings_are_unnormalised_mean_pooling_and_padding_does_not_change_them(tiny, tmp_path):
+    enc = Encoder(str(tiny), batch_size=4, cache_dir=tmp_path)
+    texts = ["cat", "the big red dog runs", "fish eats green apple and pear"]
+    vecs = enc.embed(texts)
+    for t in texts:   # batched with padding vs. alone without padding
+        np.testing.assert_allclose(vecs[t], reference_embedding(tiny, t), rtol=1e-5, atol=1e-6)
+    assert abs(np.linalg.norm(vecs["cat"]) - 1.0) > 1e-3   # no normalisation
+
+
+def test_ranking_is_by_raw_dot_product(tiny, tmp_path):
+    docs = ["cat sleeps", "dog runs", "bird eats", "red apple"]
+    r = get_retriever("contriever", contriever_checkpoint=str(tiny), embedding_cache=str(tmp_path))
+    order = r.rank_batch([query("1", "cat runs", docs)])[0]
+    q = reference_embedding(tiny, "cat runs")
+    scores = [float(reference_embedding(tiny, d) @ q) for d in docs]
+    assert order == sorted(range(4), key=lambda i: -scores[i])
+
+
+def test_cache_encodes_each_distinct_text_once_and_survives_a_new_process_view(tiny, tmp_path):
+    queries = [query("1", "cat", ["dog runs", "cat sleeps"]), query("2", "dog", ["dog runs", "bird"])]
+    first = get_retriever("contriever", contriever_checkpoint=str(tiny), embedding_cache=str(tmp_path))
+    a = first.rank_batch(queries)
+    assert first.encoder.encoded == 5                   # cat, dog, dog runs, cat sleeps, bird
+    again = get_retriever("contriever", contriever_checkpoint=str(tiny), embedding_cache=str(tmp_path))
+    assert again.rank_batch(queries) == a
+    assert again.encoder.encoded == 0 and again.encoder._model is None   # never loaded the model
+
+
+def test_cache_is_keyed_by_the_weights(tiny, tmp_path):
+    other = make_tiny_encoder(tmp_path / "other", seed=1)
+    e1 = Encoder(str(tiny), cache_dir=tmp_path / "c")
+    e2 = Encoder(str(other), cache_dir=tmp_path / "c")
+    assert e1.identity != e2.identity
+    v1, v2 = e1.embed(["cat dog"])["cat dog"], e2.embed(["cat dog"])["cat dog"]
+    assert e2.encoded == 1 and not np.allclose(v1, v2)
+
+
+def test_no_cache_option_writes_nothing(tiny, tmp_path):
+    enc = Encoder(str(tiny), cache_dir=tmp_path / "none", use_cache=False)
+    enc.embed(["cat"])
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
+
+
+def test_trained_entry_takes_a_saved_folder_and_requires_one(tiny, tmp_path):
+    from lamp.errors import LampError
+
+    r = get_retriever("trained", contriever_checkpoint=str(tiny), embedding_cache=str(tmp_path))
+    assert r.name == "trained" and sorted(r.rank_batch([query("1", "cat", ["dog", "cat"])])[0]) == [0, 1]
+    with pytest.raises(LampError, match="contriever_checkpoint"):
+        get_retriever("trained")
+
+
+@pytest.mark.slow
+def test_bundled_minilm_ranks_the_paraphrase_first(tmp_path):
+    r = get_retriever("contriever", embedding_cache=str(tmp_path))
+    docs = ["The stock market fell sharply on Monday.", "A recipe for chocolate chip cookies.",
+            "Kittens love to nap in warm sunny spots."]
+    order = r.rank_batch([query("1", "my cat sleeps in the sun", docs)])[0]
+    assert order[0] == 2
+    again = get_retriever("contriever", embedding_cache=str(tmp_path))
+    assert again.rank_batch([query("1", "my cat sleeps in the sun", docs)])[0] == order and again.encoder.encoded == 0
+
+
+def test_rank_file_with_a_saved_encoder_folder_and_dates(tiny, tmp_path):
+    import json
+
+    from retrievers.ranking import rank_file
+
+    prefix = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
+              "without further explanation. review: ")
+    questions = [{"id": "1", "input": prefix + "cat runs", "profile": [
+        {"id": "10", "text": "dog sleeps", "score": "1", "date": "2020-01-01"},
+        {"id": "11", "text": "cat runs", "score": "5", "date": "2021-01-01"},
+        {"id": "12", "text": "red apple", "score": "3", "date": "2019-01-01"}]}]
+    src = tmp_path / "q.json"
+    src.write_text(json.dumps(questions))
+    ranking = rank_file(src, tmp_path / "r.json", "LaMP-3", "contriever", use_date=True, progress=False,
+                        contriever_checkpoint=str(tiny), embedding_cache=str(tmp_path / "cache"))
+    q = reference_embedding(tiny, "cat runs")
+    docs = ["dog sleeps date: 2020-01-01", "cat runs date: 2021-01-01", "red apple date: 2019-01-01"]
+    scores = [float(reference_embedding(tiny, d) @ q) for d in docs]
+    assert ranking == {"1": [["10", "11", "12"][i] for i in sorted(range(3), key=lambda i: -scores[i])]}
+
+
+def test_faiss_index_gives_cold_start_users_other_users_nearest_items(tiny, tmp_path):
+    from lamp.records import Question
+    from retrievers.global_index import neighbours_from_other_users
+
+    prefix = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
+              "without further explanation. review: ")
+    qs = [Question("a", prefix + "cat sleeps", [ProfileItem(id="a1", text="cat sleeps")], user_id="u1"),
+          Question("b", prefix + "dog runs", [ProfileItem(id=f"b{i}", text=t) for i, t in
+                                               enumerate(["cat sleeps", "dog runs", "red apple", "fish eats"])],
+                   user_id="u2")]
+    enc = Encoder(str(tiny), cache_dir=tmp_path)
+    got = neighbours_from_other_users(qs, "LaMP-3", enc, k=2, only_profiles_below=3)
+    assert list(got) == ["a"] and [item for _, item, _ in got["a"]][0] == "b0"   # identical text is nearest
+    vecs = enc.embed(["cat sleeps", "dog runs", "red apple", "fish eats"])
+    exact = sorted(((float(vecs[t] @ vecs["cat sleeps"]), f"b{i}") for i, t in
+                    enumerate(["cat sleeps", "dog runs", "red apple", "fish eats"])), reverse=True)
+    assert [i for _, i, _ in got["a"]] == [i for _, i in exact[:2]]
+    assert all(owner == "b" for owner, _, _ in got["a"])
