@@ -129,6 +129,8 @@ def file_sha256(path: Path) -> str:
     if key in index:
         return index[key]
     digest = _sha256_file(path)
+    prefix = key.split("|", 1)[0] + "|"
+    index = {k: v for k, v in index.items() if not k.startswith(prefix)}   # forget stale versions
     index[key] = digest
     try:
         from lamp.files import write_json

@@ -1,0 +1,293 @@
+"""Local Hugging Face backends: ``hf-seq2seq`` (FLAN-T5 and the like) and ``hf-causal`` (decoders).
+
+Both load any local folder or hub id (``model=``; None or "SmolLM2-135M-Instruct" is the bundled
+offline default, see :mod:`lamp.models`), run on CUDA when available, and generate in batches
+sorted by length (less padding), deterministically unless ``do_sample`` (then seeded).
+
+Inputs are cut to ``settings.max_input_length`` tokens as the official evaluation does
+(``tokenizer(..., max_length=L, truncation=True)``); for a causal model the user text is cut
+before the chat template is applied, so the template itself is never cut.
+
+:meth:`choose` scores each option by its log-likelihood given the prompt, as lm-evaluation-harness
+does for multiple choice: the plain sum of the option's token log-probs (no length
+normalisation; the official labels are short). A causal model reads each prompt once and its
+key/value cache is expanded across the options; a seq2seq model encodes each prompt once and the
+decoder scores all options in one batch (with the EOS the tokenizer appends, i.e. the whole target).
+Ties go to the earlier option.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+import torch
+
+from lamp.backends.base import Backend, GenerationSettings
+from lamp.errors import LampError
+from lamp.models import model_identity, resolve_model
+
+
+def _device(device: str | None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype:
+        return getattr(torch, dtype)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _accepts(model: Any, name: str) -> bool:
+    return name in inspect.signature(model.forward).parameters
+
+
+def _cache_argument(model: Any) -> str:
+    """transformers 5 renamed ``past_key_values`` to ``cache``; support both."""
+    return "cache" if _accepts(model, "cache") else "past_key_values"
+
+
+def first_line(text: str) -> str:
+    """The answer line: leading blank lines skipped, everything after the next newline dropped."""
+    return text.strip().split("\n", 1)[0].strip()
+
+
+def _length_order(lengths: list[int]) -> list[int]:
+    """Indices longest first (stable), so each batch pads little."""
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+
+class StopAtNewline:
+    """A stopping criterion: a row is done once its generated text has a newline after the answer."""
+
+    def __init__(self, tokenizer: Any, start: int) -> None:
+        self.tokenizer, self.start = tokenizer, start
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.start:], skip_special_tokens=True)
+        return torch.tensor(["\n" in t.lstrip() for t in texts], dtype=torch.bool, device=input_ids.device)
+
+
+class HFBackend(Backend):
+    """Shared loading, batching and decoding; subclasses say how to encode and score."""
+
+    registry_name = ""
+    auto_class = ""
+
+    def __init__(self, model: Any = None, tokenizer: Any = None, device: str | None = None,
+                 dtype: str | torch.dtype | None = None, batch_size: int = 8, revision: str | None = None,
+                 identity: str | None = None, trust_remote_code: bool = False) -> None:
+        """``model``: a local folder, a hub id, the default's name or None (SmolLM2), or an
+        in-memory model (then ``tokenizer`` and ``identity`` are required). ``tokenizer``: None
+        (the model's own), a folder / hub id, or a tokenizer object. ``identity`` overrides the
+        computed model identity (a weights hash for folders, id@revision for hub ids)."""
+        import transformers
+
+        self.device = _device(device)
+        self.batch_size = batch_size
+        if isinstance(model, torch.nn.Module):  # an in-memory model (e.g. just fine-tuned)
+            if tokenizer is None or identity is None:
+                raise LampError(f"{self.registry_name}: an in-memory model needs tokenizer= and identity=")
+            self.model, self.tokenizer = model, tokenizer
+            model_id = identity
+        else:
+            path = resolve_model(model)
+            tokenizer_name = str(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else None
+            try:
+                if tokenizer is None or tokenizer_name is not None:
+                    tokenizer = transformers.AutoTokenizer.from_pretrained(
+                        tokenizer or path, revision=revision, trust_remote_code=trust_remote_code)
+                self.tokenizer = tokenizer
+                auto = getattr(transformers, self.auto_class)
+                self.model = auto.from_pretrained(path, revision=revision, dtype=_dtype(dtype, self.device),
+                                                  trust_remote_code=trust_remote_code)
+            except OSError as err:
+                raise LampError(f"cannot load model {model!r} ({path}): {err}") from err
+            model_id = identity or model_identity(path, revision, getattr(self.model.config, "_commit_hash", None))
+            if identity is None and tokenizer_name is not None and tokenizer_name != path:
+                model_id += f"+tokenizer:{model_identity(tokenizer_name, revision)}"
+        self.model.to(self.device).eval()
+        self.identity = f"{self.registry_name}:{model_id}:{str(self.model.dtype).removeprefix('torch.')}"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def _generation_kwargs(self, settings: GenerationSettings, start: int) -> dict[str, Any]:
+        config = self.model.generation_config.__class__.from_dict(self.model.generation_config.to_dict())
+        config.max_new_tokens = settings.max_new_tokens
+        config.max_length = None
+        config.num_beams = settings.num_beams
+        config.do_sample = settings.do_sample
+        config.num_return_sequences = 1
+        config.pad_token_id = self.tokenizer.pad_token_id
+        if settings.do_sample:
+            config.temperature, config.top_p, config.top_k = settings.temperature, settings.top_p, None
+        else:  # keep greedy/beam free of sampling leftovers in a model's generation_config
+            config.temperature = config.top_p = config.top_k = None
+        kwargs: dict[str, Any] = {"generation_config": config}
+        if settings.stop_at_newline:
+            from transformers import StoppingCriteriaList
+            kwargs["stopping_criteria"] = StoppingCriteriaList([StopAtNewline(self.tokenizer, start)])
+        return kwargs
+
+    def _finish(self, texts: list[str], settings: GenerationSettings) -> list[str]:
+        return [first_line(t) if settings.stop_at_newline else t.strip() for t in texts]
+
+    def _lengths(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def _in_batches(self, texts: list[str], run: Any) -> list[Any]:
+        """Run ``run(batch_texts)`` over length-sorted batches; results back in input order."""
+        order = _length_order(self._lengths(texts))
+        out: list[Any] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            for i, result in zip(idx, run([texts[i] for i in idx])):
+                out[i] = result
+        return out
+
+    def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
+        texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+
+        def run(batch: list[str]) -> list[str]:
+            if settings.do_sample:
+                torch.manual_seed(settings.seed)
+            with torch.inference_mode():
+                return self._finish(self._generate_batch(batch, settings), settings)
+        return self._in_batches(texts, run)
+
+    def choose(self, prompts: list[str], options: list[str], settings: GenerationSettings) -> list[str]:
+        if not options:
+            raise LampError("choose() needs at least one option")
+        texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+
+        def run(batch: list[str]) -> list[str]:
+            with torch.inference_mode():
+                scores = self.option_scores(batch, options, settings)
+            return [options[int(i)] for i in scores.argmax(dim=1)]
+        return self._in_batches(texts, run)
+
+    def _cut(self, prompt: str, max_length: int) -> str:
+        return prompt
+
+    def _generate_batch(self, texts: list[str], settings: GenerationSettings) -> list[str]:
+        raise NotImplementedError
+
+    def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
+        """``(len(texts), len(options))`` summed log-probs of each option after each (formatted) text."""
+        raise NotImplementedError
+
+
+class Seq2SeqBackend(HFBackend):
+    """Encoder-decoder models (FLAN-T5): the prompt is the encoder input, as officially."""
+
+    registry_name = "hf-seq2seq"
+    auto_class = "AutoModelForSeq2SeqLM"
+
+    def _encode(self, texts: list[str], settings: GenerationSettings) -> dict[str, torch.Tensor]:
+        limit = settings.max_input_length
+        enc = self.tokenizer(texts, padding=True, return_tensors="pt",
+                             **({"max_length": limit, "truncation": True} if limit > 0 else {}))
+        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    def _generate_batch(self, texts: list[str], settings: GenerationSettings) -> list[str]:
+        enc = self._encode(texts, settings)
+        out = self.model.generate(**enc, **self._generation_kwargs(settings, start=1))
+        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+
+    def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
+        enc = self._encode(texts, settings)
+        n, b = len(options), len(texts)
+        hidden = self.model.get_encoder()(**enc).last_hidden_state
+        targets = self.tokenizer(options, padding=True, padding_side="right", return_tensors="pt")
+        labels = targets["input_ids"].masked_fill(targets["attention_mask"] == 0, -100).to(self.device)
+        labels = labels.repeat(b, 1)
+        from transformers.modeling_outputs import BaseModelOutput
+        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden.repeat_interleave(n, 0)),
+                         attention_mask=enc["attention_mask"].repeat_interleave(n, 0), labels=labels)
+        logp = torch.log_softmax(out.logits.float(), dim=-1)
+        mask = labels != -100
+        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+        return picked.sum(-1).view(b, n)
+
+
+class CausalBackend(HFBackend):
+    """Decoder-only models: left padding, the chat template when the tokenizer has one."""
+
+    registry_name = "hf-causal"
+    auto_class = "AutoModelForCausalLM"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tokenizer.padding_side = "left"
+        self.chat = bool(getattr(self.tokenizer, "chat_template", None))
+
+    def format_prompt(self, prompt: str) -> str:
+        """The prompt as the user turn of the chat template (plain text when there is none)."""
+        if not self.chat:
+            return prompt
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def _cut(self, prompt: str, max_length: int) -> str:
+        """The official final truncation, applied to the user text (never to the template)."""
+        if max_length <= 0:
+            return prompt
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_length:
+            return prompt
+        return self.tokenizer.decode(ids[:max_length], skip_special_tokens=True)
+
+    def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        # The chat template already holds every special token the model expects.
+        enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=not self.chat)
+        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    def _generate_batch(self, texts: list[str], settings: GenerationSettings) -> list[str]:
+        enc = self._encode(texts)
+        start = enc["input_ids"].shape[1]
+        out = self.model.generate(**enc, **self._generation_kwargs(settings, start=start))
+        return self.tokenizer.batch_decode(out[:, start:], skip_special_tokens=True)
+
+    def _continuation(self, option: str) -> str:
+        # A chat answer starts a fresh assistant turn; plain text continues after a space
+        # (lm-evaluation-harness's default target delimiter).
+        return option if self.chat else " " + option
+
+    def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
+        enc = self._encode(texts)
+        b, n = len(texts), len(options)
+        mask = enc["attention_mask"]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = {"logits_to_keep": 1} if _accepts(self.model, "logits_to_keep") else {}   # not (b, seq, vocab)
+        out = self.model(**enc, position_ids=positions, use_cache=True, **keep)
+        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)           # (b, vocab)
+        option_ids = [self.tokenizer(self._continuation(o), add_special_tokens=False)["input_ids"] for o in options]
+        if any(not ids for ids in option_ids):
+            raise LampError("choose(): an option tokenizes to nothing")
+        width = max(len(ids) for ids in option_ids)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([x + [pad] * (width - len(x)) for x in option_ids], device=self.device)   # (n, width)
+        valid = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in option_ids], device=self.device)
+        scores = first.gather(1, ids[:, 0].unsqueeze(0).expand(b, n))         # first option token
+        if width > 1:
+            cache = out["cache"] if "cache" in out else out["past_key_values"]
+            cache.batch_repeat_interleave(n)
+            step_ids = ids[:, :-1].repeat(b, 1)                               # feed all but the last token
+            step_mask = torch.cat([mask.repeat_interleave(n, 0), valid[:, :-1].repeat(b, 1)], dim=1)
+            lengths = mask.sum(-1).repeat_interleave(n)
+            step_pos = lengths.unsqueeze(1) + torch.arange(width - 1, device=self.device)
+            step = self.model(input_ids=step_ids, attention_mask=step_mask, position_ids=step_pos,
+                              use_cache=True, **{_cache_argument(self.model): cache})
+            logp = torch.log_softmax(step.logits.float(), dim=-1)            # (b*n, width-1, vocab)
+            targets = ids[:, 1:].repeat(b, 1)
+            rest = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * valid[:, 1:].repeat(b, 1)
+            scores = scores + rest.sum(-1).view(b, n)
+        return scores
+

@@ -1,0 +1,148 @@
+"""The generation driver: batched, length-sorted, cached and resumable.
+
+:func:`generate_all` sends prompts to a backend in batches (longest first, so a batch pads
+little), stores each finished batch in the :class:`~lamp.gen_cache.GenerationCache` in one
+commit, and skips whatever the cache already holds. Batches are cut from the full, sorted list
+of distinct prompts, the same way on every run, so a run killed at any point and rerun gives
+byte-identical predictions and redoes nothing that finished.
+
+Backends that read profile items (``Backend.uses_examples``, e.g. ``profile-baseline``) get
+:class:`~lamp.backends.base.Example` objects through ``predict_examples``; every other backend
+gets the prompt strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from tqdm.auto import tqdm
+
+from lamp.backends.base import Backend, Example, GenerationSettings
+from lamp.errors import LampError
+from lamp.gen_cache import GenerationCache, cache_key
+from lamp.prompts import as_counter, build_prompt, select_items
+from lamp.records import Question
+from lamp.tasks import Task, get_task
+
+MODES = ("generate", "choose")
+
+
+def task_settings(task: str | Task, settings: GenerationSettings | None = None) -> GenerationSettings:
+    """Settings for a task: every LaMP answer is one line (a label, a score, a headline, a title,
+    a subject, a tweet), so decoder models stop at the end of the answer line.
+
+    FLAN-T5 cannot emit a newline, so this does not change the official seq2seq outputs.
+    """
+    get_task(task)
+    return replace(settings or GenerationSettings(), stop_at_newline=True)
+
+
+def build_examples(task: str | Task, questions: Sequence[Question], k: int, max_length: int, tokenizer: object,
+                   ranking: Mapping[str, Sequence[str]] | None = None) -> list[Example]:
+    """One :class:`Example` per question: its top-``k`` items (by ``ranking``, a question id ->
+    ranked profile ids map, or the stored profile order) and the budgeted prompt (k=0: the input)."""
+    task = get_task(task)
+    counter = as_counter(tokenizer)
+    examples = []
+    for q in questions:
+        profile = q.profile
+        if ranking is not None:
+            if q.id not in ranking:
+                raise LampError(f"ranking has no entry for question id {q.id!r}")
+            by_id = {p.id: p for p in q.profile}
+            missing = [i for i in ranking[q.id] if i not in by_id]
+            if missing:
+                raise LampError(f"ranking of question id {q.id!r} names profile ids not in its profile: "
+                                f"{', '.join(map(str, missing[:5]))}")
+            profile = [by_id[i] for i in ranking[q.id]]
+        items = select_items(profile, k)
+        prompt = build_prompt(task, q.input, items, max_length, counter)
+        examples.append(Example(id=q.id, input=q.input, items=tuple(items), prompt=prompt))
+    return examples
+
+
+def _cache_text(entry: str | Example, uses_examples: bool) -> str:
+    """What identifies one input in the cache key: the prompt, or for an example-reading backend
+    everything it reads."""
+    if isinstance(entry, str):
+        if uses_examples:
+            raise LampError("this backend reads profile items: pass Example objects, not prompt strings")
+        return entry
+    if not uses_examples:
+        return entry.text()
+    return json.dumps({"input": entry.input, "prompt": entry.prompt,
+                       "items": [i.to_json() for i in entry.items]}, sort_keys=True, ensure_ascii=False)
+
+
+def _call(backend: Backend, entries: list[str | Example], settings: GenerationSettings, mode: str,
+          options: Sequence[str] | None) -> list[str]:
+    if backend.uses_examples:
+        return backend.predict_examples(list(entries), settings)  # type: ignore[arg-type]
+    prompts = [e if isinstance(e, str) else e.text() for e in entries]
+    if mode == "choose":
+        return backend.choose(prompts, list(options or ()), settings)
+    return backend.generate(prompts, settings)
+
+
+def generate_all(backend: Backend, prompts: Sequence[str | Example], settings: GenerationSettings,
+                 cache: GenerationCache | None = None, mode: str = "generate",
+                 options: Sequence[str] | None = None, progress: bool = True,
+                 batch_size: int | None = None, desc: str | None = None) -> list[str]:
+    """One output per prompt, in order; cached prompts are not sent again.
+
+    ``mode="choose"`` picks one of ``options`` per prompt by the model's likelihood
+    (:meth:`Backend.choose`). ``batch_size`` defaults to the backend's own (8 otherwise).
+    """
+    if mode not in MODES:
+        raise LampError(f"unknown generation mode {mode!r} (known: {', '.join(MODES)})")
+    if mode == "choose" and not options:
+        raise LampError("mode 'choose' needs the options (the task's labels)")
+    if cache is not None and not backend.identity:
+        raise LampError(f"backend {type(backend).__name__} has no identity, so its answers cannot be cached")
+    texts = [_cache_text(p, backend.uses_examples) for p in prompts]
+    settings_key = settings.key()
+    opts = list(options) if mode == "choose" else None
+    keys = [cache_key(backend.identity or type(backend).__name__, t, settings_key, mode, opts) for t in texts]
+
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    # Longest first; ties by position. Fixed for a given prompt list, cached or not.
+    order = sorted(first, key=lambda key: (-len(texts[first[key]]), first[key]))
+    size = batch_size or getattr(backend, "batch_size", None) or 8
+    batches = [order[s:s + size] for s in range(0, len(order), size)]
+
+    done: dict[str, str] = cache.get_many(order) if cache is not None else {}
+    bar = tqdm(total=len(order), initial=sum(k in done for k in order), disable=not progress,
+               desc=desc or f"{mode} ({type(backend).__name__})", unit="prompt", dynamic_ncols=True)
+    try:
+        for batch in batches:
+            todo = [key for key in batch if key not in done]
+            if not todo:
+                continue
+            entries = [prompts[first[key]] for key in todo]
+            try:
+                outputs = _call(backend, entries, settings, mode, opts)
+            except LampError as err:  # keep whatever did arrive (e.g. the openai backend's partial outputs)
+                partial = getattr(err, "outputs", None)
+                if cache is not None and partial is not None and len(partial) == len(todo):
+                    _store(cache, backend, mode, [(k, texts[first[k]], o) for k, o in zip(todo, partial)
+                                                  if o is not None])
+                raise
+            if len(outputs) != len(todo):
+                raise LampError(f"backend {type(backend).__name__} returned {len(outputs)} outputs "
+                                f"for {len(todo)} prompts")
+            done.update(zip(todo, outputs))
+            if cache is not None:
+                _store(cache, backend, mode, [(k, texts[first[k]], o) for k, o in zip(todo, outputs)])
+            bar.update(len(todo))
+    finally:
+        bar.close()
+    return [done[key] for key in keys]
+
+
+def _store(cache: GenerationCache, backend: Backend, mode: str, rows: list[tuple[str, str, str]]) -> None:
+    identity = backend.identity or type(backend).__name__
+    cache.put_many((key, identity, mode, text, output) for key, text, output in rows)

