@@ -58,10 +58,17 @@ def test_rating_is_the_mean_rounded_half_up():
     ("LaMP-4", ProfileItem("1", title="Storm hits coast", text="t"), "Storm hits coast"),
     ("LaMP-5", ProfileItem("1", title="Sparse coding", abstract="a"), "Sparse coding"),
     ("LaMP-6", ProfileItem("1", title="Report due", text="t"), "Report due"),
-    ("LaMP-7", ProfileItem("1", text="coffee first"), "coffee first"),
 ])
 def test_generation_copies_the_top_items_target(task, item, expected):
     assert predict(task, ex("Generate: x", item, ProfileItem("2", title="second", text="second"))) == expected
+
+
+def test_tweet_paraphrase_keeps_the_input_and_adds_the_words_the_users_items_repeat():
+    items = [ProfileItem("1", text="coffee first #grind lol"), ProfileItem("2", text="rainy day #grind lol"),
+             ProfileItem("3", text="Coffee once")]
+    # "#grind" and "lol" recur in the items; "coffee" is already in the input; "rainy" appears once.
+    assert predict("LaMP-7", ex("Paraphrase the following tweet: need coffee now", *items)) == \
+        "need coffee now #grind lol"
 
 
 def test_blind_variants_ignore_the_profile():

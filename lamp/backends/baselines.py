@@ -7,7 +7,8 @@
 | LaMP-1 (citation) | the reference whose words overlap most with the top-k items' title + abstract |
 | classification | the majority label (``task.target_field``) of the top-k items; ties: the better-ranked |
 | rating | the rounded (half up) mean score of the top-k items |
-| generation | the top item's target field (its headline / title / subject / tweet) |
+| generation | the top item's target field (its headline / title / subject) |
+| LaMP-7 (paraphrase) | the input tweet plus the words that recur in the top-k items (hashtags, catchphrases) |
 
 ``variant="blind"`` never looks at the profile: the global majority label or the rounded global
 mean learnt by :meth:`ProfileBaselineBackend.fit` (before fitting: the first label, or the middle
@@ -128,8 +129,17 @@ class ProfileBaselineBackend(Backend):
             overlap.append(len(ref_words & seen) / len(ref_words) if ref_words else 0.0)
         return "[2]" if overlap[1] > overlap[0] else "[1]"
 
+    def _with_habits(self, example: Example) -> str | None:
+        """A paraphrase keeps the input's words; the user's habits are the words their items repeat."""
+        tweet = self.task.query(example.input)
+        have = words(tweet)
+        counts = Counter(w for item in example.items for w in dict.fromkeys(str(item.get("text") or "").split()))
+        extra = [w for w, c in counts.items() if c >= 2 and not words(w) <= have]
+        return " ".join([tweet, *extra])
+
     def _rule(self) -> Callable[[Example], str | None]:
-        special: dict[str, Callable[[Example], str | None]] = {"LaMP-1": self._citation}
+        special: dict[str, Callable[[Example], str | None]] = {"LaMP-1": self._citation,
+                                                                "LaMP-7": self._with_habits}
         by_family: dict[str, Callable[[Example], str | None]] = {
             "classification": self._majority, "rating": self._mean, "generation": self._copy_top}
         return special.get(self.task.name) or by_family[self.task.family]
