@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from lamp.backends.base import first_line
 from lamp.errors import LampError
 from lamp.tasks import Task, get_task
 
@@ -202,7 +203,7 @@ def clean_output(text: str, task: Task, seq2seq: bool) -> str:
     """Stripped text; a decoder's short answer is cut at its first newline (as the hf backend)."""
     text = text.strip()
     if not seq2seq and task.family in SHORT_ANSWER_FAMILIES:
-        text = text.split("\n", 1)[0].strip()
+        text = first_line(text)
     return text
 
 

@@ -11,7 +11,8 @@ from transformers import (LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
                           T5ForConditionalGeneration)
 
 from lamp.backends.base import GenerationSettings, load_backend
-from lamp.backends.hf import CausalBackend, Seq2SeqBackend, StopAtNewline, first_line
+from lamp.backends.base import first_line
+from lamp.backends.hf import CausalBackend, Seq2SeqBackend, StopAtNewline
 from lamp.errors import LampError
 
 SENTENCES = [

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
+from retrievers import bm25
 from retrievers.bm25 import bm25_rank, bm25_scores, rank_stream
 
 
@@ -69,16 +70,52 @@ def test_lone_surrogates_from_json_escapes_are_words_like_any_other():
     assert_same([("\ud800b c", docs), ("\udfff a", docs)])
 
 
-def test_split_agrees_with_str_split_on_every_bmp_code_point():
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def test_whitespace_tables_are_exactly_the_code_points_str_split_splits_on():
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert "".join(spaces) == bm25.ASCII_SPACE + bm25.UNICODE_SPACE
+    assert all(f"a{c}b".split() == ["a", "b"] for c in spaces)
 
-    cps = [c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
-    cps += [c for c in range(0x10000, 0x110000) if chr(c).isspace()]
-    texts = [f" a{chr(c)}b{chr(c)}" for c in cps]
-    got = pc.utf8_split_whitespace(pa.array(texts)).to_pylist()
-    mismatched = [hex(c) for c, t, g in zip(cps, texts, got) if [x for x in g if x] != t.split()]
-    assert mismatched == []
+
+def test_tokens_agree_with_str_split_on_every_code_point():
+    # Each text holds one code point as a word byte, a separator or both; the token counts and
+    # the identity of the tokens (equal codes <=> equal strings) must match str.split().
+    cps = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and (c < 0x3100 or c % 97 == 0)]
+    cps += [0xD800, 0xDFFF] + [c for c in range(0x110000) if chr(c).isspace()]
+    texts = [f" a{chr(c)}b{chr(c)}{chr(c)}c " for c in cps]
+    code0, code1, per_text = bm25._tokenize(texts)
+    expected = [t.split() for t in texts]
+    assert per_text.tolist() == [len(e) for e in expected]
+    words = [w for e in expected for w in e]
+    ids: dict[tuple[int, int], str] = {}
+    for w, c in zip(words, zip(code0.tolist(), code1.tolist())):
+        assert ids.setdefault(c, w) == w, (c, w, ids[c])
+    assert len(ids) == len(set(words))
+
+
+def test_tokens_of_every_length_and_with_nul_bytes_are_told_apart_exactly():
+    base = "abcdefghijklmnopqrstuvwxyz0123456789" * 3
+    words = [base[:n] for n in range(1, 100)] + [base[:n] + "\0" for n in range(0, 40)]
+    words += ["\0\0", "\x01\x02", "é" * 9, "é" * 8, "\U0001f600" * 5]
+    code0, code1, per_text = bm25._tokenize(words + [" ".join(words)])
+    assert per_text.tolist() == [1] * len(words) + [len(words)]
+    codes = list(zip(code0.tolist(), code1.tolist()))
+    assert len(set(codes[:len(words)])) == len(set(words)) == len(words)
+    assert codes[:len(words)] == codes[len(words):]
+    docs = [" ".join(words[i::3]) for i in range(3)] + [" ".join(words[::-1][:50])]
+    assert_same([(" ".join(words[::7]), docs), (base[:20] + " " + base[:20] + "\0", docs)])
+
+
+def test_hash_collisions_are_resolved_exactly(monkeypatch):
+    # With 2 hash bits almost every pair of words collides; codes keep them apart, and query words
+    # step through the colliding words of their profile.
+    monkeypatch.setattr(bm25, "HASH_BITS", 2)
+    rnd = random.Random(11)
+    words = [f"w{i}" for i in range(40)] + ["a-rather-long-token-over-15-bytes", "mediumtoken12"]
+    batch = []
+    for _ in range(12):
+        docs = [" ".join(rnd.choices(words, k=rnd.randint(1, 12))) for _ in range(rnd.randint(1, 12))]
+        batch.append((" ".join(rnd.choices(words, k=rnd.randint(1, 10))), docs))
+    assert_same(batch)
 
 
 def test_profile_without_any_word_scores_zero_where_the_library_divides_by_zero():
@@ -116,8 +153,10 @@ def test_worker_processes_give_the_same_rankings():
                  [" ".join(rnd.choices(words, k=rnd.randint(1, 6))) for _ in range(rnd.randint(1, 7))])
                 for _ in range(5)] for _ in range(4)]
     serial = list(rank_stream(batches, workers=1))
-    parallel = list(rank_stream(batches, workers=2))
-    assert serial == parallel
+    parallel = list(rank_stream(batches, workers=2))           # a list: forked workers inherit it
+    sent = list(rank_stream(iter(batches), workers=2))         # an iterator: batches are sent
+    assert serial == parallel == sent
+    assert not bm25._INHERITED
     assert serial[0][0] == official(*batches[0][0])[1]
 
 
@@ -143,4 +182,36 @@ def profiles(draw):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(profiles(), min_size=1, max_size=4))
 def test_random_small_profiles_with_ties_and_repeats_match_bm25okapi(batch):
+    assert_same(batch)
+
+
+# Words mixing ASCII, accents, CJK, emoji, a lone surrogate, control bytes and 8-20 byte words;
+# separators mixing ASCII and non-ASCII whitespace, so both tokenizer paths run.
+ODD_WORD = st.sampled_from(["a", "é", "ü.", "日本", "\U0001f600", "\ud800x", "x\x00", "\x1b[0m", "e\u0301",
+                            "longerword", "longerwords-and-more", "\u2013", "“q”", "a\u200bb"])
+ODD_SPACE = st.sampled_from([" ", "\n", "\x1c", "\x1f", "\x85", "\xa0", "\u1680", "\u2002", "\u200a",
+                             "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", " \t\u3000 "])
+
+
+@st.composite
+def odd_texts(draw, max_words=8):
+    words = draw(st.lists(ODD_WORD | st.text(min_size=1, max_size=20).filter(lambda t: t.split() == [t]),
+                          max_size=max_words))
+    seps = draw(st.lists(ODD_SPACE, min_size=len(words) + 1, max_size=len(words) + 1))
+    return "".join(s + w for s, w in zip(seps, words)) + seps[-1]
+
+
+@st.composite
+def odd_profiles(draw):
+    docs = draw(st.lists(odd_texts(), min_size=1, max_size=8))
+    if not any(d.split() for d in docs):
+        docs.append("a")
+    if draw(st.booleans()):                     # an all-ASCII profile in the same batch
+        docs = [" ".join(d.encode("ascii", "replace").decode().split()) or "a" for d in docs]
+    return draw(odd_texts(max_words=6)), docs
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(odd_profiles(), min_size=1, max_size=4))
+def test_random_non_ascii_profiles_with_unusual_whitespace_match_bm25okapi(batch):
     assert_same(batch)

@@ -82,6 +82,17 @@ class Backend:
         raise LampError(f"backend {type(self).__name__} works on prompt strings, not examples")
 
 
+def first_line(text: str) -> str:
+    """The answer line: leading blank lines skipped, everything after the next newline dropped."""
+    return text.strip().split("\n", 1)[0].strip()
+
+
+def finish_output(text: str, settings: GenerationSettings) -> str:
+    """The clean-up every backend applies: stripped, and the first line only with ``stop_at_newline``
+    (also for servers that ignore a stop sequence)."""
+    return first_line(text) if settings.stop_at_newline else text.strip()
+
+
 #: backend name -> "module:Class", imported only when used.
 BACKENDS: dict[str, str] = {
     "hf-seq2seq": "lamp.backends.hf:Seq2SeqBackend",

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from lamp.backends.base import Backend, GenerationSettings
+from lamp.backends.base import Backend, GenerationSettings, finish_output
 from lamp.errors import LampError
 from lamp.models import model_identity, resolve_model
 
@@ -50,11 +50,6 @@ def _accepts(model: Any, name: str) -> bool:
 def _cache_argument(model: Any) -> str:
     """transformers 5 renamed ``past_key_values`` to ``cache``; support both."""
     return "cache" if _accepts(model, "cache") else "past_key_values"
-
-
-def first_line(text: str) -> str:
-    """The answer line: leading blank lines skipped, everything after the next newline dropped."""
-    return text.strip().split("\n", 1)[0].strip()
 
 
 def _length_order(lengths: list[int]) -> list[int]:
@@ -137,7 +132,7 @@ class HFBackend(Backend):
         return kwargs
 
     def _finish(self, texts: list[str], settings: GenerationSettings) -> list[str]:
-        return [first_line(t) if settings.stop_at_newline else t.strip() for t in texts]
+        return [finish_output(t, settings) for t in texts]
 
     def _lengths(self, texts: list[str]) -> list[int]:
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]

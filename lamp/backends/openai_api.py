@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import httpx
 
-from lamp.backends.base import Backend, GenerationSettings
+from lamp.backends.base import Backend, GenerationSettings, finish_output
 from lamp.errors import LampError
 
 #: Answers worth retrying besides every 5xx: request timeout, too early, rate limited.
@@ -222,7 +222,7 @@ class OpenAIBackend(Backend):
                     if isinstance(result, RequestFailure):
                         failures.append(result)
                     else:
-                        outputs[index] = result = finish(result, settings)
+                        outputs[index] = result = finish_output(result, settings)
                         if on_result is not None:
                             on_result(index, result)
                     bar.update(1)
@@ -303,12 +303,6 @@ class OpenAIBackend(Backend):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def finish(text: str, settings: GenerationSettings) -> str:
-    """The same clean-up as the hf backends (``lamp.backends.hf``): stripped, and with
-    ``stop_at_newline`` the first non-blank line only (also for servers that ignore ``stop``)."""
-    return text.strip().split("\n", 1)[0].strip() if settings.stop_at_newline else text.strip()
 
 
 def _load_tokenizer(tokenizer: Any) -> Any:
