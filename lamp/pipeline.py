@@ -61,6 +61,7 @@ class RunConfig:
     num_beams: int = 4
     batch_size: int = 8
     label_choice: bool = False
+    calibrate_labels: bool = False
     baselines: bool = True
     use_date: bool = False
     contriever_checkpoint: str | None = None
@@ -138,7 +139,10 @@ def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: 
     t = get_task(task)
     can_choose = type(backend).choose is not Backend.choose
     choose = cfg.label_choice and t.labels is not None and can_choose and not backend.uses_examples
-    return generate_all(backend, examples, cfg.settings(), cache, mode="choose" if choose else "generate",
+    settings = cfg.settings()
+    if choose and cfg.calibrate_labels:
+        settings = dataclasses.replace(settings, calibration_prompt=t.content_free_input())
+    return generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
                         options=list(t.labels) if choose else None, desc=desc, batch_size=cfg.batch_size)
 
 
@@ -228,7 +232,8 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     write_json(run_dir / "scores.json", scores, indent=1)
     manifest = {"versions": _versions(), "git_revision": _git_revision(), "seed": cfg.seed,
                 "model_identity": backend.identity, "backend": cfg.backend,
-                "mode": "label likelihood for classification/rating" if cfg.label_choice else "free generation",
+                "mode": ("calibrated label likelihood" if cfg.calibrate_labels else "label likelihood")
+                + " for classification/rating" if cfg.label_choice else "free generation",
                 "timings_s": {k: round(v, 2) for k, v in timings.items()}, "argv": sys.argv}
     write_json(run_dir / "manifest.json", manifest, indent=1)
     if results:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import string
 from dataclasses import dataclass, field
 
 from lamp.errors import LampError
@@ -105,6 +106,11 @@ class Task:
 
     def make_input(self, **fields: str) -> str:
         return self.input_template.format(**fields)
+
+    def content_free_input(self, filler: str = "N/A") -> str:
+        """The input template with every field set to ``filler`` (for label-choice calibration)."""
+        names = [name for _, name, _, _ in string.Formatter().parse(self.input_template) if name]
+        return self.input_template.format(**dict.fromkeys(names, filler))
 
 
 def _key(name: str) -> str:

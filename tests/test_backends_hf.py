@@ -205,3 +205,12 @@ def test_first_line_and_newline_stopping(causal):
 def test_stop_at_newline_returns_one_line(causal):
     settings = GenerationSettings(num_beams=1, max_new_tokens=12, stop_at_newline=True)
     assert all("\n" not in out for out in causal.generate(PROMPTS, settings))
+
+
+def test_calibrated_choice_subtracts_the_content_free_prompts_label_scores(causal):
+    from dataclasses import replace
+
+    calibrated = replace(GREEDY, calibration_prompt="N/A")
+    prior = torch.tensor([brute_force_causal(causal, "N/A", o) for o in OPTIONS])
+    expected = torch.tensor([[brute_force_causal(causal, p, o) for o in OPTIONS] for p in PROMPTS]) - prior
+    assert causal.choose(PROMPTS, OPTIONS, calibrated) == [OPTIONS[int(i)] for i in expected.argmax(1)]

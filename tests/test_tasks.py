@@ -75,3 +75,8 @@ def test_every_benchmark_task_has_the_official_input_prefix_and_metric_family():
                         "LaMP-7": "generation"}
     assert len(TASKS["LaMP-2"].labels) == 15 and TASKS["LaMP-2"].labels[0] == "sci-fi"
     assert TASKS["LaMP-2-old"].labels[0] == "food & drink"
+
+
+def test_content_free_input_fills_every_field():
+    assert get_task("LaMP-3").content_free_input().endswith("review: N/A")
+    assert get_task("LaMP-1").content_free_input().count('"N/A"') == 3

@@ -29,6 +29,10 @@ class GenerationSettings:
     seed: int = 0
     max_input_length: int = 256
     stop_at_newline: bool = False
+    #: Label choice only: a content-free prompt whose label scores are subtracted from every
+    #: prompt's (contextual calibration, Zhao et al. 2021), so a small model's prior for one
+    #: label does not decide every answer. Empty: plain likelihood.
+    calibration_prompt: str = ""
 
     def key(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -161,10 +161,14 @@ class HFBackend(Backend):
         if not options:
             raise LampError("choose() needs at least one option")
         texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+        prior = 0.0
+        if settings.calibration_prompt:
+            with torch.inference_mode():
+                prior = self.option_scores([self.format_prompt(settings.calibration_prompt)], options, settings)[0]
 
         def run(batch: list[str]) -> list[str]:
             with torch.inference_mode():
-                scores = self.option_scores(batch, options, settings)
+                scores = self.option_scores(batch, options, settings) - prior
             return [options[int(i)] for i in scores.argmax(dim=1)]
         return self._in_batches(texts, run)
 
