@@ -179,6 +179,7 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     from eval.metrics import score_task
     from eval.report import RunResult, build_report
     from lamp.gen_cache import GenerationCache
+    from lamp.generation import build_examples
     from lamp.models import cache_dir
 
     tasks = [get_task(t).name for t in cfg.tasks]
@@ -214,8 +215,6 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
                 ranking = ranking_for(cfg, run_dir, task, retriever, questions)
                 timings[f"rank {t.file_name} {retriever}"] = timings.get(f"rank {t.file_name} {retriever}", 0.0) + \
                     time.perf_counter() - tick
-                from lamp.generation import build_examples
-
                 examples = build_examples(task, questions, k, cfg.max_length, backend.tokenizer, ranking)
                 if model is backend:
                     write_prompts(run_dir / "prompts" / t.file_name / f"{method}.jsonl", examples)
