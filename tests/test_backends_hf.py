@@ -58,7 +58,7 @@ def causal_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         pad_token_id=0, eos_token_id=1, bos_token_id=1)
+                         pad_token_id=0, eos_token_id=1, bos_token_id=1, initializer_range=0.3)
     LlamaForCausalLM(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
@@ -124,6 +124,20 @@ def test_causal_generate_batched_equals_one_at_a_time_and_keeps_order(causal):
     single = [causal.generate([p], GREEDY)[0] for p in PROMPTS]
     assert batched == single and len(batched) == len(PROMPTS)
     assert causal.generate(PROMPTS, GREEDY) == batched          # deterministic
+
+
+def test_causal_greedy_loop_answers_as_model_generate_does(causal, monkeypatch):
+    settings = GenerationSettings(num_beams=1, max_new_tokens=8, stop_at_newline=True)
+    assert causal._plain_greedy(settings)
+    fast = causal.generate(PROMPTS, settings)
+    monkeypatch.setattr(causal, "_plain_greedy", lambda s: False)
+    assert causal.generate(PROMPTS, settings) == fast
+
+
+def test_a_repetition_penalty_in_the_model_config_is_left_to_model_generate(causal, monkeypatch):
+    monkeypatch.setattr(causal.model.generation_config, "repetition_penalty", 1.3)
+    assert not causal._plain_greedy(GREEDY)
+    assert not causal._plain_greedy(GenerationSettings(num_beams=4))
 
 
 def test_seq2seq_generate_batched_equals_one_at_a_time(seq2seq):

@@ -2,7 +2,10 @@
 
 Both load any local folder or hub id (``model=``; None or "SmolLM2-135M-Instruct" is the bundled
 offline default, see :mod:`lamp.models`), run on CUDA when available, and generate in batches
-sorted by length (less padding), deterministically unless ``do_sample`` (then seeded).
+sorted by length (less padding), deterministically unless ``do_sample`` (then seeded). Plain
+greedy decoding on a decoder model runs :func:`lamp.backends.greedy.greedy_generate` (shared
+prefix read once, length-sorted prefill chunks, one decoding batch, finished rows leave it);
+beams and sampling run ``model.generate``.
 
 Inputs are cut to ``settings.max_input_length`` tokens as the official evaluation does
 (``tokenizer(..., max_length=L, truncation=True)``); for a causal model the user text is cut
@@ -25,8 +28,16 @@ from typing import Any
 import torch
 
 from lamp.backends.base import Backend, GenerationSettings, finish_output
+from lamp.backends import greedy
 from lamp.errors import LampError
 from lamp.models import model_identity, resolve_model
+
+
+#: Generation-config fields that change which token greedy decoding picks.
+_LOGIT_SHAPERS = ("repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size", "min_length",
+                  "min_new_tokens", "bad_words_ids", "suppress_tokens", "begin_suppress_tokens",
+                  "forced_bos_token_id", "forced_eos_token_id", "sequence_bias", "guidance_scale",
+                  "exponential_decay_length_penalty")
 
 
 def _device(device: str | None) -> torch.device:
@@ -249,10 +260,34 @@ class CausalBackend(HFBackend):
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
     def _generate_batch(self, texts: list[str], settings: GenerationSettings) -> list[str]:
+        if self._plain_greedy(settings):
+            return self._greedy_batch(texts, settings)
         enc = self._encode(texts)
         start = enc["input_ids"].shape[1]
         out = self.model.generate(**enc, **self._generation_kwargs(settings, start=start))
         return self.tokenizer.batch_decode(out[:, start:], skip_special_tokens=True)
+
+    def _plain_greedy(self, settings: GenerationSettings) -> bool:
+        """Greedy with nothing in the model's generation config that reshapes the logits
+        (repetition penalty, forced or banned tokens...): then :func:`greedy_generate` applies."""
+        if settings.num_beams != 1 or settings.do_sample or not greedy.supports(self.model):
+            return False
+        config = self.model.generation_config
+        neutral = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0}
+        return all(getattr(config, name, None) in (None, neutral.get(name, 0)) for name in _LOGIT_SHAPERS)
+
+    def _greedy_batch(self, texts: list[str], settings: GenerationSettings) -> list[str]:
+        rows = self.tokenizer(texts, add_special_tokens=not self.chat)["input_ids"]
+        eos = self.model.generation_config.eos_token_id
+        eos = self.tokenizer.eos_token_id if eos is None else eos
+        eos_ids = set(eos) if isinstance(eos, (list, tuple)) else {eos}
+
+        def answer_line_done(ids: list[int]) -> bool:
+            return "\n" in self.tokenizer.decode(ids, skip_special_tokens=True).lstrip()
+        out = greedy.greedy_generate(self.model, rows, max_new_tokens=settings.max_new_tokens, eos_ids=eos_ids,
+                              pad_id=self.tokenizer.pad_token_id,
+                              stop=answer_line_done if settings.stop_at_newline else None)
+        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
 
     def _continuation(self, option: str) -> str:
         # A chat answer starts a fresh assistant turn; plain text continues after a space
