@@ -162,6 +162,14 @@ def test_causal_choose_scores_match_an_unbatched_forward(causal):
     assert causal.choose(PROMPTS, OPTIONS, GREEDY) == [OPTIONS[int(i)] for i in expected.argmax(1)]
 
 
+def test_causal_choose_scores_with_eager_attention_match_an_unbatched_forward(causal, causal_dir):
+    eager = CausalBackend(model=LlamaForCausalLM.from_pretrained(causal_dir, attn_implementation="eager"),
+                          tokenizer=causal.tokenizer, identity="tiny-eager", device="cpu")
+    scores = eager.option_scores([eager.format_prompt(p) for p in PROMPTS], OPTIONS, GREEDY)
+    expected = torch.tensor([[brute_force_causal(eager, p, o) for o in OPTIONS] for p in PROMPTS])
+    assert torch.allclose(scores, expected, atol=1e-4)
+
+
 def test_seq2seq_choose_scores_match_an_unbatched_forward(seq2seq):
     scores = seq2seq.option_scores(PROMPTS, OPTIONS, GREEDY)
     expected = torch.tensor([[brute_force_seq2seq(seq2seq, p, o) for o in OPTIONS] for p in PROMPTS])

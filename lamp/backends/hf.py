@@ -13,8 +13,9 @@ before the chat template is applied, so the template itself is never cut.
 
 :meth:`choose` scores each option by its log-likelihood given the prompt, as lm-evaluation-harness
 does for multiple choice: the plain sum of the option's token log-probs (no length
-normalisation; the official labels are short). A causal model reads each prompt once and its
-key/value cache is expanded across the options; a seq2seq model encodes each prompt once and the
+normalisation; the official labels are short). A causal model reads each prompt once, then one
+more forward reads every option's tokens side by side under a tree mask (each sees the prompt and
+its own earlier tokens), about one forward in all; a seq2seq model encodes each prompt once and the
 decoder scores all options in one batch (with the EOS the tokenizer appends, i.e. the whole target).
 Ties go to the earlier option.
 """
@@ -294,6 +295,33 @@ class CausalBackend(HFBackend):
         # (lm-evaluation-harness's default target delimiter).
         return option if self.chat else " " + option
 
+    def _later_option_tokens(self, out: Any, mask: torch.Tensor, option_ids: list[list[int]]) -> torch.Tensor:
+        """``(b, n)`` log-probs of every option token after the first, all options in one forward.
+
+        Each prompt's row is followed by one block holding every option's tokens but the last; a
+        tree mask lets a block token see the prompt and the earlier tokens of its own option only,
+        with positions counted from the prompt's end, so each option is scored as if alone."""
+        b, device = mask.shape[0], self.device
+        fed = [x[:-1] for x in option_ids]                                   # each predicts the next
+        block = torch.tensor([t for x in fed for t in x], device=device)      # (m,)
+        owner = torch.tensor([o for o, x in enumerate(fed) for _ in x], device=device)
+        step = torch.tensor([j for x in fed for j in range(len(x))], device=device)
+        m = len(block)
+        same_option = owner.unsqueeze(1) == owner.unsqueeze(0)
+        earlier = step.unsqueeze(1) >= step.unsqueeze(0)
+        tree = (same_option & earlier).unsqueeze(0).expand(b, m, m)
+        allowed = torch.cat([mask.bool().unsqueeze(1).expand(b, m, mask.shape[1]), tree], dim=2).unsqueeze(1)
+        if self.model.config._attn_implementation == "eager":                # eager adds the mask to scores
+            allowed = torch.zeros(allowed.shape, dtype=self.model.dtype, device=device).masked_fill(
+                ~allowed, torch.finfo(self.model.dtype).min)
+        positions = mask.sum(-1, keepdim=True) + step.unsqueeze(0)           # (b, m)
+        cache = out["cache"] if "cache" in out else out["past_key_values"]
+        logits = self.model(input_ids=block.unsqueeze(0).expand(b, m), attention_mask=allowed,
+                            position_ids=positions, use_cache=True, **{_cache_argument(self.model): cache}).logits
+        targets = torch.tensor([t for x in option_ids for t in x[1:]], device=device)
+        picked = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.view(1, m, 1).expand(b, m, 1))
+        return torch.zeros((b, len(option_ids)), device=device).index_add_(1, owner, picked.squeeze(-1))
+
     def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
         enc = self._encode(texts)
         b, n = len(texts), len(options)
@@ -305,23 +333,9 @@ class CausalBackend(HFBackend):
         option_ids = [self.tokenizer(self._continuation(o), add_special_tokens=False)["input_ids"] for o in options]
         if any(not ids for ids in option_ids):
             raise LampError("choose(): an option tokenizes to nothing")
-        width = max(len(ids) for ids in option_ids)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([x + [pad] * (width - len(x)) for x in option_ids], device=self.device)   # (n, width)
-        valid = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in option_ids], device=self.device)
-        scores = first.gather(1, ids[:, 0].unsqueeze(0).expand(b, n))         # first option token
-        if width > 1:
-            cache = out["cache"] if "cache" in out else out["past_key_values"]
-            cache.batch_repeat_interleave(n)
-            step_ids = ids[:, :-1].repeat(b, 1)                               # feed all but the last token
-            step_mask = torch.cat([mask.repeat_interleave(n, 0), valid[:, :-1].repeat(b, 1)], dim=1)
-            lengths = mask.sum(-1).repeat_interleave(n)
-            step_pos = lengths.unsqueeze(1) + torch.arange(width - 1, device=self.device)
-            step = self.model(input_ids=step_ids, attention_mask=step_mask, position_ids=step_pos,
-                              use_cache=True, **{_cache_argument(self.model): cache})
-            logp = torch.log_softmax(step.logits.float(), dim=-1)            # (b*n, width-1, vocab)
-            targets = ids[:, 1:].repeat(b, 1)
-            rest = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * valid[:, 1:].repeat(b, 1)
-            scores = scores + rest.sum(-1).view(b, n)
+        first_tokens = torch.tensor([x[0] for x in option_ids], device=self.device)
+        scores = first.gather(1, first_tokens.unsqueeze(0).expand(b, n))     # first option token
+        if any(len(x) > 1 for x in option_ids):
+            scores = scores + self._later_option_tokens(out, mask, option_ids)
         return scores
 
