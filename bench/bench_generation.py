@@ -7,8 +7,8 @@ batching gains less than on short prompts; both are shown.
 Generation is greedy with the answer-line stop (as ``lamp.generation.task_settings`` sets it).
 Three ways are timed on the same prompts: one prompt at a time, batched through ``model.generate``,
 and batched through lamp's greedy loop (:mod:`lamp.backends.greedy`, what ``lamp run`` uses).
-Label choice scores LaMP-2's 15 tags per prompt in one batched pass
-against the naive way (one forward per prompt + label).
+Label choice scores LaMP-2's 15 tags per prompt (the prompt read once, then every tag's tokens in
+one tree-masked forward) against the naive way (one forward per prompt + label).
 
     python bench/bench_generation.py                  # 32 prompts, 32 new tokens, batch 32
     python bench/bench_generation.py --prompts 16 --max-new-tokens 16 --batch-size 16 --repeat 2
@@ -133,7 +133,7 @@ def bench_choose(backend: CausalBackend, prompts: list[str], settings: Generatio
     prefill_s = timed(lambda: backend.choose(prompts, options[:1], settings))[1]
     print(f"{len(prompts)} LaMP-2 prompts, label choice over the {len(options)} tags")
     print(f"  {'label choice':32} {'seconds':>8} {'prompts/s':>10}")
-    print(f"  {'batched, prompt cache shared':32} {choose_s:8.2f} {len(prompts) / choose_s:10.2f}")
+    print(f"  {'batched, options tree-masked':32} {choose_s:8.2f} {len(prompts) / choose_s:10.2f}")
     print(f"  {'naive, one forward per label':32} {naive_s:8.2f} {len(prompts) / naive_s:10.2f}")
     print(f"  {'one label only (~one forward)':32} {prefill_s:8.2f} {len(prompts) / prefill_s:10.2f}")
     print(f"  same choices: {sum(a == b for a, b in zip(chosen, naive))}/{len(chosen)}; batched is "
