@@ -73,6 +73,7 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
                 del model.config.quantization_config
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+            _drop_load_options(tmp / "tokenizer_config.json")
             (tmp / "lamp_source.json").write_text(json.dumps({"gguf": gguf.name, "size": gguf.stat().st_size}))
             try:
                 os.replace(tmp, target)
@@ -84,6 +85,21 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+#: Options of the load that transformers writes into a saved tokenizer_config.json. They say how
+#: the converting process was run (e.g. ``HF_HUB_OFFLINE``), not what the tokenizer is, and would
+#: make the folder's identity, hence every generation cache key, differ between machines.
+_LOAD_OPTIONS = ("local_files_only",)
+
+
+def _drop_load_options(config_file: Path) -> None:
+    if config_file.is_file():
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        if any(key in config for key in _LOAD_OPTIONS):
+            for key in _LOAD_OPTIONS:
+                config.pop(key, None)
+            config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def default_model_folder() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -131,3 +132,5 @@ def test_smollm2_converts_offline_then_generates_and_chooses(tmp_path):
     folder = tmp_path / "models" / "smollm2-135m-instruct"
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]    # no temp folder left
+    # how the converting process was run (offline here) is not part of the folder, so not of its identity
+    assert "local_files_only" not in json.loads((folder / "tokenizer_config.json").read_text())
