@@ -178,8 +178,7 @@ def greedy_generate(model: Any, rows: list[list[int]], *, max_new_tokens: int, e
     for _ in range(max_new_tokens):
         tokens = logits.argmax(-1)
         still = []
-        for j, row in enumerate(active):
-            token = int(tokens[j])
+        for j, (row, token) in enumerate(zip(active, tokens.tolist())):   # one device sync a step
             if token in eos_ids:
                 continue
             generated[row].append(token)
