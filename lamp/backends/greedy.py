@@ -90,8 +90,14 @@ def shared_prefix_length(rows: list[list[int]]) -> int:
     return n
 
 
-def _cache_of(output: Any) -> Any:
-    return output["cache"] if "cache" in output else output["past_key_values"]
+def accepts(model: Any, name: str) -> bool:
+    """Whether the model's forward takes the keyword ``name``."""
+    return name in inspect.signature(model.forward).parameters
+
+
+def cache_argument(model: Any) -> str:
+    """transformers 5 renamed ``past_key_values`` to ``cache``; support both."""
+    return "cache" if accepts(model, "cache") else "past_key_values"
 
 
 def _new_cache(model: Any, layers: list[BufferLayer]) -> Any:
@@ -121,9 +127,8 @@ def greedy_generate(model: Any, rows: list[list[int]], *, max_new_tokens: int, e
     if not rows or max_new_tokens <= 0:
         return [[] for _ in rows]
     device = next(model.parameters()).device
-    params = inspect.signature(model.forward).parameters
-    cache_arg = "cache" if "cache" in params else "past_key_values"
-    keep_last = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+    cache_arg = cache_argument(model)
+    keep_last = {"logits_to_keep": 1} if accepts(model, "logits_to_keep") else {}
     n_layers = len(DynamicCache(config=model.config).layers)
     p = shared_prefix_length(rows)
     prefix: list[tuple[torch.Tensor, torch.Tensor]] = []

@@ -22,14 +22,13 @@ Ties go to the earlier option.
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
 import torch
 
-from lamp.backends.base import Backend, GenerationSettings, finish_output
 from lamp.backends import greedy
+from lamp.backends.base import Backend, GenerationSettings, finish_output
 from lamp.errors import LampError
 from lamp.models import model_identity, resolve_model
 
@@ -53,15 +52,6 @@ def _dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
-
-
-def _accepts(model: Any, name: str) -> bool:
-    return name in inspect.signature(model.forward).parameters
-
-
-def _cache_argument(model: Any) -> str:
-    """transformers 5 renamed ``past_key_values`` to ``cache``; support both."""
-    return "cache" if _accepts(model, "cache") else "past_key_values"
 
 
 def _length_order(lengths: list[int]) -> list[int]:
@@ -286,8 +276,8 @@ class CausalBackend(HFBackend):
         def answer_line_done(ids: list[int]) -> bool:
             return "\n" in self.tokenizer.decode(ids, skip_special_tokens=True).lstrip()
         out = greedy.greedy_generate(self.model, rows, max_new_tokens=settings.max_new_tokens, eos_ids=eos_ids,
-                              pad_id=self.tokenizer.pad_token_id,
-                              stop=answer_line_done if settings.stop_at_newline else None)
+                                     pad_id=self.tokenizer.pad_token_id,
+                                     stop=answer_line_done if settings.stop_at_newline else None)
         return self.tokenizer.batch_decode(out, skip_special_tokens=True)
 
     def _continuation(self, option: str) -> str:
@@ -317,7 +307,7 @@ class CausalBackend(HFBackend):
         positions = mask.sum(-1, keepdim=True) + step.unsqueeze(0)           # (b, m)
         cache = out["cache"] if "cache" in out else out["past_key_values"]
         logits = self.model(input_ids=block.unsqueeze(0).expand(b, m), attention_mask=allowed,
-                            position_ids=positions, use_cache=True, **{_cache_argument(self.model): cache}).logits
+                            position_ids=positions, use_cache=True, **{greedy.cache_argument(self.model): cache}).logits
         targets = torch.tensor([t for x in option_ids for t in x[1:]], device=device)
         picked = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.view(1, m, 1).expand(b, m, 1))
         return torch.zeros((b, len(option_ids)), device=device).index_add_(1, owner, picked.squeeze(-1))
@@ -327,7 +317,7 @@ class CausalBackend(HFBackend):
         b, n = len(texts), len(options)
         mask = enc["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        keep = {"logits_to_keep": 1} if _accepts(self.model, "logits_to_keep") else {}   # not (b, seq, vocab)
+        keep = {"logits_to_keep": 1} if greedy.accepts(self.model, "logits_to_keep") else {}   # not (b, seq, vocab)
         out = self.model(**enc, position_ids=positions, use_cache=True, **keep)
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)           # (b, vocab)
         option_ids = [self.tokenizer(self._continuation(o), add_special_tokens=False)["input_ids"] for o in options]
