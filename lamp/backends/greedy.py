@@ -118,6 +118,27 @@ def supports(model: Any) -> bool:
         return False
 
 
+def _merged_layers(chunks: list[tuple[list[BufferLayer], int]], n_rows: int, p: int, width: int,
+                   room: int) -> list[BufferLayer]:
+    """One decoding batch from the prefill chunks (in order): per layer, every chunk's prefix and
+    its own ``w`` positions right-aligned in ``p + width`` positions, plus ``room`` for the answers."""
+    merged = []
+    for layer_index in range(len(chunks[0][0])):
+        first = chunks[0][0][layer_index]
+        shape = (n_rows, first.keys.shape[1], p + width + room, first.keys.shape[3])
+        keys, values = first.keys.new_zeros(shape), first.values.new_zeros(shape)
+        row = 0
+        for layers, w in chunks:
+            layer = layers[layer_index]
+            n = layer.keys.shape[0]
+            keys[row:row + n, :, :p], values[row:row + n, :, :p] = layer.keys[:, :, :p], layer.values[:, :, :p]
+            keys[row:row + n, :, p + width - w:p + width] = layer.keys[:, :, p:]
+            values[row:row + n, :, p + width - w:p + width] = layer.values[:, :, p:]
+            row += n
+        merged.append(BufferLayer(keys, values, length=p + width))
+    return merged
+
+
 def greedy_generate(model: Any, rows: list[list[int]], *, max_new_tokens: int, eos_ids: set[int], pad_id: int,
                     stop: Callable[[list[int]], bool] | None = None, prefill_rows: int = 8) -> list[list[int]]:
     """The greedy continuation of each prompt (token ids, end-of-sequence token excluded).
@@ -160,22 +181,7 @@ def greedy_generate(model: Any, rows: list[list[int]], *, max_new_tokens: int, e
         chunks.append((cache.layers, w))
         logits.append(out.logits[:, -1])
 
-    # One decoding batch: each chunk's keys/values, right-aligned, in buffers with room for the answers.
-    merged = []
-    for layer_index in range(n_layers):
-        first = chunks[0][0][layer_index]
-        shape = (len(rows), first.keys.shape[1], p + width + max_new_tokens, first.keys.shape[3])
-        keys, values = first.keys.new_zeros(shape), first.values.new_zeros(shape)
-        row = 0
-        for layers, w in chunks:
-            layer = layers[layer_index]
-            n = layer.keys.shape[0]
-            keys[row:row + n, :, :p], values[row:row + n, :, :p] = layer.keys[:, :, :p], layer.values[:, :, :p]
-            keys[row:row + n, :, p + width - w:p + width] = layer.keys[:, :, p:]
-            values[row:row + n, :, p + width - w:p + width] = layer.values[:, :, p:]
-            row += n
-        merged.append(BufferLayer(keys, values, length=p + width))
-    cache = _new_cache(model, merged)
+    cache = _new_cache(model, _merged_layers(chunks, len(rows), p, width, room=max_new_tokens))
     logits = torch.cat(logits)
     next_pos = p + mask[:, p:].sum(-1) - 1
     active = order                                                        # batch row -> input row
