@@ -170,6 +170,12 @@ def test_causal_choose_scores_with_eager_attention_match_an_unbatched_forward(ca
     assert torch.allclose(scores, expected, atol=1e-4)
 
 
+def test_label_choice_with_an_attention_that_takes_no_tree_mask_is_a_clear_error(causal, monkeypatch):
+    monkeypatch.setattr(causal.model.config, "_attn_implementation", "flash_attention_2")
+    with pytest.raises(LampError, match="sdpa or eager"):
+        causal.choose(PROMPTS[:1], OPTIONS, GREEDY)
+
+
 def test_seq2seq_choose_scores_match_an_unbatched_forward(seq2seq):
     scores = seq2seq.option_scores(PROMPTS, OPTIONS, GREEDY)
     expected = torch.tensor([[brute_force_seq2seq(seq2seq, p, o) for o in OPTIONS] for p in PROMPTS])

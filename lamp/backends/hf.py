@@ -292,6 +292,7 @@ class CausalBackend(HFBackend):
         tree mask lets a block token see the prompt and the earlier tokens of its own option only,
         with positions counted from the prompt's end, so each option is scored as if alone."""
         b, device = mask.shape[0], self.device
+        attention = self.model.config._attn_implementation
         fed = [x[:-1] for x in option_ids]                                   # each predicts the next
         block = torch.tensor([t for x in fed for t in x], device=device)      # (m,)
         owner = torch.tensor([o for o, x in enumerate(fed) for _ in x], device=device)
@@ -301,7 +302,7 @@ class CausalBackend(HFBackend):
         earlier = step.unsqueeze(1) >= step.unsqueeze(0)
         tree = (same_option & earlier).unsqueeze(0).expand(b, m, m)
         allowed = torch.cat([mask.bool().unsqueeze(1).expand(b, m, mask.shape[1]), tree], dim=2).unsqueeze(1)
-        if self.model.config._attn_implementation == "eager":                # eager adds the mask to scores
+        if attention == "eager":                                             # eager adds the mask to scores
             allowed = torch.zeros(allowed.shape, dtype=self.model.dtype, device=device).masked_fill(
                 ~allowed, torch.finfo(self.model.dtype).min)
         positions = mask.sum(-1, keepdim=True) + step.unsqueeze(0)           # (b, m)
@@ -313,6 +314,13 @@ class CausalBackend(HFBackend):
         return torch.zeros((b, len(option_ids)), device=device).index_add_(1, owner, picked.squeeze(-1))
 
     def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
+        option_ids = [self.tokenizer(self._continuation(o), add_special_tokens=False)["input_ids"] for o in options]
+        if any(not ids for ids in option_ids):
+            raise LampError("choose(): an option tokenizes to nothing")
+        attention = self.model.config._attn_implementation
+        if any(len(x) > 1 for x in option_ids) and attention not in ("sdpa", "eager"):
+            raise LampError(f"label choice needs sdpa or eager attention (it reads the options under a tree mask); "
+                            f"the model uses {attention!r}: load it with attn_implementation='sdpa'")
         enc = self._encode(texts)
         b, n = len(texts), len(options)
         mask = enc["attention_mask"]
@@ -320,9 +328,6 @@ class CausalBackend(HFBackend):
         keep = {"logits_to_keep": 1} if greedy.accepts(self.model, "logits_to_keep") else {}   # not (b, seq, vocab)
         out = self.model(**enc, position_ids=positions, use_cache=True, **keep)
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)           # (b, vocab)
-        option_ids = [self.tokenizer(self._continuation(o), add_special_tokens=False)["input_ids"] for o in options]
-        if any(not ids for ids in option_ids):
-            raise LampError("choose(): an option tokenizes to nothing")
         first_tokens = torch.tensor([x[0] for x in option_ids], device=self.device)
         scores = first.gather(1, first_tokens.unsqueeze(0).expand(b, n))     # first option token
         if any(len(x) > 1 for x in option_ids):
