@@ -102,20 +102,24 @@ def cache_argument(model: Any) -> str:
 
 def _new_cache(model: Any, layers: list[BufferLayer]) -> Any:
     cache = DynamicCache(config=model.config)
-    if len(cache.layers) != len(layers) or not all(type(x) is DynamicLayer for x in cache.layers):
-        raise ValueError("greedy_generate needs a model with plain (full-attention) cache layers")
     cache.layers = layers
     return cache
 
 
+def _plain_layer_count(model: Any) -> int | None:
+    """How many cache layers the model has, when all are plain full-attention layers (else None)."""
+    if not AVAILABLE:
+        return None
+    try:
+        layers = DynamicCache(config=model.config).layers
+    except Exception:  # noqa: BLE001 - an unusual config: let generate() handle the model
+        return None
+    return len(layers) if all(type(x) is DynamicLayer for x in layers) else None
+
+
 def supports(model: Any) -> bool:
     """Whether :func:`greedy_generate` can run this model (plain full-attention cache layers)."""
-    if not AVAILABLE:
-        return False
-    try:
-        return all(type(x) is DynamicLayer for x in DynamicCache(config=model.config).layers)
-    except Exception:  # noqa: BLE001 - an unusual config: let generate() handle the model
-        return False
+    return _plain_layer_count(model) is not None
 
 
 def _merged_layers(chunks: list[tuple[list[BufferLayer], int]], n_rows: int, p: int, width: int,
@@ -150,7 +154,9 @@ def greedy_generate(model: Any, rows: list[list[int]], *, max_new_tokens: int, e
     device = next(model.parameters()).device
     cache_arg = cache_argument(model)
     keep_last = {"logits_to_keep": 1} if accepts(model, "logits_to_keep") else {}
-    n_layers = len(DynamicCache(config=model.config).layers)
+    n_layers = _plain_layer_count(model)
+    if n_layers is None:
+        raise ValueError("greedy_generate needs a model with plain (full-attention) cache layers")
     p = shared_prefix_length(rows)
     prefix: list[tuple[torch.Tensor, torch.Tensor]] = []
     if p:

@@ -228,6 +228,7 @@ class CausalBackend(HFBackend):
         super().__init__(*args, **kwargs)
         self.tokenizer.padding_side = "left"
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
+        self.greedy_loop_fits = greedy.supports(self.model)     # once: it depends on the model only
 
     def format_prompt(self, prompt: str) -> str:
         """The prompt as the user turn of the chat template (plain text when there is none)."""
@@ -261,7 +262,7 @@ class CausalBackend(HFBackend):
     def _plain_greedy(self, settings: GenerationSettings) -> bool:
         """Greedy with nothing in the model's generation config that reshapes the logits
         (repetition penalty, forced or banned tokens...): then :func:`greedy_generate` applies."""
-        if settings.num_beams != 1 or settings.do_sample or not greedy.supports(self.model):
+        if settings.num_beams != 1 or settings.do_sample or not self.greedy_loop_fits:
             return False
         config = self.model.generation_config
         neutral = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0}
