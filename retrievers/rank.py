@@ -13,8 +13,6 @@ EXAMPLE = """example:
   lamp rank ... --ranker rrf --fuse bm25,contriever --rrf_k 60
 """
 
-RANKERS = ("bm25", "contriever", "recency", "random", "none", "rrf", "trained")
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLE
@@ -24,7 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output_ranking_addr", "--output", required=True,
                         help="where to write {question id: [profile ids, best first]}")
     parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
-    parser.add_argument("--ranker", default="bm25", choices=RANKERS)
+    from retrievers.base import retriever_names
+
+    parser.add_argument("--ranker", default="bm25", choices=retriever_names())
     parser.add_argument("--batch_size", type=int, default=16, help="encoder batch size (dense rankers)")
     parser.add_argument("--use_date", action="store_true", help="append ' date: {date}' to every document")
     parser.add_argument("--contriever_checkpoint", default=None,
