@@ -667,12 +667,18 @@ def profile_items(rng: random.Random, maker: TaskMaker, user: User, days: list[i
     return items
 
 
-def build_task(maker: TaskMaker, seed: int) -> dict[str, tuple[list[dict], list[dict]]]:
-    """Questions and golds per split for one task."""
+def build_task(maker: TaskMaker, seed: int, sizes: dict[str, int] | None = None
+               ) -> dict[str, tuple[list[dict], list[dict]]]:
+    """Questions and golds per split for one task (``sizes``: questions per split, default ``SPLITS``).
+
+    Question ids are the task digit plus three digits, or more when a larger split needs them.
+    """
+    sizes = sizes or SPLITS
     rng = random.Random(seed * 1000 + maker.number)
     counter, users = 0, 0
+    width = max(3, len(str(sum(sizes.values()) - 1)))
     result: dict[str, tuple[list[dict], list[dict]]] = {}
-    for split, n_questions in SPLITS.items():
+    for split, n_questions in sizes.items():
         questions, golds = [], []
         for plan in plan_users(rng, n_questions):
             users += 1
@@ -681,11 +687,11 @@ def build_task(maker: TaskMaker, seed: int) -> dict[str, tuple[list[dict], list[
             if plan.drifts:  # habits change part-way through the history
                 user.switch = item_days[int(len(item_days) * rng.uniform(*SWITCH_AT))]
             history = profile_items(rng, maker, user, item_days)
-            first_id = f"{maker.number}{counter:03d}"
+            first_id = f"{maker.number}{counter:0{width}d}"
             for i, item in enumerate(history):
                 item["id"] = f"{first_id}{i}"
             for day in question_days:
-                qid = f"{maker.number}{counter:03d}"
+                qid = f"{maker.number}{counter:0{width}d}"
                 counter += 1
                 text, output = maker.question(rng, Writer(rng, maker.generic), user, day)
                 profile = [public(maker, item) for item in history if item["_day"] < day]
@@ -693,7 +699,7 @@ def build_task(maker: TaskMaker, seed: int) -> dict[str, tuple[list[dict], list[
                 questions.append({"id": qid, "input": text, "profile": profile, "user_id": user.uid})
                 golds.append({"id": qid, "output": output})
         result[split] = (questions, golds)
-    assert counter <= 1000, "question ids are the task digit plus three digits"
+    assert counter <= 10 ** width, "question ids are the task digit plus `width` digits"
     return result
 
 
@@ -741,11 +747,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/demo)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
+    for split, n in SPLITS.items():
+        parser.add_argument(f"--{split}", type=int, default=n,
+                            help=f"questions per task in the {split} split (default: %(default)s); larger "
+                                 "splits for the learning methods go to another --out, the bundled files stay small")
+    parser.add_argument("--tasks", default="", help="comma-separated task numbers, e.g. 2,5 (default: all seven)")
     args = parser.parse_args(argv)
+    sizes = {split: getattr(args, split) for split in SPLITS}
+    wanted = {int(t) for t in args.tasks.split(",") if t.strip()}
     total = 0
     for maker_class in MAKERS:
         maker = maker_class()
-        splits = build_task(maker, args.seed)
+        if wanted and maker.number not in wanted:
+            continue
+        splits = build_task(maker, args.seed, sizes)
         size = write_task(args.out, maker.task, splits)
         total += size
         print(describe(maker.task, splits, size))
