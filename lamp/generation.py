@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -26,7 +27,10 @@ from lamp.prompts import as_counter, build_prompt, select_items
 from lamp.records import Question
 from lamp.tasks import Task, get_task
 
-MODES = ("generate", "choose")
+#: generate: free text; choose: the likeliest option; scores: every option's log-probability (JSON list);
+#: loglikelihood: entries are (prompt, continuation) pairs, output ``[log p, token count]`` (JSON).
+MODES = ("generate", "choose", "scores", "loglikelihood")
+Entry = str | Example | tuple[str, str]
 
 
 def task_settings(task: str | Task, settings: GenerationSettings | None = None) -> GenerationSettings:
@@ -63,9 +67,11 @@ def build_examples(task: str | Task, questions: Sequence[Question], k: int, max_
     return examples
 
 
-def _cache_text(entry: str | Example, uses_examples: bool) -> str:
+def _cache_text(entry: Entry, uses_examples: bool) -> str:
     """What identifies one input in the cache key: the prompt, or for an example-reading backend
-    everything it reads."""
+    everything it reads (a (prompt, continuation) pair: both)."""
+    if isinstance(entry, tuple):
+        return json.dumps(list(entry), ensure_ascii=False)
     if isinstance(entry, str):
         if uses_examples:
             raise LampError("this backend reads profile items: pass Example objects, not prompt strings")
@@ -76,34 +82,42 @@ def _cache_text(entry: str | Example, uses_examples: bool) -> str:
                        "items": [i.to_json() for i in entry.items]}, sort_keys=True, ensure_ascii=False)
 
 
-def _call(backend: Backend, entries: list[str | Example], settings: GenerationSettings, mode: str,
+def _call(backend: Backend, entries: list[Entry], settings: GenerationSettings, mode: str,
           options: Sequence[str] | None) -> list[str]:
+    if mode == "loglikelihood":
+        if not all(isinstance(e, tuple) and len(e) == 2 for e in entries):
+            raise LampError("mode 'loglikelihood' takes (prompt, continuation) pairs")
+        pairs = backend.loglikelihood([e[0] for e in entries], [e[1] for e in entries], settings)  # type: ignore[index]
+        return [json.dumps([logp, n]) for logp, n in pairs]
     if backend.uses_examples:
         return backend.predict_examples(list(entries), settings)  # type: ignore[arg-type]
     prompts = [e if isinstance(e, str) else e.text() for e in entries]
     if mode == "choose":
         return backend.choose(prompts, list(options or ()), settings)
+    if mode == "scores":
+        return [json.dumps(row) for row in backend.score_options(prompts, list(options or ()), settings)]
     return backend.generate(prompts, settings)
 
 
-def generate_all(backend: Backend, prompts: Sequence[str | Example], settings: GenerationSettings,
+def generate_all(backend: Backend, prompts: Sequence[Entry], settings: GenerationSettings,
                  cache: GenerationCache | None = None, mode: str = "generate",
                  options: Sequence[str] | None = None, progress: bool = True,
                  batch_size: int | None = None, desc: str | None = None) -> list[str]:
     """One output per prompt, in order; cached prompts are not sent again.
 
     ``mode="choose"`` picks one of ``options`` per prompt by the model's likelihood
-    (:meth:`Backend.choose`). ``batch_size`` defaults to the backend's own (8 otherwise).
+    (:meth:`Backend.choose`); the other modes are in :data:`MODES`; :func:`loglikelihood_all` and
+    :func:`option_scores_all` parse their outputs. ``batch_size`` defaults to the backend's own (8 otherwise).
     """
     if mode not in MODES:
         raise LampError(f"unknown generation mode {mode!r} (known: {', '.join(MODES)})")
-    if mode == "choose" and not options:
-        raise LampError("mode 'choose' needs the options (the task's labels)")
+    if mode in ("choose", "scores") and not options:
+        raise LampError(f"mode {mode!r} needs the options (the task's labels)")
     if cache is not None and not backend.identity:
         raise LampError(f"backend {type(backend).__name__} has no identity, so its answers cannot be cached")
     texts = [_cache_text(p, backend.uses_examples) for p in prompts]
     settings_key = settings.key()
-    opts = list(options) if mode == "choose" else None
+    opts = list(options) if mode in ("choose", "scores") else None
     keys = [cache_key(backend.identity or type(backend).__name__, t, settings_key, mode, opts) for t in texts]
 
     first: dict[str, int] = {}
@@ -146,3 +160,19 @@ def generate_all(backend: Backend, prompts: Sequence[str | Example], settings: G
 def _store(cache: GenerationCache, backend: Backend, mode: str, rows: list[tuple[str, str, str]]) -> None:
     identity = backend.identity or type(backend).__name__
     cache.put_many((key, identity, mode, text, output) for key, text, output in rows)
+
+
+def loglikelihood_all(backend: Backend, prompts: Sequence[str], continuations: Sequence[str],
+                      settings: GenerationSettings, cache: GenerationCache | None = None, **kwargs: Any
+                      ) -> list[tuple[float, int]]:
+    """``(log p(continuation | prompt), token count)`` per pair, batched, cached and resumable."""
+    out = generate_all(backend, list(zip(prompts, continuations)), settings, cache, mode="loglikelihood", **kwargs)
+    return [(float(logp), int(n)) for logp, n in map(json.loads, out)]
+
+
+def option_scores_all(backend: Backend, prompts: Sequence[str], options: Sequence[str],
+                      settings: GenerationSettings, cache: GenerationCache | None = None, **kwargs: Any
+                      ) -> list[list[float]]:
+    """Every option's log-probability per prompt (label choice is its argmax), batched and cached."""
+    return [json.loads(row) for row in generate_all(backend, prompts, settings, cache, mode="scores",
+                                                    options=options, **kwargs)]

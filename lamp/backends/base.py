@@ -71,8 +71,42 @@ class Backend:
         raise NotImplementedError
 
     def choose(self, prompts: list[str], options: list[str], settings: GenerationSettings) -> list[str]:
-        """For each prompt, the option the model finds most likely (multiple-choice scoring)."""
-        raise LampError(f"backend {type(self).__name__} cannot score options; use free generation")
+        """For each prompt, the option the model finds most likely: the argmax of :meth:`score_options`
+        (less the content-free prompt's scores when ``settings.calibration_prompt`` is set)."""
+        if not options:
+            raise LampError("choose() needs at least one option")
+        rows = self.score_options(prompts, options, settings)
+        prior = self.score_options([settings.calibration_prompt], options, settings)[0] \
+            if settings.calibration_prompt else [0.0] * len(options)
+        return [options[max(range(len(options)), key=lambda j: row[j] - prior[j])] for row in rows]
+
+    def score_options(self, prompts: list[str], options: list[str], settings: GenerationSettings
+                      ) -> list[list[float]]:
+        """For each prompt, the summed log-probability of each option as the answer."""
+        raise LampError(f"backend {type(self).__name__} cannot score options (log-likelihoods); "
+                        f"use free generation")
+
+    def loglikelihood(self, prompts: list[str], continuations: list[str], settings: GenerationSettings
+                      ) -> list[tuple[float, int]]:
+        """For each (prompt, continuation) pair, ``(log p(continuation | prompt), its token count)``:
+        what ROPG's denser feedback and perplexities need. Pairs that share a continuation are
+        scored together, so the default costs one :meth:`score_options` call per distinct continuation."""
+        if len(prompts) != len(continuations):
+            raise LampError(f"loglikelihood(): {len(prompts)} prompts for {len(continuations)} continuations")
+        groups: dict[str, list[int]] = {}
+        for i, text in enumerate(continuations):
+            groups.setdefault(text, []).append(i)
+        out: list[tuple[float, int]] = [(0.0, 0)] * len(prompts)
+        for text, rows in groups.items():
+            scores = self.score_options([prompts[i] for i in rows], [text], settings)
+            n = self.continuation_length(text)
+            for i, row in zip(rows, scores):
+                out[i] = (float(row[0]), n)
+        return out
+
+    def continuation_length(self, text: str) -> int:
+        """How many tokens :meth:`score_options` sums over for ``text`` (perplexity's denominator)."""
+        raise LampError(f"backend {type(self).__name__} cannot count continuation tokens")
 
     def format_prompt(self, prompt: str) -> str:
         """The text actually sent to the model (e.g. wrapped in a chat template)."""
@@ -103,6 +137,7 @@ BACKENDS: dict[str, str] = {
     "hf-causal": "lamp.backends.hf:CausalBackend",
     "openai": "lamp.backends.openai_api:OpenAIBackend",
     "profile-baseline": "lamp.backends.baselines:ProfileBaselineBackend",
+    "dummy": "lamp.backends.dummy:DummyBackend",
 }
 
 

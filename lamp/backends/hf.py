@@ -159,19 +159,15 @@ class HFBackend(Backend):
                 return self._finish(self._generate_batch(batch, settings), settings)
         return self._in_batches(texts, run)
 
-    def choose(self, prompts: list[str], options: list[str], settings: GenerationSettings) -> list[str]:
+    def score_options(self, prompts: list[str], options: list[str], settings: GenerationSettings
+                      ) -> list[list[float]]:
         if not options:
-            raise LampError("choose() needs at least one option")
+            raise LampError("score_options() needs at least one option")
         texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
-        prior = 0.0
-        if settings.calibration_prompt:
-            with torch.inference_mode():
-                prior = self.option_scores([self.format_prompt(settings.calibration_prompt)], options, settings)[0]
 
-        def run(batch: list[str]) -> list[str]:
+        def run(batch: list[str]) -> list[list[float]]:
             with torch.inference_mode():
-                scores = self.option_scores(batch, options, settings) - prior
-            return [options[int(i)] for i in scores.argmax(dim=1)]
+                return self.option_scores(batch, options, settings).tolist()
         return self._in_batches(texts, run)
 
     def _cut(self, prompt: str, max_length: int) -> str:
@@ -201,6 +197,9 @@ class Seq2SeqBackend(HFBackend):
         enc = self._encode(texts, settings)
         out = self.model.generate(**enc, **self._generation_kwargs(settings, start=1))
         return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+
+    def continuation_length(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])          # the labels, </s> included
 
     def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
         enc = self._encode(texts, settings)
@@ -313,6 +312,9 @@ class CausalBackend(HFBackend):
         targets = torch.tensor([t for x in option_ids for t in x[1:]], device=device)
         picked = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.view(1, m, 1).expand(b, m, 1))
         return torch.zeros((b, len(option_ids)), device=device).index_add_(1, owner, picked.squeeze(-1))
+
+    def continuation_length(self, text: str) -> int:
+        return len(self.tokenizer(self._continuation(text), add_special_tokens=False)["input_ids"])
 
     def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
         option_ids = [self.tokenizer(self._continuation(o), add_special_tokens=False)["input_ids"] for o in options]
