@@ -16,12 +16,14 @@ Budget (reference §3.2), with ``L`` the maximum input length and ``tok`` the to
   token count of the task's budget phrase), a carry ``saved`` of unused tokens, and each item's
   long field truncated from the right to ``per + saved - need`` tokens.
 
-The official builder fails by raising (a tokenizer error on a truncation length ≤ 0, a
-``ZeroDivisionError`` on an empty selection) and the outer loop catches everything. Here the
-lengths are computed and checked instead, so the result never depends on which exceptions a
-tokenizer version raises: a truncation length ≤ 0, or below the number of special tokens the
-tokenizer adds (which it could not honour), is a failure, and an empty selection returns the raw
-input at once (the official code reaches the same result after seven failed tries). A profile item lacking a field the template needs raises
+The official builder fails by raising (the tokenizer's ``OverflowError`` on a negative truncation
+length, a ``ZeroDivisionError`` on an empty selection) and the outer loop catches everything. Here
+the tokenizer is called exactly as the official code calls it and whatever it raises drives the
+retry (reference §3.2, corrected): a length of exactly 0 does not raise with Llama-family fast
+tokenizers, which return no ids, so the item is written with an empty field (``… for "" …``), as
+in the official prompts; a T5-style tokenizer given 0 returns the whole text, which overdraws the
+carry so that a later item fails. An empty selection returns the raw input at once (the official
+code reaches the same result after seven failed tries). A profile item lacking a field the template needs raises
 :class:`~lamp.errors.LampDataError` (the official bare ``except`` silently fell back to the
 raw input).
 """
@@ -59,7 +61,6 @@ class HFTokenCounter:
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
-        self.n_special = tokenizer.num_special_tokens_to_add(pair=False)
         self._counts: dict[str, int] = {}
 
     def count(self, text: str) -> int:
@@ -71,9 +72,10 @@ class HFTokenCounter:
         return n
 
     def truncate(self, text: str, max_length: int) -> tuple[int, str] | None:
-        if max_length <= 0 or max_length < self.n_special:
+        try:  # the official bare ``except``: what the tokenizer refuses (a negative length) is a failure
+            ids = self.tokenizer(text, max_length=max_length, truncation=True)["input_ids"]
+        except Exception:  # noqa: BLE001 - any tokenizer error means "does not fit", as officially
             return None
-        ids = self.tokenizer(text, max_length=max_length, truncation=True)["input_ids"]
         return len(ids), self.tokenizer.decode(ids, skip_special_tokens=True)
 
 
@@ -86,7 +88,7 @@ class CharCounter:
         return -(-len(text) // self.chars_per_token)
 
     def truncate(self, text: str, max_length: int) -> tuple[int, str] | None:
-        if max_length <= 0:
+        if max_length < 0:  # like a fast tokenizer: only a negative length fails
             return None
         cut = text[: max_length * self.chars_per_token]
         return self.count(cut), cut

@@ -257,10 +257,53 @@ def test_retry_with_a_smaller_input_share():
     assert prompt("LaMP-4", LONG_INPUT, LAMP4_ITEMS, 40, "llama") == lamp4(("a", "experts"), LONG_INPUT)
 
 
-def test_only_the_seventh_try_fits():
-    # llama, L=24: P = 10, 12, 15, 17, 20, 22 (cut 0 counts as failure), then factor 2.8e-17 gives P=24,
-    # per=(24-3)//2=10, cut 1.
-    assert prompt("LaMP-4", LONG_INPUT, LAMP4_ITEMS, 24, "llama") == lamp4(("a", "experts"), LONG_INPUT)
+def test_a_budget_of_exactly_zero_writes_the_empty_item_as_officially():
+    # llama, L=24: P = 10, 12, 15, 17, 20 give negative cuts (the tokenizer raises: retry); factor 0.1 gives
+    # P=22, per=(22-3)//2=9 and need 9, so each cut is exactly 0: the tokenizer returns no ids and the
+    # official code writes the item with an empty field instead of retrying (reference §3.2, corrected).
+    out = prompt("LaMP-4", LONG_INPUT, LAMP4_ITEMS, 24, "llama")
+    assert out == lamp4(("", ""), LONG_INPUT)
+    assert '"Storm hits coast" is the title for "" , and' in out
+
+
+def test_a_zero_budget_lamp3_item_reads_score_for_empty_quotes():
+    # llama, L=20, k=1: input 20 words; factor 0.6 -> P=20-12=8, per=8-1=7, need=tok('5 is the score for " " ')=7
+    # -> cut 0: the official "5 is the score for "" . " item.
+    items = [ProfileItem("1", text="great kit works well", score="5")]
+    text = LAMP3_INPUT
+    assert len(text.split()) >= 12
+    assert prompt("LaMP-3", text, items, 20, "llama") == '5 is the score for "" . ' + text
+
+
+def test_t5_style_zero_length_returns_the_whole_field_so_the_next_item_fails_and_the_loop_ends_raw():
+    # t5, L=24: the last try gives per=10, need=10, cut 0; a T5-style tokenizer given max_length=0 does not
+    # truncate (it returns all 9 ids), the carry goes to -9 and the second item's cut is negative: it raises,
+    # and after the seventh failure the raw input is returned, exactly as the official loop does.
+    tok = tokenizer_for("LaMP-4", LONG_INPUT, LAMP4_ITEMS, "t5")
+    assert len(tok(LAMP4_ITEMS[0].get("text"), max_length=0, truncation=True)["input_ids"]) == 9
+    assert prompt("LaMP-4", LONG_INPUT, LAMP4_ITEMS, 24, "t5") == LONG_INPUT
+
+
+class RefusesZero:
+    """A tokenizer that raises on a zero length: what it raises, not a rule of ours, drives the retry."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, text, **kwargs):
+        if kwargs.get("max_length") == 0:
+            raise ValueError("max_length must be positive")
+        return self.inner(text, **kwargs)
+
+    def decode(self, ids, **kwargs):
+        return self.inner.decode(ids, **kwargs)
+
+
+def test_the_tokenizers_own_exception_drives_the_retry():
+    # Same case as above, but the tokenizer refuses 0: factor 0.1 fails too, and the last try
+    # (P=24, per=10, cut 1) fits.
+    tok = RefusesZero(tokenizer_for("LaMP-4", LONG_INPUT, LAMP4_ITEMS, "llama"))
+    assert build_prompt("LaMP-4", LONG_INPUT, LAMP4_ITEMS, 24, tok) == lamp4(("a", "experts"), LONG_INPUT)
 
 
 def test_raw_input_after_seven_failures():
@@ -297,7 +340,7 @@ def test_missing_item_field_names_the_item_and_field():
 def test_without_a_tokenizer_four_characters_count_as_a_token():
     counter = CharCounter()
     assert counter.count("abcdefghi") == 3 and counter.truncate("abcdefghi", 2) == (2, "abcdefgh")
-    assert counter.truncate("abc", 0) is None
+    assert counter.truncate("abc", 0) == (0, "") and counter.truncate("abc", -1) is None
     out = build_prompt("LaMP-4", LAMP4_INPUT, LAMP4_ITEMS, 256, None)
     assert out == lamp4(("a strong storm hit the coast last night", "experts expect a dry summer"))
 
