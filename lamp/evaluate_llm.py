@@ -24,17 +24,7 @@ if __package__ in (None, ""):  # run as a script: import the repository's packag
 from lamp.errors import LampError
 
 
-def backend_kind(model: str) -> str:
-    """'hf-seq2seq' for encoder-decoder models (FLAN-T5), else 'hf-causal'."""
-    from transformers import AutoConfig
-
-    from lamp.models import resolve_model
-
-    try:
-        config = AutoConfig.from_pretrained(resolve_model(model))
-    except OSError as exc:
-        raise LampError(f"cannot read the model config of {model!r}: {exc}") from None
-    return "hf-seq2seq" if getattr(config, "is_encoder_decoder", False) else "hf-causal"
+from lamp.models import backend_kind  # noqa: E402  (kept importable from here)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -180,3 +180,14 @@ def model_identity(name_or_path: str, revision: str | None = None, commit_hash: 
     if path.is_dir():
         return f"{path.name}@{folder_identity(path)}"
     return f"{name_or_path}@{commit_hash or revision or 'main'}"
+
+
+def backend_kind(model: str) -> str:
+    """'hf-seq2seq' for encoder-decoder models (FLAN-T5), else 'hf-causal' (read from the config)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_model(model))
+    except (OSError, ValueError) as exc:
+        raise LampError(f"cannot read the model config of {model!r}: {exc}") from None
+    return "hf-seq2seq" if getattr(config, "is_encoder_decoder", False) else "hf-causal"
