@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from lamp.errors import LampError
-from lamp.files import write_json
+from lamp.files import check_distinct_outputs, write_json
 from lamp.tasks import BENCHMARK_TASKS
 
 from eval.scoring import ScoredTask, format_table, results_json, score_paths
@@ -53,6 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from eval.breakdown import breakdown, format_breakdown
 
+    check_distinct_outputs([args.golds, args.preds, args.breakdown], [args.output_file, args.breakdown_output])
     scored = score_paths(args.golds, args.preds, args.task, args.require_all, args.split)
     _finish(scored, args.output_file, flat=bool(args.task))
     if args.breakdown:
@@ -97,6 +98,7 @@ def configure_task(parser: argparse.ArgumentParser) -> None:
 
 
 def run_task(args: argparse.Namespace) -> int:
+    check_distinct_outputs([args.golds_json, args.preds_json], [args.output_file])
     scored = score_paths(args.golds_json, args.preds_json, args.task_name)
     _finish(scored, args.output_file, flat=True)
     return 0
@@ -118,6 +120,7 @@ def configure_all(parser: argparse.ArgumentParser) -> None:
 
 
 def run_all(args: argparse.Namespace) -> int:
+    check_distinct_outputs([args.golds_zip, args.preds_zip], [args.output_file])
     scored = score_paths(args.golds_zip, args.preds_zip, require_all=not args.tasks_present)
     _finish(scored, args.output_file, flat=False)
     return 0

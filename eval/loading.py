@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 from lamp.errors import LampError
-from lamp.files import Problems, outputs_from_json
+from lamp.files import Problems, outputs_from_json, read_zip_member
 from lamp.tasks import BENCHMARK_TASKS, MOVIE_TAGS, NEWS_CATEGORIES, TASKS, get_task, normalize_task_name
 
 from eval.metrics import id_mismatch_message
@@ -61,7 +61,7 @@ def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, A
                          and not n.startswith("__MACOSX/") and not PurePosixPath(n).name.startswith(".")]
                 for n in sorted(names):
                     if not skip(n):
-                        yield f"{path}!{n}", _parse(zf.read(n), f"{path}!{n}")
+                        yield f"{path}!{n}", _parse(read_zip_member(zf, n, f"{path}!{n}"), f"{path}!{n}")
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise LampError(f"{path}: the zip file is damaged ({exc}); download or pack it again") from None
         return
@@ -78,6 +78,8 @@ def _parse(data: bytes, name: str, hint: bool = False) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         what = "neither a zip nor a JSON file" if hint else "not valid JSON"
         raise LampError(f"{name}: {what} ({exc})") from None
+    except RecursionError:
+        raise LampError(f"{name}: JSON nested too deeply to be a LaMP outputs file") from None
 
 
 def _task_from_path(name: str) -> str | None:

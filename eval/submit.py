@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 from lamp.errors import LampError
-from lamp.files import atomic_write, find_file, iter_questions
+from lamp.files import atomic_write, check_distinct_outputs, find_file, iter_questions
 from lamp.tasks import BENCHMARK_TASKS, get_task
 
 from eval.loading import OutputsFile, read_outputs_set
@@ -118,6 +118,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_distinct_outputs([*args.preds, args.questions], [args.output])
     preds = collect_predictions(args.preds)
     if Path(args.output).exists() and not args.force:
         raise LampError(f"{args.output}: already exists; choose another --output or pass --force to replace it")

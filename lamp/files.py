@@ -39,6 +39,35 @@ def _zip_member(zip_path: Path, member: str) -> Source:
     return Source(f"{zip_path}!{member}", opener)
 
 
+def max_member_bytes() -> int:
+    """The largest uncompressed JSON member read whole from a zip (``LAMP_MAX_MEMBER_MB``, default 256)."""
+    try:
+        return int(float(os.environ.get("LAMP_MAX_MEMBER_MB", "256")) * 2 ** 20)
+    except ValueError:
+        raise LampError(f"LAMP_MAX_MEMBER_MB must be a number, got {os.environ['LAMP_MAX_MEMBER_MB']!r}") from None
+
+
+def read_zip_member(zf: zipfile.ZipFile, member: str, name: str, limit: int | None = None) -> bytes:
+    """A zip member's bytes, read in chunks and refused past ``limit`` (a zip bomb costs no memory).
+
+    The declared size is checked first, and the count again while inflating (declared sizes can lie).
+    """
+    limit = max_member_bytes() if limit is None else limit
+    declared = zf.getinfo(member).file_size
+    if declared > limit:
+        raise LampError(f"{name}: inflates to {declared:,} bytes, over the {limit:,}-byte limit for one "
+                        "JSON member (set LAMP_MAX_MEMBER_MB to raise it)")
+    chunks, seen = [], 0
+    with zf.open(member) as fh:
+        while block := fh.read(_CHUNK):
+            seen += len(block)
+            if seen > limit:
+                raise LampError(f"{name}: inflates past the {limit:,}-byte limit for one JSON member "
+                                "(set LAMP_MAX_MEMBER_MB to raise it)")
+            chunks.append(block)
+    return b"".join(chunks)
+
+
 def _file(path: Path) -> Source:
     return Source(str(path), lambda: open(path, encoding="utf-8"))
 
@@ -183,11 +212,38 @@ def _as_id(value: Any, problems: Problems, record_id: str | None, field: str) ->
 
 
 def parse_date(value: Any) -> tuple[int, ...]:
-    """The official date key: ``str(date).split('-')`` as a tuple of ints ('2020-03-01' -> (2020, 3, 1))."""
+    """The official date key: ``str(date).split('-')`` as a tuple of ints ('2020-03-01' -> (2020, 3, 1)).
+
+    Impossible dates (month 13, February 30) are refused: they would sort silently in the wrong place.
+    """
+    import datetime
+
     try:
-        return tuple(int(part) for part in str(value).split("-"))
+        parts = tuple(int(part) for part in str(value).split("-"))
     except ValueError:
         raise ValueError(f"expected a date like YYYY-MM-DD, got {value!r}") from None
+    if len(parts) > 3 or any(p < 0 for p in parts):
+        raise ValueError(f"expected a date like YYYY-MM-DD, got {value!r}")
+    try:
+        datetime.date(parts[0] or 1, *(parts[1:2] or (1,)), *(parts[2:3] or (1,)))
+    except ValueError as exc:
+        raise ValueError(f"impossible date {value!r} ({exc})") from None
+    return parts
+
+
+def check_score(value: str, lo: float | None = None, hi: float | None = None) -> str | None:
+    """Why a rating is unusable (not a number, NaN/infinite, outside [lo, hi]); None when it is fine."""
+    import math
+
+    try:
+        number = float(value)
+    except ValueError:
+        return f"expected a number, got {value!r}"
+    if not math.isfinite(number):
+        return f"expected a finite number, got {value!r}"
+    if lo is not None and hi is not None and not lo <= number <= hi:
+        return f"expected a rating from {lo:g} to {hi:g}, got {value!r}"
+    return None
 
 
 def item_from_json(obj: Any, problems: Problems, question_id: str,
@@ -227,6 +283,10 @@ def item_from_json(obj: Any, problems: Problems, question_id: str,
             parse_date(item.date)
         except ValueError as exc:
             problems.error(str(exc), item_id, "date")
+    if item.score is not None:
+        reason = check_score(item.score, *((1.0, 5.0) if "score" in required else (None, None)))
+        if reason and ("score" in required or "finite" in reason):
+            problems.error(reason, item_id, "score")
     return item
 
 
@@ -274,11 +334,14 @@ def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None
     """Stream the questions of a file (or of the one matching file in a folder or zip)."""
     from lamp.tasks import get_task
 
+    from lamp.scrub import active_scrubber
+
     src = as_source(path, "questions", split, task)
     problems = problems or Problems(src.name)
     fields = get_task(task).item_fields if task else ()
     seen: set[str] = set()
-    with contextlib.closing(src.open()) as stream:
+    scrubber, maps = active_scrubber(), {}
+    with contextlib.closing(src.open()) as stream, _clean_read_errors(src.name):
         for obj in iter_json_list(stream, src.name):
             if isinstance(obj, WholeObject) and isinstance(obj.get("golds"), list):
                 # The official Avocado script wraps LaMP-6 test questions as {"task", "golds"} [BUG fix].
@@ -296,6 +359,8 @@ def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None
                     problems.error("duplicate question id", q.id, "id")
                     continue
                 seen.add(q.id)
+                if scrubber is not None:
+                    q = scrubber.scrub_question(q, maps.setdefault(q.user_id, {}) if q.user_id is not None else {})
                 yield q
 
 
@@ -362,7 +427,7 @@ def load_outputs(path: str | os.PathLike | Source, *, split: str | None = None,
                  task: str | None = None) -> Outputs:
     """An outputs or predictions file; raises :class:`LampDataError` on the first problem."""
     src = as_source(path, "outputs", split, task)
-    with contextlib.closing(src.open()) as stream:
+    with contextlib.closing(src.open()) as stream, _clean_read_errors(src.name):
         try:
             obj = json.load(stream)
         except json.JSONDecodeError as exc:
@@ -370,20 +435,94 @@ def load_outputs(path: str | os.PathLike | Source, *, split: str | None = None,
     return outputs_from_json(obj, Problems(src.name), task)
 
 
+@contextlib.contextmanager
+def _clean_read_errors(name: str) -> Iterator[None]:
+    """Turn decoding, nesting and OS errors while reading a data file into one clear LampDataError."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise LampDataError(f"not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
+                            f"{exc.start} of a read block); save the file as UTF-8", file=name) from None
+    except RecursionError:
+        raise LampDataError("JSON nested too deeply to be a LaMP file", file=name) from None
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise LampDataError(f"the zip file is damaged ({exc})", file=name) from None
+    except IsADirectoryError:
+        raise LampDataError("is a folder, expected a JSON file", file=name) from None
+    except OSError as exc:
+        raise LampDataError(f"cannot read ({exc.strerror or exc})", file=name) from None
+
+
 # --------------------------------------------------------------------------- writing
+
+def check_output_path(path: str | os.PathLike, what: str = "output") -> Path:
+    """Refuse (LampError) an output path that cannot be written: a folder, under a file, read-only."""
+    target = Path(path)
+    if target.is_dir():
+        raise LampError(f"{target}: is a folder; the {what} must be a file path")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise LampError(f"{target}: cannot be created, {parent} is a file, not a folder ({what})")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LampError(f"{target}: cannot write in {parent} (permission denied) ({what})")
+    if target.exists() and not os.access(target, os.W_OK) and not os.access(parent, os.W_OK):
+        raise LampError(f"{target}: is read-only ({what})")
+    return target
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name one file (through symlinks, hard links, ``..`` or a zip member path)."""
+    pa, pb = Path(str(a).split("!", 1)[0]), Path(str(b).split("!", 1)[0])
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:
+        pass
+    return pa.resolve() == pb.resolve()
+
+
+def check_distinct_outputs(inputs: list[Any], outputs: list[Any]) -> None:
+    """Refuse outputs that are an input (or each other), before anything is read or written.
+
+    Writing a result over its own input destroys the input; links are followed. Each output is
+    also checked to be writable (:func:`check_output_path`). ``None`` entries are skipped.
+    """
+    ins = [x for x in inputs if x is not None]
+    outs = [x for x in outputs if x is not None]
+    for out in outs:
+        for src in ins:
+            if same_file(out, src):
+                raise LampError(f"{out}: is the same file as the input {src}; writing it would destroy the "
+                                "input; choose another output path")
+        check_output_path(out)
+    for i, a in enumerate(outs):
+        for b in outs[i + 1:]:
+            if same_file(a, b):
+                raise LampError(f"{a} and {b}: two outputs are the same file; choose distinct paths")
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temp file beside ``path`` and rename it into place only when the block succeeds."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise LampError(f"{target}: is a folder; expected a file path to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise LampError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise LampError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -123,8 +123,21 @@ class TrainConfig:
     max_train_samples: int | None = _opt(None, "use only the first N training questions", int)
     max_eval_samples: int | None = _opt(None, "use only the first N dev questions", int)
     cache_dir: str | None = _opt(None, "accepted for compatibility with the official flags; unused", str)
+    scrub: bool = _opt(False, "replace PII in the questions by per-user placeholders as they are loaded "
+                       "(lamp.scrub; names and places only with a spaCy NER model)")
 
     def check(self) -> None:
+        for f in dataclasses.fields(self):        # types first: a config file can say "k": "two"
+            value, kind = getattr(self, f.name), f.metadata.get("type") or bool
+            if kind is bool:
+                ok = isinstance(value, bool)
+            elif kind in (int, float):
+                ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                       and (kind is float or float(value).is_integer()))
+            else:
+                ok = value is None or isinstance(value, kind)
+            if not ok:
+                raise LampError(f"--{f.name}: expected {kind.__name__}, got {value!r}")
         missing = [n for n in ("train_data", "validation_data", "model_name", "task", "output_dir")
                    if not getattr(self, n)]
         if missing:
@@ -134,6 +147,26 @@ class TrainConfig:
             raise LampError("--num_retrieved is required with --use_profile")
         if self.resume not in ("auto", "never") and not Path(self.resume).is_dir():
             raise LampError(f"--resume {self.resume}: expected auto, never or a checkpoint folder")
+        for name in ("num_retrieved", "max_train_samples", "max_eval_samples", "save_total_limit"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise LampError(f"--{name} must be 0 or more, got {getattr(self, name)}")
+        for name in ("max_length", "generation_max_length", "generation_num_beams", "per_device_batch_size",
+                     "gradient_accumulation_steps", "logging_steps", "lora_r"):
+            if getattr(self, name) < 1:
+                raise LampError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.save_steps is not None and self.save_steps < 1:
+            raise LampError(f"--save_steps must be at least 1, got {self.save_steps}")
+        if not self.num_train_epochs > 0 or not self.learning_rate > 0:
+            raise LampError("--num_train_epochs and --learning_rate must be positive")
+        from lamp.files import check_distinct_outputs, check_output_path
+
+        inputs = [self.train_data, self.validation_data, self.test_data, self.train_outputs,
+                  self.validation_outputs, self.test_outputs]
+        check_distinct_outputs(inputs, [Path(self.output_dir) / "dev_predictions.json",
+                                        Path(self.output_dir) / "test_predictions.json"])
+        if Path(self.output_dir).exists() and not Path(self.output_dir).is_dir():
+            raise LampError(f"--output_dir {self.output_dir}: is a file, not a folder")
+        check_output_path(Path(self.output_dir) / "lamp_train.json")
 
 
 @dataclass
@@ -347,9 +380,32 @@ def _take(items: list[Any], n: int | None) -> list[Any]:
     return items if n is None else items[:n]
 
 
+def save_final(model: Any, tokenizer: Any, out: Path) -> None:
+    """Save the final model so a kill never leaves a half-written one in ``out``.
+
+    Everything is written to a temporary folder beside it first; then each file is moved into
+    place with an atomic rename, weights before ``config.json`` (the file loaders look for first).
+    """
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=out))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        names = sorted((p.name for p in tmp.iterdir()), key=lambda n: (n == "config.json", n))
+        for name in names:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def train_llm(cfg: TrainConfig) -> TrainResult:
     """Train, keep the best checkpoint, save it to ``output_dir`` and write predictions."""
     cfg.check()
+    from lamp.scrub import set_active
+
+    set_active(cfg.scrub)
     from transformers import Seq2SeqTrainer, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -404,8 +460,7 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
     dev_path = out / "dev_predictions.json"
     test_path = None
     if trainer.is_world_process_zero():
-        final.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        save_final(final, tokenizer, out)
         write_outputs(dev_path, task.name, trainer.lamp_predictions)
         write_json(out / "results_output.json", metrics, indent=1)
         write_json(out / "lamp_train.json", {**dataclasses.asdict(cfg), "best_checkpoint": best}, indent=1)

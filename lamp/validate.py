@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lamp.errors import LampDataError, LampError
-from lamp.files import Problems, Source, _file, _zip_member, iter_questions, outputs_from_json
+from lamp.files import Problems, Source, _clean_read_errors, _file, _zip_member, iter_questions, outputs_from_json
 from lamp.tasks import TASKS, get_task
 
 EXAMPLES = 3
@@ -65,10 +65,16 @@ def _sniff(src: Source) -> str:
 
 def check_file(src: Source, task: str | None = None) -> FileReport:
     """Every problem of one questions or outputs file."""
-    kind = _sniff(src)
     task = task or guess_task_from_path(src.name)
-    report = FileReport(src.name, kind, task)
     problems = Problems(src.name, collect=True)
+    try:
+        with _clean_read_errors(src.name):
+            kind = _sniff(src)
+    except LampDataError as exc:
+        report = FileReport(src.name, "unreadable", task)
+        report.errors = [exc]
+        return report
+    report = FileReport(src.name, kind, task)
     try:
         if kind == "questions":
             first = True
@@ -84,7 +90,7 @@ def check_file(src: Source, task: str | None = None) -> FileReport:
                         problems.warn("input lacks the query marker; the whole input will be the query",
                                       q.id, "input")
         else:
-            with contextlib.closing(src.open()) as fh:
+            with contextlib.closing(src.open()) as fh, _clean_read_errors(src.name):
                 try:
                     obj = json.load(fh)
                 except json.JSONDecodeError as exc:
@@ -109,15 +115,23 @@ def check_file(src: Source, task: str | None = None) -> FileReport:
 
 
 def _sources(path: Path) -> list[Source]:
+    """The JSON files to check; a folder or zip without any is an error, not a silent pass."""
     if path.is_dir():
-        return [_file(p) for p in sorted(path.rglob("*.json"))]
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = sorted(n for n in zf.namelist() if n.endswith(".json") and not n.startswith("__MACOSX"))
-        return [_zip_member(path, n) for n in names]
-    if path.is_file():
+        found = [_file(p) for p in sorted(path.rglob("*.json")) if p.is_file()]
+    elif zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = sorted(n for n in zf.namelist() if n.endswith(".json") and not n.startswith("__MACOSX"))
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise LampError(f"{path}: the zip file is damaged ({exc})") from None
+        found = [_zip_member(path, n) for n in names]
+    elif path.is_file():
         return [_file(path)]
-    raise LampError(f"{path}: no such file or folder")
+    else:
+        raise LampError(f"{path}: no such file or folder")
+    if not found:
+        raise LampError(f"{path}: no JSON files inside; expected LaMP *_questions.json / *_outputs.json files")
+    return found
 
 
 def _pair_key(name: str) -> tuple[str, str] | None:

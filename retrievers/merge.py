@@ -16,7 +16,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from lamp.errors import LampDataError
-from lamp.files import load_outputs, load_questions, write_json
+from lamp.files import _clean_read_errors, check_distinct_outputs, load_outputs, load_questions, write_json
 from lamp.records import Question
 
 EXAMPLE = """example:
@@ -29,7 +29,7 @@ EXAMPLE = """example:
 def load_ranking(path: str | os.PathLike) -> dict[str, list[str]]:
     """Read a ranking file, checking its shape ({question id: [profile ids]})."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8") as fh, _clean_read_errors(str(path)):
             obj = json.load(fh)
     except FileNotFoundError:
         raise LampDataError("no such file", file=str(path)) from None
@@ -87,6 +87,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_distinct_outputs([args.lamp_questions_addr, args.lamp_output_addr, args.profile_ranking_addr],
+                           [args.merged_output_addr])
     questions = load_questions(args.lamp_questions_addr, task=args.task)
     outputs = load_outputs(args.lamp_output_addr, task=args.task).by_id() if args.lamp_output_addr else None
     ranking = load_ranking(args.profile_ranking_addr) if args.profile_ranking_addr else None

@@ -37,15 +37,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="embedding cache folder (default $LAMP_CACHE_DIR/embeddings or ~/.cache/lamp/embeddings)")
     parser.add_argument("--no_embedding_cache", action="store_true", help="encode every text, store nothing")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    from lamp.scrub import add_scrub_flag
+
+    add_scrub_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from retrievers.ranking import rank_file
+    from lamp.errors import LampError
+    from lamp.files import check_distinct_outputs
+    from lamp.scrub import set_active
+    from retrievers.ranking import partial_path_for
 
-    ranking = rank_file(args.input_data_addr, args.output_ranking_addr, args.task, args.ranker,
-                        use_date=args.use_date, progress=not args.no_progress,
-                        batch_size=args.batch_size, contriever_checkpoint=args.contriever_checkpoint,
-                        seed=args.seed, members=args.fuse, rrf_k=args.rrf_k, workers=args.workers,
-                        embedding_cache=args.embedding_cache, use_cache=not args.no_embedding_cache)
+    if args.batch_size < 1:
+        raise LampError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.workers < 0:
+        raise LampError(f"--workers must be 0 (one per core) or more, got {args.workers}")
+    partial = partial_path_for(args.output_ranking_addr)
+    check_distinct_outputs([args.input_data_addr], [args.output_ranking_addr, partial])
+    set_active(args.scrub)
+    had_partial = partial.exists()
+    try:
+        ranking = _rank(args)
+    except LampError:
+        if not had_partial:          # an error, not a kill: leave nothing half-written behind
+            partial.unlink(missing_ok=True)
+        raise
     print(f"ranked {len(ranking)} questions -> {args.output_ranking_addr}")
     return 0
+
+
+def _rank(args: argparse.Namespace) -> dict:
+    from retrievers.ranking import rank_file
+
+    return rank_file(args.input_data_addr, args.output_ranking_addr, args.task, args.ranker,
+                     use_date=args.use_date, progress=not args.no_progress,
+                     batch_size=args.batch_size, contriever_checkpoint=args.contriever_checkpoint,
+                     seed=args.seed, members=args.fuse, rrf_k=args.rrf_k, workers=args.workers,
+                     embedding_cache=args.embedding_cache, use_cache=not args.no_embedding_cache)
