@@ -1,0 +1,252 @@
+"""``lamp rspg score|data|train|select``: retriever selection per input (RSPG, Pre and Post).
+
+The official scripts keep their names and flags beside this module: ``retriever_utilization_scorer.py``
+(``score``), ``create_data.py`` (``data``) and ``rspg.py`` (``--do_train`` = ``train``,
+``--do_validation`` = ``select``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lamp.errors import LampError
+
+EXAMPLES = """examples (one task, a pool of three, then the selector):
+  for r in none bm25 contriever; do for s in train dev; do
+    lamp rspg score --data_addr data/demo --split $s --task LaMP-2 --retriever $r --use_profile \\
+        --num_retrieved 2 --generation_max_length 24 --generation_num_beams 1 --label_choice \\
+        --output_dir runs/rspg/LaMP_2/$s/$r; done; done
+  lamp rspg data --retrivers_data_addr runs/rspg/LaMP_2/train/{none,bm25,contriever} \\
+      --task_inputs_addr data/demo/LaMP_2/train/train_questions.json \\
+      --task_outputs_addr data/demo/LaMP_2/train/train_outputs.json \\
+      --output_dataset_addr runs/rspg/LaMP_2/train.json --metric accuracy
+  lamp rspg train --train_data runs/rspg/LaMP_2/train.json --val_data runs/rspg/LaMP_2/dev.json \\
+      --task LaMP-2 --rspg_type Post --name runs/rspg/LaMP_2/post --epochs 2 --lr 5e-5
+  lamp rspg select --model_path runs/rspg/LaMP_2/post --val_data runs/rspg/LaMP_2/dev.json \\
+      --val_lamp_golds data/demo/LaMP_2/dev/dev_outputs.json --task LaMP-2 --name runs/rspg/LaMP_2/post
+Pool members: any registered ranker, with an argument and a name: bm25, trained:DIR,
+  ropg-kd=trained:runs/ropg/kd, rrf:bm25,contriever, or a JSON pool file."""
+
+
+# --------------------------------------------------------------------------- score
+
+def configure_score(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data_addr", required=True, help="questions: file, official folder or zip "
+                        "(with --is_ranked: a sorted file from `lamp merge`, its profile order is the ranking)")
+    parser.add_argument("--split", default=None, help="with a folder/zip: which split's questions")
+    parser.add_argument("--outputs_addr", default=None, help="gold outputs (default: next to the questions, or "
+                        "the 'output' of a sorted file)")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--output_dir", required=True, help="where scores.json goes (one folder per retriever)")
+    parser.add_argument("--model_name", default="SmolLM2-135M-Instruct", help="the LLM (folder or hub id)")
+    parser.add_argument("--backend", default="hf-causal", help="LLM backend (hf-causal, hf-seq2seq, openai)")
+    parser.add_argument("--backend_options", type=json.loads, default=None, help="JSON object for the backend")
+    parser.add_argument("--use_profile", action="store_true", help="retrieval-augmented (without it: no profile)")
+    parser.add_argument("--retriever", default="bm25", help="pool member: RANKER[:ARG] or NAME=RANKER[:ARG]")
+    parser.add_argument("--is_ranked", action="store_true", help="the profiles are already in ranked order")
+    parser.add_argument("--num_retrieved", type=int, default=4, help="k, the items in the prompt")
+    parser.add_argument("--max_length", type=int, default=256, help="prompt budget in LLM tokens")
+    parser.add_argument("--generation_max_length", type=int, default=128, help="max new tokens")
+    parser.add_argument("--generation_num_beams", type=int, default=4)
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--label_choice", action="store_true",
+                        help="LaMP-1/2/3: answer with the most likely label (as `lamp run --label_choice`)")
+    parser.add_argument("--use_date", action="store_true", help="append the date to every document")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run_dir", default=None, help="a `lamp run` directory whose prompts and predictions "
+                        "of this retriever are read instead of generating")
+    parser.add_argument("--cache_dir", default=None, help="generation cache folder (default: lamp's cache)")
+    parser.add_argument("--no_progress", action="store_true")
+
+
+def _golds(args: argparse.Namespace, questions_source: str) -> tuple[dict[str, str], str]:
+    from lamp.files import find_file, load_outputs
+
+    if args.outputs_addr:
+        return load_outputs(args.outputs_addr, split=args.split, task=args.task).by_id(), args.outputs_addr
+    path = Path(args.data_addr)
+    if path.is_file() and path.suffix == ".json":
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(raw, list) and raw and all(isinstance(r, dict) and "output" in r for r in raw):
+            return {str(r["id"]): r["output"] for r in raw}, str(path)
+        sibling = path.with_name(path.name.replace("questions", "outputs"))
+        if sibling != path and sibling.exists():
+            return load_outputs(sibling, task=args.task).by_id(), str(sibling)
+        raise LampError(f"{path}: no gold outputs found next to it; pass --outputs_addr")
+    src = find_file(args.data_addr, "outputs", args.split, args.task)
+    return load_outputs(src, task=args.task).by_id(), src.name
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from lamp.backends.base import load_backend
+    from lamp.files import load_questions
+    from lamp.gen_cache import GenerationCache
+    from lamp.models import cache_dir
+
+    from rspg.feedback import FeedbackConfig, score_member
+    from rspg.pool import NO_RETRIEVAL, PoolMember, parse_member
+
+    member = parse_member(args.retriever) if args.use_profile else PoolMember(NO_RETRIEVAL, NO_RETRIEVAL)
+    questions = load_questions(args.data_addr, split=args.split, task=args.task)
+    golds, golds_file = _golds(args, args.data_addr)
+    cfg = FeedbackConfig(k=args.num_retrieved, max_length=args.max_length,
+                         max_new_tokens=args.generation_max_length, num_beams=args.generation_num_beams,
+                         batch_size=args.batch_size, label_choice=args.label_choice, use_date=args.use_date,
+                         seed=args.seed)
+
+    def backend():
+        opts = {"model": args.model_name, "batch_size": args.batch_size} if args.backend.startswith("hf-") \
+            else {"model": args.model_name}
+        return load_backend(args.backend, **{**opts, **(args.backend_options or {})})
+
+    folder = Path(args.cache_dir) if args.cache_dir else cache_dir()
+    with GenerationCache(folder / "generations.sqlite") as cache:
+        scores = score_member(args.task, questions, golds, member, cfg, backend, cache, args.output_dir,
+                              run_dir=args.run_dir, is_ranked=args.is_ranked, progress=not args.no_progress,
+                              golds_file=golds_file)
+    print(f"{member.name}: {len(scores)} questions -> {Path(args.output_dir) / 'scores.json'}")
+    return 0
+
+
+# --------------------------------------------------------------------------- data
+
+def configure_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--retrivers_data_addr", "--names-list", nargs="+", required=True,
+                        help="feedback folders (each with scores.json), one per retriever, in pool order")
+    parser.add_argument("--task_inputs_addr", required=True, help="the questions file")
+    parser.add_argument("--task_outputs_addr", required=True, help="the gold outputs file")
+    parser.add_argument("--output_dataset_addr", required=True, help="where the selector's data goes")
+    parser.add_argument("--metric", default=None, help="feedback metric key (default: accuracy, mae or rouge-1 "
+                        "by task); note the key is 'rouge-L', not the official README's 'rouge-l'")
+    parser.add_argument("--names", nargs="+", default=None, help="retriever names (default: from the folders)")
+    parser.add_argument("--task", default=None, help="task (default: the outputs file's)")
+
+
+def run_data(args: argparse.Namespace) -> int:
+    from rspg.data import create_data_files
+
+    records = create_data_files(args.retrivers_data_addr, args.task_inputs_addr, args.task_outputs_addr,
+                                args.output_dataset_addr, args.metric, args.task, args.names)
+    print(f"{len(records)} records, {len(records[0]['labels'])} retrievers -> {args.output_dataset_addr}")
+    return 0
+
+
+# --------------------------------------------------------------------------- train / select
+
+def configure_train(parser: argparse.ArgumentParser, official: bool = False) -> None:
+    parser.add_argument("--train_data", required=not official, help="records made by `lamp rspg data`")
+    parser.add_argument("--val_data", default=None, help="validation records (scored after every epoch)")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--rspg_type", default="Pre", choices=("Pre", "Post"),
+                        help="Pre: the prompt; Post: the prompt and the generated output")
+    parser.add_argument("--name", required=True, help="output folder of the selector")
+    parser.add_argument("--model_name", default=None, help="encoder folder or hub id (default: bundled "
+                        "all-MiniLM-L6-v2; the paper: allenai/longformer-base-4096)")
+    parser.add_argument("--pooling", default="auto", choices=("auto", "pooler", "cls", "mean"),
+                        help="auto: the model's pooler when it has trained weights, else mean pooling")
+    parser.add_argument("--max_length_input", type=int, default=512)
+    parser.add_argument("--loss", default="paper", choices=("paper", "official"),
+                        help="paper: KL(softmax(labels/T)||softmax(o/T)); official: the code's form")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=1e-5)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--per_gpu_batch_size", type=int, default=1, help="questions per step (each with all n)")
+    parser.add_argument("--accumulation_steps", type=int, default=1)
+    parser.add_argument("--scheduler", default="fixed", choices=("fixed", "linear"))
+    parser.add_argument("--warmup_ratio", type=float, default=0.05)
+    parser.add_argument("--freeze_encoder", action="store_true", help="train the head only (a linear probe)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no_progress", action="store_true")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rspg.train import TrainConfig, train_selector
+
+    cfg = TrainConfig(task=args.task, rspg_type=args.rspg_type, model_name=args.model_name, pooling=args.pooling,
+                      max_length_input=args.max_length_input, loss=args.loss, temperature=args.temperature,
+                      lr=args.lr, epochs=args.epochs, per_gpu_batch_size=args.per_gpu_batch_size,
+                      accumulation_steps=args.accumulation_steps, scheduler=args.scheduler,
+                      warmup_ratio=args.warmup_ratio, freeze_encoder=args.freeze_encoder, seed=args.seed)
+    log = train_selector(cfg, args.train_data, args.name, args.val_data, progress=not args.no_progress)
+    print(f"selector ({cfg.rspg_type}, pooling {log['pooling']}) -> {args.name}")
+    return 0
+
+
+def configure_select(parser: argparse.ArgumentParser, official: bool = False) -> None:
+    if not official:
+        parser.add_argument("--val_data", required=True, help="records made by `lamp rspg data`")
+        parser.add_argument("--task", required=True)
+        parser.add_argument("--name", required=True, help="output folder (final_preds.json, selection.json)")
+        parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("--model_path", default=None, help="the trained selector folder (default: --name)")
+    parser.add_argument("--val_lamp_golds", default=None, help="gold outputs to score final_preds.json against")
+    parser.add_argument("--batch_size", type=int, default=16)
+
+
+def run_select(args: argparse.Namespace) -> int:
+    from lamp.files import write_json
+
+    from eval.scoring import format_table, results_json, score_paths
+    from rspg.selection import select_records, write_selection
+    from rspg.train import load_records
+
+    records = load_records(args.val_data)
+    picks, scores, config = select_records(args.model_path or args.name, records, args.batch_size,
+                                           progress=not args.no_progress)
+    path = write_selection(args.name, args.task, records, picks, scores)
+    print(f"{config['rspg_type']} selector: {len(picks)} picks -> {path}")
+    if args.val_lamp_golds:
+        scored = score_paths(args.val_lamp_golds, path)
+        write_json(Path(args.name) / "final_scores.json", results_json(scored, flat=True), indent=1)
+        print(format_table(scored))
+    return 0
+
+
+# --------------------------------------------------------------------------- the verb
+
+COMMANDS = {"score": (configure_score, run_score, "feedback per retriever: prompts, outputs, metrics (scores.json)"),
+            "data": (configure_data, run_data, "the selector's data from the pool's feedback"),
+            "train": (configure_train, run_train, "train the selector (Pre or Post)"),
+            "select": (configure_select, run_select, "pick a retriever per input, write final_preds.json")}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub = parser.add_subparsers(dest="rspg_command", metavar="COMMAND", required=True)
+    for name, (conf, _, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        conf(sp)
+
+
+def run(args: argparse.Namespace) -> int:
+    return COMMANDS[args.rspg_command][1](args)
+
+
+# --------------------------------------------------------------------------- official rspg.py
+
+def configure_official(parser: argparse.ArgumentParser) -> None:
+    """``rspg.py``: ``--do_train`` and/or ``--do_validation`` in one command line, as the official."""
+    parser.epilog = EXAMPLES
+    configure_train(parser, official=True)
+    configure_select(parser, official=True)
+    parser.add_argument("--do_train", action="store_true")
+    parser.add_argument("--do_validation", action="store_true")
+
+
+def run_official(args: argparse.Namespace) -> int:
+    if not (args.do_train or args.do_validation):
+        raise LampError("rspg.py: pass --do_train and/or --do_validation")
+    if args.do_train:
+        if not args.train_data:
+            raise LampError("rspg.py --do_train needs --train_data")
+        run_train(args)
+    if args.do_validation:
+        if not args.val_data:
+            raise LampError("rspg.py --do_validation needs --val_data")
+        run_select(args)
+    return 0
+

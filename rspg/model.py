@@ -1,0 +1,152 @@
+"""The selector (official ``RSPG/modeling/modeling.py``, reference §7.3) and its inputs and losses.
+
+An encoder with a linear head gives one score per (input, retriever). The official model is
+Longformer's ``pooler_output`` (a dense+tanh layer over the first token) -> ``Linear(hidden, 1)``;
+here any HF encoder folder works, pooled by ``pooling``:
+
+* ``pooler``: the model's ``pooler_output`` (the official choice);
+* ``cls``: the first token's last hidden state (for encoders without a pooler);
+* ``mean``: the masked mean of the last hidden state (what sentence encoders such as the bundled
+  all-MiniLM-L6-v2 were trained for);
+* ``auto`` (default): ``pooler`` when the checkpoint has trained pooler weights, else ``mean``.
+
+Inputs (:func:`selector_text`): Pre reads the prompt, Post reads ``"{prompt} {sep} {output}"``
+(Longformer's ``sep_token`` is ``</s>``); both lower-cased as the official dataset does.
+
+Losses (:func:`kd_loss`), from the retrievers' metrics ``labels`` (B, n) and the scores ``o`` (B, n):
+
+* ``paper`` (default): ``KL(softmax(labels/T) || softmax(o/T))`` per input, averaged (Eq. 5-7);
+* ``official``: ``KLDivLoss(batchmean)(log_softmax(o)/T, softmax(labels))`` [QUIRK kept as an
+  option]: the log-probabilities, not the logits, are divided by T, and the target is not scaled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from lamp.errors import LampError
+
+POOLINGS = ("auto", "pooler", "cls", "mean")
+LOSSES = ("paper", "official")
+RSPG_TYPES = ("Pre", "Post")
+CONFIG_FILE = "rspg_config.json"
+HEAD_FILE = "head.pt"
+
+
+def selector_text(rspg_type: str, prompt: str, output: str, sep: str) -> str:
+    """What the encoder reads for one (input, retriever) pair, lower-cased as the official."""
+    if rspg_type == "Pre":
+        return prompt.lower()
+    if rspg_type == "Post":
+        return f"{prompt} {sep} {output}".lower()
+    raise LampError(f"--rspg_type must be one of {', '.join(RSPG_TYPES)}, got {rspg_type!r}")
+
+
+def rating_labels(maes: Sequence[float], gold: str) -> list[float]:
+    """LaMP-3: an absolute error becomes ``(w - mae)/w``, ``w = max(|y-1|, |y-5|)`` (higher is better)."""
+    try:
+        y = float(str(gold).strip())
+    except ValueError:
+        raise LampError(f"LaMP-3 gold {gold!r} is not a number") from None
+    w = max(abs(y - 1), abs(y - 5))
+    return [(w - float(m)) / w for m in maes]
+
+
+def kd_loss(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, form: str = "paper") -> torch.Tensor:
+    """KD from the retrievers' metrics to the selector's scores (see the module docstring)."""
+    if form == "paper":
+        target = torch.softmax(labels / temperature, dim=-1)
+        log_p = torch.log_softmax(scores / temperature, dim=-1)
+        return (torch.xlogy(target, target) - target * log_p).sum(dim=-1).mean()
+    if form == "official":
+        return nn.KLDivLoss(reduction="batchmean")(torch.log_softmax(scores, dim=-1) / temperature,
+                                                   torch.softmax(labels, dim=-1))
+    raise LampError(f"--loss must be one of {', '.join(LOSSES)}, got {form!r}")
+
+
+class Selector(nn.Module):
+    """Encoder + ``Linear(hidden, 1)``: one score per (input, retriever), shaped (B, n)."""
+
+    def __init__(self, encoder: nn.Module, pooling: str) -> None:
+        super().__init__()
+        if pooling not in POOLINGS[1:]:
+            raise LampError(f"pooling must be one of {', '.join(POOLINGS[1:])} here, got {pooling!r}")
+        self.encoder = encoder
+        self.pooling = pooling
+        self.head = nn.Linear(encoder.config.hidden_size, 1)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        if self.pooling == "pooler":
+            return out.pooler_output
+        hidden = out.last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int) -> torch.Tensor:
+        """``input_ids`` is (B*n, T), question-major; returns scores (B, n)."""
+        return self.head(self.embed(input_ids, attention_mask)).view(-1, n)
+
+
+def load_encoder(checkpoint: str, pooling: str = "auto") -> tuple[Any, Any, str]:
+    """(encoder, tokenizer, resolved pooling) from any HF encoder folder or hub id."""
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        encoder, info = AutoModel.from_pretrained(checkpoint, output_loading_info=True)
+    except (OSError, ValueError) as exc:
+        raise LampError(f"cannot load the selector encoder {checkpoint!r}: {exc}") from None
+    if pooling not in POOLINGS:
+        raise LampError(f"--pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    has_pooler = getattr(encoder, "pooler", None) is not None and \
+        not any("pooler" in key for key in info.get("missing_keys", ()))
+    if pooling == "auto":
+        pooling = "pooler" if has_pooler else "mean"
+    elif pooling == "pooler" and getattr(encoder, "pooler", None) is None:
+        raise LampError(f"{checkpoint}: this encoder has no pooler; use --pooling cls or mean")
+    return encoder, tokenizer, pooling
+
+
+def separator(tokenizer: Any) -> str:
+    """The separator between prompt and output in Post inputs (Longformer's is ``</s>``)."""
+    return tokenizer.sep_token or tokenizer.eos_token or "</s>"
+
+
+def save_selector(model: Selector, tokenizer: Any, folder: str | Path, config: dict[str, Any]) -> None:
+    """``folder/encoder`` (save_pretrained), ``folder/head.pt`` and ``folder/rspg_config.json``, each atomically."""
+    from lamp.files import atomic_write, write_json
+
+    folder = Path(folder)
+    tmp = folder / "encoder.tmp"
+    model.encoder.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    final = folder / "encoder"
+    if final.exists():
+        import shutil
+
+        shutil.rmtree(final)
+    tmp.rename(final)
+    with atomic_write(folder / HEAD_FILE, "wb") as fh:
+        torch.save({k: v.detach().cpu() for k, v in model.head.state_dict().items()}, fh)
+    write_json(folder / CONFIG_FILE, {**config, "pooling": model.pooling}, indent=1)
+
+
+def load_selector(folder: str | Path) -> tuple[Selector, Any, dict[str, Any]]:
+    """A saved selector: (model in eval mode, tokenizer, its config)."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not path.exists():
+        raise LampError(f"{folder}: not a selector folder (no {CONFIG_FILE}; train one with `lamp rspg train`)")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    encoder, tokenizer, pooling = load_encoder(str(folder / "encoder"), config.get("pooling", "auto"))
+    model = Selector(encoder, pooling)
+    model.head.load_state_dict(torch.load(folder / HEAD_FILE, map_location="cpu"))
+    return model.eval(), tokenizer, config

@@ -1,0 +1,278 @@
+"""Training and applying the selector (official ``RSPG/rspg.py``, reference §7.3).
+
+Adam, ``--lr`` (1e-5 as the official), a fixed or linear-warmup schedule, gradient clipping at 1.0,
+``--per_gpu_batch_size`` questions per step (each with all n retrievers) and ``--accumulation_steps``.
+It runs on one CPU as a plain process (the official needs a distributed launcher) and under
+``accelerate launch`` on several GPUs (each process takes its share of every epoch's questions).
+
+Seeded (the shuffle of epoch e uses ``seed + e``) and resumable: the full training state is written
+atomically after every epoch to ``train_state.pt``; a rerun of the same command continues from the
+last finished epoch, and a finished selector is not trained again. ``--freeze_encoder`` trains only
+the head over embeddings computed once (a cheap linear probe of the encoder).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from lamp.errors import LampDataError, LampError
+from lamp.files import atomic_write, write_json
+from lamp.tasks import get_task
+
+from rspg.model import (CONFIG_FILE, Selector, kd_loss, load_encoder, rating_labels, save_selector,
+                        selector_text, separator)
+
+STATE_FILE = "train_state.pt"
+LOG_FILE = "train_log.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that changes the trained selector."""
+
+    task: str
+    rspg_type: str = "Pre"
+    model_name: str | None = None          # encoder folder or hub id; None: the bundled all-MiniLM-L6-v2
+    pooling: str = "auto"
+    max_length_input: int = 512
+    loss: str = "paper"
+    temperature: float = 1.0
+    lr: float = 1e-5
+    epochs: int = 20
+    per_gpu_batch_size: int = 1
+    accumulation_steps: int = 1
+    scheduler: str = "fixed"
+    warmup_ratio: float = 0.05
+    max_grad_norm: float = 1.0
+    freeze_encoder: bool = False
+    seed: int = 0
+
+    def key(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- data
+
+def load_records(path: str | Path, task: str | None = None) -> list[dict[str, Any]]:
+    """The records written by ``create_data``, checked: same pool on every record, n >= 2."""
+    path = Path(path)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LampError(f"{path}: cannot read the selector data ({exc})") from None
+    if not isinstance(records, list) or not records:
+        raise LampDataError("expected a non-empty list of records (made by `lamp rspg data`)", file=str(path))
+    n = None
+    names = None
+    for rec in records:
+        rid = rec.get("id") if isinstance(rec, dict) else None
+        for key in ("id", "labels", "outputs", "inputs", "gold"):
+            if not isinstance(rec, dict) or key not in rec:
+                raise LampDataError(f"the record lacks {key!r}", file=str(path), record_id=rid, field=key)
+        sizes = {len(rec["labels"]), len(rec["outputs"]), len(rec["inputs"])}
+        if len(sizes) != 1:
+            raise LampDataError("labels, outputs and inputs have different lengths", file=str(path),
+                                record_id=rid, field="labels")
+        if n is None:
+            n, names = sizes.pop(), rec.get("retrievers")
+        elif len(rec["labels"]) != n or rec.get("retrievers") != names:
+            raise LampDataError(f"this record's pool differs from the first record's ({n} retrievers "
+                                f"{names or ''})", file=str(path), record_id=rid, field="retrievers")
+    if n < 2:
+        raise LampDataError(f"the pool has {n} retriever; a selector needs at least two", file=str(path))
+    return records
+
+
+def target_labels(records: Sequence[dict[str, Any]], task: str) -> np.ndarray:
+    """(N, n) labels, higher is better: LaMP-3 errors mapped to ``(w - mae)/w`` as the official."""
+    if get_task(task).family == "rating":
+        return np.array([rating_labels(r["labels"], r["gold"]) for r in records], dtype=np.float32)
+    return np.array([r["labels"] for r in records], dtype=np.float32)
+
+
+def check_learnable(labels: np.ndarray, where: str) -> None:
+    """All labels equal on every record: nothing tells one retriever from another."""
+    if labels.size and np.all(labels.max(axis=1) == labels.min(axis=1)):
+        raise LampDataError(f"every record's labels are all equal ({labels.shape[0]} records): the feedback "
+                            "cannot tell the retrievers apart, so there is nothing to learn (check the "
+                            "--metric and that the retrievers' prompts differ)", file=where, field="labels")
+
+
+def texts_of(records: Sequence[dict[str, Any]], rspg_type: str, sep: str) -> list[list[str]]:
+    return [[selector_text(rspg_type, p, o, sep) for p, o in zip(r["inputs"], r["outputs"])] for r in records]
+
+
+# --------------------------------------------------------------------------- model use
+
+def _encode(tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) -> dict[str, torch.Tensor]:
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {"input_ids": enc["input_ids"].to(device), "attention_mask": enc["attention_mask"].to(device)}
+
+
+@torch.inference_mode()
+def embed_all(model: Selector, tokenizer: Any, texts: Sequence[Sequence[str]], max_length: int,
+              batch_size: int = 16, progress: bool = False, desc: str = "embed") -> torch.Tensor:
+    """Pooled encoder vectors (N, n, H) for every (record, retriever) text, length-sorted batches."""
+    from tqdm.auto import tqdm
+
+    flat = [t for row in texts for t in row]
+    n = len(texts[0]) if texts else 0
+    device = next(model.parameters()).device
+    order = sorted(range(len(flat)), key=lambda i: -len(flat[i]))
+    out: list[torch.Tensor | None] = [None] * len(flat)
+    for start in tqdm(range(0, len(order), batch_size), disable=not progress, desc=desc, unit="batch"):
+        idx = order[start:start + batch_size]
+        vecs = model.embed(**_encode(tokenizer, [flat[i] for i in idx], max_length, device)).float().cpu()
+        for i, v in zip(idx, vecs):
+            out[i] = v
+    return torch.stack(out).view(len(texts), n, -1) if flat else torch.zeros(0)
+
+
+@torch.inference_mode()
+def score_texts(model: Selector, tokenizer: Any, texts: Sequence[Sequence[str]], max_length: int,
+                batch_size: int = 16, progress: bool = False) -> np.ndarray:
+    """The selector's (N, n) scores."""
+    model.eval()
+    vectors = embed_all(model, tokenizer, texts, max_length, batch_size, progress, desc="select")
+    return model.head(vectors.to(next(model.parameters()).device)).squeeze(-1).float().cpu().numpy()
+
+
+def picks_quality(task: str, records: Sequence[dict[str, Any]], picks: Sequence[int]) -> dict[str, float]:
+    """The official metrics of the outputs the picks choose, against the records' golds."""
+    from eval.metrics import score_task
+
+    golds = {r["id"]: r["gold"] for r in records}
+    preds = {r["id"]: r["outputs"][k] for r, k in zip(records, picks)}
+    return score_task(task, golds, preds)
+
+
+# --------------------------------------------------------------------------- training
+
+def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
+    if cfg.scheduler == "fixed":
+        return lambda step: 1.0
+    if cfg.scheduler != "linear":
+        raise LampError(f"--scheduler must be fixed or linear, got {cfg.scheduler!r}")
+    warm = max(1, int(round(cfg.warmup_ratio * total)))
+    return lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+
+
+def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path, val_path: str | Path | None = None,
+                   progress: bool = True) -> dict[str, Any]:
+    """Train (or resume, or skip when finished) and save the selector in ``out_dir``; returns the log."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    from retrievers.dense import default_checkpoint
+
+    out = Path(out_dir)
+    if cfg.rspg_type not in ("Pre", "Post"):
+        raise LampError(f"--rspg_type must be Pre or Post, got {cfg.rspg_type!r}")
+    task = get_task(cfg.task).name
+    train = load_records(train_path, task)
+    labels = target_labels(train, task)
+    check_learnable(labels, str(train_path))
+    val = load_records(val_path, task) if val_path else None
+    names = train[0].get("retrievers") or [f"r{k}" for k in range(labels.shape[1])]
+    if val is not None and len(val[0]["labels"]) != labels.shape[1]:
+        raise LampError(f"{val_path}: {len(val[0]['labels'])} retrievers, the training data has {labels.shape[1]}")
+    log_path = out / LOG_FILE
+    if (out / CONFIG_FILE).exists() and log_path.exists():
+        log = json.loads(log_path.read_text(encoding="utf-8"))
+        if log.get("config") == cfg.key() and log.get("finished"):
+            print(f"{out}: already trained with these settings; nothing to do")
+            return log
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    accelerator = Accelerator()
+    checkpoint = cfg.model_name or default_checkpoint()
+    encoder, tokenizer, pooling = load_encoder(checkpoint, cfg.pooling)
+    model = Selector(encoder, pooling)
+    sep = separator(tokenizer)
+    train_texts = texts_of(train, cfg.rspg_type, sep)
+    params = model.head.parameters() if cfg.freeze_encoder else model.parameters()
+    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    per_epoch = math.ceil(len(train) / (cfg.per_gpu_batch_size * accelerator.num_processes * cfg.accumulation_steps))
+    total = per_epoch * cfg.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total))
+    log: dict[str, Any] = {"config": cfg.key(), "encoder": checkpoint, "pooling": pooling, "retrievers": names,
+                           "epochs": [], "finished": False}
+    start_epoch = 0
+    state_path = out / STATE_FILE
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        if state.get("config") == cfg.key():
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, log = state["epoch"], state["log"]
+            print(f"{out}: resuming after epoch {start_epoch}")
+        else:
+            print(f"{out}: {STATE_FILE} was made with other settings; starting over")
+    model, optimizer = accelerator.prepare(model, optimizer)
+    core: Selector = accelerator.unwrap_model(model)
+    device = accelerator.device
+
+    frozen = None
+    if cfg.freeze_encoder:
+        core.encoder.eval()
+        frozen = embed_all(core, tokenizer, train_texts, cfg.max_length_input, progress=progress,
+                           desc="embed (frozen encoder)")
+    target = torch.tensor(labels)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        if cfg.freeze_encoder:
+            core.encoder.eval()
+        order = list(range(len(train)))
+        random.Random(cfg.seed + epoch).shuffle(order)
+        order = order[accelerator.process_index::accelerator.num_processes]
+        batches = [order[s:s + cfg.per_gpu_batch_size] for s in range(0, len(order), cfg.per_gpu_batch_size)]
+        losses = []
+        bar = tqdm(batches, disable=not (progress and accelerator.is_main_process), unit="batch",
+                   desc=f"train {cfg.rspg_type} epoch {epoch + 1}/{cfg.epochs}")
+        for step, batch in enumerate(bar):
+            y = target[batch].to(device)
+            if frozen is not None:
+                scores = core.head(frozen[batch].to(device)).squeeze(-1)
+            else:
+                enc = _encode(tokenizer, [t for i in batch for t in train_texts[i]], cfg.max_length_input, device)
+                scores = model(enc["input_ids"], enc["attention_mask"], y.shape[1])
+            loss = kd_loss(scores, y, cfg.temperature, cfg.loss) / cfg.accumulation_steps
+            accelerator.backward(loss)
+            losses.append(float(loss) * cfg.accumulation_steps)
+            if (step + 1) % cfg.accumulation_steps == 0 or step + 1 == len(batches):
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None}
+        if val is not None and accelerator.is_main_process:
+            picks = score_texts(core, tokenizer, texts_of(val, cfg.rspg_type, sep), cfg.max_length_input).argmax(1)
+            entry["val"] = picks_quality(task, val, picks.tolist())
+            entry["val_picks"] = {names[k]: int((picks == k).sum()) for k in range(len(names))}
+        log["epochs"].append(entry)
+        print(json.dumps(entry))
+        if accelerator.is_main_process:
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_write(state_path, "wb") as fh:
+                torch.save({"config": cfg.key(), "model": core.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "log": log}, fh)
+        accelerator.wait_for_everyone()
+    log["finished"] = True
+    if accelerator.is_main_process:
+        save_selector(core, tokenizer, out, {"task": task, "rspg_type": cfg.rspg_type, "retrievers": names,
+                                             "max_length_input": cfg.max_length_input, "encoder": checkpoint,
+                                             "train_config": cfg.key()})
+        write_json(log_path, log, indent=1)
+    return log
