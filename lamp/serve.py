@@ -13,14 +13,24 @@ Endpoints::
     DELETE /users/{user_id}
     POST   /personalize                  {"user_id", "input", "task"?, "k"?, "retriever"?, "max_tokens"?}
                                          -> {"output", "prompt", "retrieved": [item ids], ...}
-    GET    /v1/models                    OpenAI format; ``root`` is the backend's exact identity
-    POST   /v1/completions               OpenAI format: prompt (string or list), max_tokens,
-                                         temperature, top_p, stop, seed, n=1
+    GET    /v1/models, /v1/models/{id}   OpenAI format; ``root`` is the backend's exact identity
+    POST   /v1/chat/completions          OpenAI format, with the model's chat template
+    POST   /v1/completions               OpenAI format: the raw prompt (string or list) is continued
 
-``/v1/completions`` hands each prompt to the backend exactly as ``lamp run`` does (the hf-causal
-backend applies the model's chat template), so the ``openai`` backend pointed at this service
-gets the same outputs as the hf backend run directly. Generation is serialized (one backend call
-at a time) and a list prompt is one batch, so outputs do not depend on what other clients send.
+Both OpenAI endpoints take max_tokens, temperature, top_p, stop, seed, stream (server-sent events,
+``stream_options.include_usage``) and n=1, answer errors in the OpenAI envelope, stop *during*
+generation at a stop string (which is not returned) and count in ``usage`` the tokens really read
+and generated. **Personalization through the standard API:** the request's ``user`` names a stored
+profile; ``task``, ``retriever`` and ``k`` travel as extra body fields (``extra_body`` of the
+openai client). The user's text (the prompt, or the last user message) is replaced by the official
+personalized prompt from that user's top-k items, and the response's ``lamp`` field says which:
+``{"user", "task", "retriever", "k", "retrieved": [item ids]}`` (a list per prompt for a list prompt).
+
+Concurrent OpenAI requests are batched dynamically (:mod:`lamp.serve_engine`): each batch is one
+``model.generate`` call in which every row stops on its own terms. The ``openai`` backend (``lamp
+serve`` in front of another server) forwards each request instead, with ``--chat`` for the
+upstream chat endpoint. Pointing the ``openai`` backend with ``chat=True`` at this service gives the
+same outputs as the hf-causal backend run directly (both wrap the prompt as one user turn).
 
 Limits (413 for sizes, 422 for shapes and values, with a message naming the field): body bytes,
 input/prompt/field characters, profile items per user, prompts per request, ``max_tokens``.
@@ -31,26 +41,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import hmac
 import ipaddress
 import json
+import queue
 import socket
 import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lamp.backends.base import Backend, GenerationSettings
 from lamp.errors import LampError
-from lamp.profile_store import DuplicateItems, ProfileStore
+from lamp.profile_store import DuplicateItems, ProfileStore, TooManyItems
 from lamp.records import ProfileItem
+from lamp.serve_engine import BatchEngine, Job, find_stop
+from lamp.serve_engine import supports as batches
 
 DEFAULT_PORT = 8000
+#: The ranker of a personalized request that names none.
+DEFAULT_RETRIEVER = "bm25"
 
 
 @dataclass(frozen=True)
@@ -62,7 +76,7 @@ class ServeLimits:
     max_tokens_limit: int = 512          # largest max_tokens a request may ask for
     max_prompts: int = 64                # prompts in one /v1/completions request
     max_id_chars: int = 256              # user ids and item ids
-    max_body_bytes: int = 64 * 2 ** 20   # a whole request body
+    max_body_bytes: int = 16 * 2 ** 20   # a whole request body (refused while streaming, before parsing)
 
 
 # --------------------------------------------------------------------------- request shapes
@@ -86,7 +100,20 @@ class PersonalizeBody(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
 
 
-class CompletionBody(BaseModel):
+class PersonalizationFields(BaseModel):
+    """Fields of the OpenAI requests that personalize them: ``user`` (the standard field) names the
+    stored profile; ``task``, ``retriever`` and ``k`` come as extra body fields (the openai client's
+    ``extra_body``). A known ``user`` is personalized with the defaults (the profile's task, bm25,
+    the server's k); an unknown one is answered unpersonalized unless ``task``/``retriever``/``k``
+    asked for personalization (then 404). ``k: 0`` turns personalization off."""
+
+    user: str | None = None
+    task: str | None = Field(None, description="LaMP task of the prompt (default: the user's profile's)")
+    retriever: str | None = Field(None, description="ranker over the user's profile (default bm25)")
+    k: int | None = Field(None, ge=0, description="profile items put in the prompt (default: the server's)")
+
+
+class CompletionBody(PersonalizationFields):
     """The OpenAI completions request; fields we cannot honour are refused, unknown ones ignored."""
 
     model_config = ConfigDict(extra="ignore")
@@ -99,8 +126,28 @@ class CompletionBody(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     stream: bool = False
+    stream_options: dict[str, Any] | None = None
     echo: bool = False
     logprobs: int | None = None
+
+
+class ChatBody(PersonalizationFields):
+    """The OpenAI chat completions request (text content only)."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    n: int = 1
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    tools: list[Any] | None = None
 
 
 class ApiError(Exception):
@@ -117,12 +164,16 @@ class _Service:
     """The state and logic behind the endpoints; the route functions only translate HTTP."""
 
     def __init__(self, backend: Backend, store: ProfileStore, model_name: str, settings: GenerationSettings,
-                 limits: ServeLimits, retriever_options: dict[str, Any]) -> None:
+                 limits: ServeLimits, retriever_options: dict[str, Any], default_k: int = 1,
+                 max_batch: int = 32, batch_window_s: float = 0.01) -> None:
         self.backend, self.store, self.model_name = backend, store, model_name
         self.retriever_options = retriever_options
-        self.settings, self.limits = settings, limits
+        self.settings, self.limits, self.default_k = settings, limits, default_k
         self.created = int(time.time())
         self._generate_lock = threading.Lock()
+        #: Dynamic batching of the OpenAI endpoints on a local model (None: one backend call per request).
+        self.engine = BatchEngine(backend, self._generate_lock, max_batch=max_batch, window_s=batch_window_s) \
+            if batches(backend) else None
         self._retrievers: dict[str, Any] = {}
         self._retriever_lock = threading.Lock()
 
@@ -156,8 +207,8 @@ class _Service:
         items = []
         for n, obj in enumerate(raw):
             for key, value in obj.items():
-                if isinstance(value, str):
-                    self.check_text(value, f"{param}[{n}].{key}")
+                for where, text in _strings(value, f"{param}[{n}].{key}"):   # at any depth
+                    self.check_text(text, where)
             item = item_from_json(obj, problems, f"{param}[{n}]", task.item_fields)
             if item is not None:
                 self.check_id(item.id, f"{param}[{n}].id")
@@ -225,15 +276,103 @@ class _Service:
                            "max_tokens")
         return value
 
-    def complete(self, body: CompletionBody) -> dict[str, Any]:
-        if body.model not in (None, self.model_name):
-            raise ApiError(404, f"the model {body.model!r} does not exist; this server serves {self.model_name!r}",
+    # ---- the OpenAI API
+
+    def check_model(self, model: str | None) -> None:
+        if model not in (None, self.model_name):
+            raise ApiError(404, f"the model {model!r} does not exist; this server serves {self.model_name!r}",
                            "model")
-        refused = {"n": body.n != 1, "stream": body.stream, "echo": body.echo, "logprobs": body.logprobs is not None}
-        for param, bad in refused.items():
-            if bad:
-                raise ApiError(422, f"{param}={getattr(body, param)!r} is not supported (n=1, no streaming, "
-                                    "no echo, no logprobs)", param)
+
+    @staticmethod
+    def stops(stop: str | list[str] | None) -> tuple[str, ...]:
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        if len(stops) > 4 or any(not s for s in stops):
+            raise ApiError(422, "stop must be at most 4 non-empty strings", "stop")
+        return tuple(stops)
+
+    @staticmethod
+    def sampling(temperature: float, top_p: float, seed: int | None) -> tuple[float, float, int | None] | None:
+        return (temperature, top_p, seed) if temperature > 0 else None
+
+    def personalization(self, body: PersonalizationFields) -> _Personal | None:
+        """What the request's ``user`` (and extra body) ask for; None: not personalized."""
+        explicit = body.task is not None or body.retriever is not None or body.k is not None
+        if body.user is None:
+            if explicit:
+                raise ApiError(422, "task, retriever and k personalize with the stored profile of 'user'; "
+                                    "give user", "user")
+            return None
+        self.check_id(body.user, "user")
+        k = self.default_k if body.k is None else body.k
+        if k > self.limits.max_items:
+            raise ApiError(422, f"k must be at most {self.limits.max_items}, got {k}", "k")
+        if k == 0:
+            return None
+        profile = self.store.get_profile(body.user)
+        if profile is None:
+            if explicit:
+                raise ApiError(404, f"unknown user {body.user!r}; PUT /users/{{user_id}}/profile first", "user")
+            return None
+        task = self.task(body.task or profile.task)
+        if task.name != profile.task:
+            raise ApiError(409, f"user {body.user!r} has a {profile.task} profile, not {task.name}; "
+                                "ask with that task or PUT a new profile", "task")
+        name = body.retriever or DEFAULT_RETRIEVER
+        self.retriever(name)                          # an unknown retriever is a 422 before any work
+        return _Personal(body.user, task, name, k, profile.items)
+
+    def personal_prompt(self, personal: _Personal, text: str) -> tuple[str, list[str]]:
+        """The official prompt for ``text`` from the user's top-k items, and those items' ids."""
+        from lamp.prompts import build_prompt
+
+        try:
+            chosen = retrieve(self.retriever(personal.retriever), personal.task, personal.user, text,
+                              personal.items, personal.k)
+            prompt = build_prompt(personal.task, text, chosen, self.settings.max_input_length, self.backend.tokenizer)
+        except LampError as exc:        # e.g. recency on a profile without dates
+            raise ApiError(422, str(exc), "retriever") from None
+        cut = getattr(self.backend, "_cut", None)      # the official final truncation (hf-causal)
+        return (cut(prompt, self.settings.max_input_length) if cut else prompt), [it.id for it in chosen]
+
+    def chat_text(self, messages: list[dict[str, Any]], personal: _Personal | None) -> tuple[str, list[str] | None]:
+        """The model input of a chat: the user's last message personalized, then the chat template."""
+        if not messages:
+            raise ApiError(422, "messages is empty", "messages")
+        turns, last_user = [], None
+        for n, msg in enumerate(messages):
+            role, content = msg.get("role"), msg.get("content")
+            if role not in ("system", "developer", "user", "assistant"):
+                raise ApiError(422, f"messages[{n}].role must be system, developer, user or assistant, got {role!r}",
+                               f"messages[{n}].role")
+            if isinstance(content, list):          # content parts: text only
+                if any(not isinstance(p, dict) or p.get("type") != "text" for p in content):
+                    raise ApiError(422, f"messages[{n}].content: only text parts are supported",
+                                   f"messages[{n}].content")
+                content = "".join(str(p.get("text", "")) for p in content)
+            if not isinstance(content, str):
+                raise ApiError(422, f"messages[{n}].content must be a string", f"messages[{n}].content")
+            self.check_text(content, f"messages[{n}].content")
+            turns.append({"role": "system" if role == "developer" else role, "content": content})
+            if role == "user":
+                last_user = len(turns) - 1
+        retrieved = None
+        if personal is not None:
+            if last_user is None:
+                raise ApiError(422, "personalization needs a user message", "messages")
+            turns[last_user]["content"], retrieved = self.personal_prompt(personal, turns[last_user]["content"])
+        if self.engine is None:                     # forwarded upstream: one prompt
+            if len(turns) != 1 or last_user != 0:
+                raise ApiError(422, "in front of another server (--backend openai) a chat is one user message",
+                               "messages")
+            return turns[0]["content"], retrieved
+        tokenizer = self.backend.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        else:                                        # e.g. FLAN-T5: the turns' texts, one a line
+            text = "\n".join(t["content"] for t in turns)
+        return text, retrieved
+
+    def completion_texts(self, body: CompletionBody, personal: _Personal | None) -> tuple[list[str], list | None]:
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not prompts:
             raise ApiError(422, "prompt is an empty list", "prompt")
@@ -242,39 +381,169 @@ class _Service:
                            "prompt")
         for n, p in enumerate(prompts):
             self.check_text(p, "prompt" if isinstance(body.prompt, str) else f"prompt[{n}]")
-        stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-        if len(stops) > 4 or any(not s for s in stops):
-            raise ApiError(422, "stop must be at most 4 non-empty strings", "stop")
-        sample = body.temperature > 0
-        settings = replace(self.settings, max_new_tokens=self.max_tokens(body.max_tokens), num_beams=1,
-                           do_sample=sample, temperature=body.temperature if sample else 1.0,
-                           top_p=body.top_p if sample else 1.0,
-                           seed=self.settings.seed if body.seed is None else body.seed,
-                           stop_at_newline="\n" in stops)
-        texts = [cut_at_stop(t, stops) for t in self.generate(prompts, settings)]
-        choices, completion_tokens = [], 0
-        for i, text in enumerate(texts):
-            used = count_tokens(self.backend.tokenizer, text)
-            completion_tokens += used
-            stopped = any(s in text for s in stops) or used < settings.max_new_tokens
-            choices.append({"index": i, "text": text, "logprobs": None, "finish_reason": "stop" if stopped else "length"})
-        prompt_tokens = sum(count_tokens(self.backend.tokenizer, p) for p in prompts)
-        return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-                "model": self.model_name, "choices": choices,
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
+        if personal is None:
+            return prompts, None
+        built = [self.personal_prompt(personal, p) for p in prompts]
+        retrieved = [ids for _, ids in built]
+        return [p for p, _ in built], (retrieved[0] if isinstance(body.prompt, str) else retrieved)
+
+    def jobs(self, texts: list[str], max_tokens: int, stops: tuple[str, ...],
+             sampling: tuple[float, float, int | None] | None,
+             on_text: Callable[[int, str], None] | None = None) -> list[Job]:
+        return [Job(text, max_tokens, stops, sampling, (lambda piece, i=i: on_text(i, piece)) if on_text else None)
+                for i, text in enumerate(texts)]
+
+    def execute(self, jobs: list[Job]) -> list[Job]:
+        """Run the jobs: batched with other requests on a local model, else one backend call."""
+        if self.engine is not None:
+            try:
+                return self.engine.run(jobs)
+            except LampError as exc:
+                raise ApiError(400, str(exc)) from None
+        first = jobs[0]
+        temperature, top_p, seed = first.sampling or (1.0, 1.0, None)
+        settings = replace(self.settings, max_new_tokens=first.max_tokens, num_beams=1,
+                           do_sample=first.sampling is not None, temperature=temperature, top_p=top_p,
+                           seed=self.settings.seed if seed is None else seed, stop_at_newline="\n" in first.stops)
+        for job, text in zip(jobs, self.generate([j.text for j in jobs], settings)):
+            cut = find_stop(text, job.stops)
+            job.output = text if cut is None else text[:cut]
+            job.prompt_tokens = count_tokens(self.backend.tokenizer, job.text)
+            job.completion_tokens = count_tokens(self.backend.tokenizer, job.output)
+            job.finish_reason = "stop" if cut is not None or job.completion_tokens < job.max_tokens else "length"
+            if job.on_text is not None and job.output:
+                job.on_text(job.output)
+            job.done.set()
+        return jobs
+
+    def start(self, jobs: list[Job]) -> None:
+        """Start the jobs without waiting (streaming); errors end up in ``job.error``."""
+        if self.engine is not None:
+            self.engine.submit(jobs)
+            return
+
+        def run() -> None:
+            try:
+                self.execute(jobs)
+            except BaseException as exc:  # noqa: BLE001 - reported in the stream
+                for job in jobs:
+                    job.error = exc
+                    job.done.set()
+        threading.Thread(target=run, daemon=True).start()
+
+    def complete(self, body: CompletionBody) -> tuple[list[Job], dict[str, Any]]:
+        """Checked jobs of a completions request (not yet run) and the response's common fields."""
+        self.check_model(body.model)
+        refused = {"n": body.n != 1, "echo": body.echo, "logprobs": body.logprobs is not None}
+        for param, bad in refused.items():
+            if bad:
+                raise ApiError(422, f"{param}={getattr(body, param)!r} is not supported (n=1, no echo, no logprobs)",
+                               param)
+        stops = self.stops(body.stop)
+        max_tokens = self.max_tokens(body.max_tokens)
+        personal = self.personalization(body)
+        texts, retrieved = self.completion_texts(body, personal)
+        jobs = self.jobs(texts, max_tokens, stops, self.sampling(body.temperature, body.top_p, body.seed))
+        return jobs, self.common("cmpl", personal, retrieved)
+
+    def chat(self, body: ChatBody) -> tuple[list[Job], dict[str, Any]]:
+        self.check_model(body.model)
+        refused = {"n": body.n != 1, "logprobs": bool(body.logprobs), "tools": bool(body.tools)}
+        for param, bad in refused.items():
+            if bad:
+                raise ApiError(422, f"{param}={getattr(body, param)!r} is not supported (n=1, no logprobs, no tools)",
+                               param)
+        stops = self.stops(body.stop)
+        max_tokens = self.max_tokens(body.max_completion_tokens or body.max_tokens or self.settings.max_new_tokens)
+        personal = self.personalization(body)
+        text, retrieved = self.chat_text(body.messages, personal)
+        jobs = self.jobs([text], max_tokens, stops, self.sampling(body.temperature, body.top_p, body.seed))
+        return jobs, self.common("chatcmpl", personal, retrieved)
+
+    def common(self, prefix: str, personal: _Personal | None, retrieved: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": f"{prefix}-{uuid.uuid4().hex}", "created": int(time.time()),
+                               "model": self.model_name}
+        if personal is not None:
+            out["lamp"] = {"user": personal.user, "task": personal.task.name, "retriever": personal.retriever,
+                           "k": personal.k, "retrieved": retrieved}
+        return out
 
 
-def cut_at_stop(text: str, stops: list[str]) -> str:
-    """The text before the earliest stop string (the OpenAI API never returns the stop string)."""
-    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:cut]
+@dataclass(frozen=True)
+class _Personal:
+    """A personalized request: whose profile, for which task, how many items by which ranker."""
+
+    user: str
+    task: Any
+    retriever: str
+    k: int
+    items: list[ProfileItem]
 
 
-def count_tokens(tokenizer: Any, text: str) -> int:
-    """Token count for ``usage`` (characters / 4 when the backend has no tokenizer)."""
-    if tokenizer is None:
-        return (len(text) + 3) // 4
+def usage(jobs: list[Job]) -> dict[str, int] | None:
+    """OpenAI ``usage`` from the tokens really read and generated (None when they are not known)."""
+    if any(j.prompt_tokens is None or j.completion_tokens is None for j in jobs):
+        return None
+    prompt, completion = sum(j.prompt_tokens for j in jobs), sum(j.completion_tokens for j in jobs)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def completion_response(jobs: list[Job], common: dict[str, Any]) -> dict[str, Any]:
+    choices = [{"index": i, "text": j.output, "logprobs": None, "finish_reason": j.finish_reason}
+               for i, j in enumerate(jobs)]
+    return {**common, "object": "text_completion", "choices": choices, "usage": usage(jobs)}
+
+
+def chat_response(jobs: list[Job], common: dict[str, Any]) -> dict[str, Any]:
+    choices = [{"index": i, "message": {"role": "assistant", "content": j.output}, "logprobs": None,
+                "finish_reason": j.finish_reason} for i, j in enumerate(jobs)]
+    return {**common, "object": "chat.completion", "choices": choices, "usage": usage(jobs)}
+
+
+def stream_events(svc: _Service, jobs: list[Job], common: dict[str, Any], chat: bool,
+                  include_usage: bool) -> Iterator[dict[str, Any]]:
+    """The server-sent events of a streamed request, as each row's text is generated."""
+    pieces: queue.Queue[tuple[int, str]] = queue.Queue()
+    for i, job in enumerate(jobs):
+        job.on_text = lambda piece, i=i: pieces.put((i, piece))
+    kind = "chat.completion.chunk" if chat else "text_completion"
+
+    def chunk(i: int, text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+        if chat:
+            delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else \
+                ({"content": text} if text is not None else {})
+            choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
+        else:
+            choice = {"index": i, "text": text or "", "logprobs": None, "finish_reason": finish}
+        return {**common, "object": kind, "choices": [choice]}
+
+    if chat:
+        yield from (chunk(i, None, None, first=True) for i in range(len(jobs)))
+    svc.start(jobs)
+    finished: set[int] = set()
+    while len(finished) < len(jobs):
+        try:
+            i, piece = pieces.get(timeout=0.05)
+            yield chunk(i, piece, None)
+            continue
+        except queue.Empty:
+            pass
+        for i, job in enumerate(jobs):
+            if i not in finished and job.done.is_set() and pieces.empty():
+                finished.add(i)
+                if job.error is not None:
+                    status = 502 if "GenerationFailures" in type(job.error).__name__ else 500
+                    yield {"error": {"message": str(job.error), "type": "server_error", "param": None, "code": status}}
+                    return
+                yield chunk(i, None, job.finish_reason)
+    if include_usage:
+        yield {**common, "object": kind, "choices": [], "usage": usage(jobs)}
+
+
+def count_tokens(tokenizer: Any, text: str) -> int | None:
+    """Token count for ``usage`` (None when the backend has no local tokenizer to count with)."""
+    if tokenizer is None or not callable(tokenizer) or not hasattr(tokenizer, "decode"):
+        return None
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -296,10 +565,69 @@ def retrieve(retriever: Any, task: Any, user_id: str, text: str, items: list[Pro
     return [items[i] for i in list(order)[:k]]
 
 
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every string inside a JSON value, with its path (``profile[0].meta.notes[2]``)."""
+    stack = [(value, where)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}") for k, v in value.items())
+            stack.extend((k, f"{where} (a key)") for k in value if isinstance(k, str))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def erase_from_caches(svc: Any, task: Any, items: list[ProfileItem]) -> int:
+    """Remove a deleted user's text from every cache the service writes; returns the entries removed.
+
+    Embedding caches of the retrievers built so far (when ``use_cache`` was turned on) drop the
+    vectors of the user's documents; a generation cache, when the service has one, drops every
+    row whose prompt or output quotes one of the user's texts.
+    """
+    texts = [task.document(it) for it in items]
+    quoted = [v for it in items for k, v in it.to_json().items() if k != "id" and isinstance(v, str)]
+    erased = 0
+    for retriever in list(getattr(svc, "_retrievers", {}).values()):
+        cache = getattr(getattr(retriever, "encoder", None), "cache", None)
+        if cache is not None:
+            erased += cache.erase(texts)
+    gen_cache = getattr(svc, "generation_cache", None)
+    if gen_cache is not None:
+        erased += gen_cache.erase_containing(quoted)
+    return erased
+
+
+def _scrubbers(store: ProfileStore) -> tuple[Any, Any]:
+    """(scrub a user's items, scrub a user's input) with keyed per-user placeholders."""
+    from lamp.scrub import KeyedPlaceholders, get_scrubber
+
+    scrubber, secret = get_scrubber(), store.secret()
+
+    def scrub_items(user_id: str, items: list[ProfileItem]) -> list[ProfileItem]:
+        mapping = KeyedPlaceholders(secret, user_id)
+        return [scrubber.scrub_item(it, mapping) for it in items]
+
+    def scrub_input(user_id: str, text: str) -> str:
+        return scrubber.scrub_text(text, KeyedPlaceholders(secret, user_id))
+    return scrub_items, scrub_input
+
+
 def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None = None,
                settings: GenerationSettings | None = None, limits: ServeLimits | None = None,
-               api_key: str | None = None, retriever_options: dict[str, Any] | None = None) -> Any:
+               api_key: str | None = None, retriever_options: dict[str, Any] | None = None,
+               default_k: int = 1, max_batch: int = 32, batch_window_s: float = 0.01,
+               credentials: Any = None, scrub: bool = False) -> Any:
     """The FastAPI app serving ``backend`` with profiles from ``store``.
+
+    ``credentials`` (:class:`lamp.serve_auth.Credentials`): an admin key and per-user keys; a user's
+    key reaches only that user's data. ``api_key`` alone is an admin key. ``scrub``: PII in stored
+    items and ``/personalize`` inputs is replaced by keyed per-user placeholders (:mod:`lamp.scrub`).
+
+    ``default_k``: profile items in a personalized OpenAI request that gives no ``k``.
+    ``max_batch`` and ``batch_window_s``: dynamic batching of the OpenAI endpoints
+    (:mod:`lamp.serve_engine`; hf backends only).
 
     ``settings`` are the generation defaults of ``/personalize`` (``max_input_length`` is the
     prompt budget); ``api_key``, when set, is required as ``Authorization: Bearer KEY`` on every
@@ -315,9 +643,11 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
     limits = limits or ServeLimits()
     settings = settings or GenerationSettings(num_beams=1, max_new_tokens=64)
     svc = _Service(backend, store, model_name or backend.identity, settings, limits,
-                   {"workers": 1, "use_cache": False, **(retriever_options or {})})
+                   {"workers": 1, "use_cache": False, **(retriever_options or {})}, default_k=default_k,
+                   max_batch=max_batch, batch_window_s=batch_window_s)
     app = FastAPI(title="lamp serve", description="Personalized generation with retrieval from user profiles.")
     app.state.service = svc
+    scrub_items, scrub_input = _scrubbers(store) if scrub else (None, None)
 
     def error_response(request: Request, status: int, message: str, param: str | None = None) -> JSONResponse:
         if request.url.path.startswith("/v1/"):
@@ -348,6 +678,7 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         svc.check_id(user_id, "user_id")
         task = svc.task(body.task)
         items = svc.items(body.profile, task)
+        items = scrub_items(user_id, items) if scrub_items else items
         try:
             store.put_profile(user_id, task.name, items)
         except DuplicateItems as exc:
@@ -364,14 +695,17 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         if known is not None and task.name != known[0]:
             raise ApiError(409, f"user {user_id!r} has a {known[0]} profile; cannot add {task.name} items", "task")
         items = svc.items(body.profile, task)
+        items = scrub_items(user_id, items) if scrub_items else items
         have = known[1] if known else 0
         if have + len(items) > limits.max_items:
             raise ApiError(413, f"user {user_id!r} would have {have + len(items)} items; the limit is "
                                 f"{limits.max_items}", "profile")
         try:
-            total = store.add_items(user_id, items, task.name)
+            total = store.add_items(user_id, items, task.name, max_items=limits.max_items)
         except DuplicateItems as exc:
             raise ApiError(409, str(exc), "profile") from None
+        except TooManyItems as exc:          # counted inside the transaction: concurrent appends cannot overrun
+            raise ApiError(413, str(exc), "profile") from None
         return {"user_id": user_id, "task": task.name, "items": total}
 
     @app.get("/users/{user_id}/profile")
@@ -383,49 +717,83 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
 
     @app.delete("/users/{user_id}")
     def delete_user(user_id: str) -> dict[str, Any]:
-        if not store.delete_user(user_id):
+        profile = store.get_profile(user_id)
+        if profile is None or not store.delete_user(user_id):
             raise ApiError(404, f"unknown user {user_id!r}", "user_id")
-        return {"user_id": user_id, "deleted": True}
+        erased = erase_from_caches(svc, svc.task(profile.task), profile.items)
+        return {"user_id": user_id, "deleted": True, "erased_cache_entries": erased}
+
+    @app.get("/users/{user_id}/export")
+    def export_user(user_id: str) -> dict[str, Any]:
+        """Everything the service holds about the user (their profile is all it stores)."""
+        profile = store.get_profile(user_id)
+        if profile is None:
+            raise ApiError(404, f"unknown user {user_id!r}", "user_id")
+        return {"user_id": user_id, "task": profile.task, "profile": [it.to_json() for it in profile.items],
+                "retention_days": store.retention_days, "scrubbed": scrub_items is not None}
 
     @app.post("/personalize")
     def personalize(body: PersonalizeBody) -> dict[str, Any]:
+        if scrub_input and body.user_id:
+            body = body.model_copy(update={"input": scrub_input(body.user_id, body.input)})
         return svc.personalize(body)
+
+    def model_card() -> dict[str, Any]:
+        return {"id": svc.model_name, "object": "model", "created": svc.created, "owned_by": "lamp",
+                "root": backend.identity}
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": svc.model_name, "object": "model", "created": svc.created,
-                                            "owned_by": "lamp", "root": backend.identity}]}
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    def model(model_id: str) -> dict[str, Any]:
+        svc.check_model(model_id)
+        return model_card()
+
+    def answer(jobs: list[Job], common: dict[str, Any], chat: bool, stream: bool,
+               stream_options: dict[str, Any] | None) -> Any:
+        if not stream:
+            svc.execute(jobs)
+            return (chat_response if chat else completion_response)(jobs, common)
+        from fastapi.responses import StreamingResponse
+
+        include_usage = bool((stream_options or {}).get("include_usage"))
+
+        def sse() -> Iterator[str]:
+            for event in stream_events(svc, jobs, common, chat, include_usage):
+                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+        return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.post("/v1/completions")
-    def completions(body: CompletionBody) -> dict[str, Any]:
-        return svc.complete(body)
+    def completions(body: CompletionBody) -> Any:
+        jobs, common = svc.complete(body)
+        return answer(jobs, common, False, body.stream, body.stream_options)
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(body: ChatBody) -> Any:
+        jobs, common = svc.chat(body)
+        return answer(jobs, common, True, body.stream, body.stream_options)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(request, exc.status_code, str(exc.detail))
 
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
-    if api_key:
-        app.add_middleware(_Auth, key=api_key)      # added last = runs first: no body is read unauthenticated
+    if api_key and credentials is None:
+        from lamp.serve_auth import Credentials, _digest
+
+        credentials = Credentials(admin=_digest(api_key))
+    if credentials is not None and not credentials.empty:
+        from lamp.serve_auth import AuthLayer
+
+        # added last = runs first: no body is read unauthenticated
+        app.add_middleware(AuthLayer, credentials=credentials, body_limit=limits.max_body_bytes, send_json=_send_json)
     return app
 
 
 # --------------------------------------------------------------------------- ASGI guards
-
-class _Auth:
-    """Requires ``Authorization: Bearer KEY`` everywhere but ``/health``."""
-
-    def __init__(self, app: Any, key: str) -> None:
-        self.app, self.expected = app, f"Bearer {key}".encode()
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] != "/health":
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                await _send_json(send, 401, {"detail": "missing or wrong API key (Authorization: Bearer KEY)"})
-                return
-        await self.app(scope, receive, send)
-
 
 class _BodyLimit:
     """Refuses bodies over ``limit`` bytes with 413: at once by Content-Length, else while reading."""
@@ -456,6 +824,14 @@ class _BodyLimit:
             return msg
 
         await self.app(scope, counted_receive, send)
+
+
+def _error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """An error body: the OpenAI error envelope under ``/v1/``, ``{"detail"}`` elsewhere."""
+    if path.startswith("/v1/"):
+        kind = "authentication_error" if status == 401 else "invalid_request_error" if status < 500 else "server_error"
+        return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    return {"detail": message, "param": None}
 
 
 async def _send_json(send: Any, status: int, obj: Any) -> None:
@@ -506,6 +882,10 @@ def _is_loopback(host: str) -> bool:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("example:\n  lamp serve --port 8000 --db profiles.sqlite3\n"
+                     "  # any OpenAI client; 'user' picks the stored profile, extra_body the retrieval:\n"
+                     "  python -c \"import openai; c = openai.OpenAI(base_url='http://127.0.0.1:8000/v1', api_key='-'); "
+                     "print(c.chat.completions.create(model='SmolLM2-135M-Instruct', user='u1', "
+                     "extra_body={'k': 2}, messages=[{'role': 'user', 'content': '...'}]))\"\n"
                      "  curl -X PUT localhost:8000/users/u1/profile -H 'content-type: application/json' \\\n"
                      "       -d '{\"task\": \"LaMP-3\", \"profile\": [{\"id\": \"1\", \"text\": \"broke fast\", "
                      "\"score\": \"2\"}]}'\n"
@@ -519,22 +899,47 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="openai: personalize in front of an OpenAI-compatible server (--base-url)")
     parser.add_argument("--base-url", default=None, help="upstream server for --backend openai, e.g. http://gpu:8000/v1")
     parser.add_argument("--tokenizer", default=None,
-                        help="with --backend openai: local tokenizer folder or hub id for the prompt budget")
+                        help="with --backend openai: tokenizer for the prompt budget (a folder, hub id, the bundled "
+                             "model's name, or 'chars/4' for a rough estimate); default: --model's tokenizer")
+    parser.add_argument("--chat", action="store_true",
+                        help="with --backend openai: forward to the upstream /v1/chat/completions (instruct models)")
     parser.add_argument("--served-model-name", default=None,
                         help="model name in the OpenAI API (default: the --model value)")
     parser.add_argument("--db", default="lamp_profiles.sqlite3", help="SQLite file of users' profiles")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' (env LAMP_SERVE_API_KEY)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument("--api-key", default=None, help=argparse.SUPPRESS)   # refused: argv is public
+    parser.add_argument("--admin-key-file", default=None,
+                        help="file holding the admin key (or env LAMP_SERVE_ADMIN_KEY); never on the command line")
+    parser.add_argument("--credentials-file", default=None,
+                        help='JSON {"admin": KEY, "users": {"user id": KEY or "sha256:HEX"}} (or env '
+                             "LAMP_SERVE_CREDENTIALS_FILE): a user's key reaches only that user's data")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="serve without credentials (loopback only): every local client reaches every profile")
+    parser.add_argument("--retention-days", type=float, default=None,
+                        help="drop profile items stored more than this many days ago")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the model folder run its own Python code (off unless given here)")
+    from lamp.scrub import add_scrub_flag
+
+    add_scrub_flag(parser)
     parser.add_argument("--max-length", type=int, default=256, help="prompt token budget (official default 256)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="default max_tokens of /personalize")
     parser.add_argument("--num-beams", type=int, default=1, help="beams for /personalize (/v1 is always 1)")
     parser.add_argument("--stop-at-newline", action="store_true", help="/personalize stops at the first newline")
+    parser.add_argument("--k", type=int, default=1,
+                        help="profile items in a personalized OpenAI request that gives no 'k' (default 1)")
+    parser.add_argument("--max-batch", type=int, default=32,
+                        help="most concurrent OpenAI requests decoded together (dynamic batching)")
+    parser.add_argument("--batch-window-ms", type=float, default=10.0,
+                        help="how long a batch waits for more requests after its first (milliseconds)")
     parser.add_argument("--contriever-checkpoint", default=None,
                         help="encoder for the 'contriever' and 'trained' retrievers (default: bundled MiniLM)")
-    parser.add_argument("--max-input-chars", type=int, default=limits.max_input_chars)
+    parser.add_argument("--max-input-chars", type=int, default=limits.max_input_chars,
+                        help="longest input, prompt or profile text field, in characters")
     parser.add_argument("--max-items", type=int, default=limits.max_items, help="profile items per user")
-    parser.add_argument("--max-tokens-limit", type=int, default=limits.max_tokens_limit)
+    parser.add_argument("--max-tokens-limit", type=int, default=limits.max_tokens_limit,
+                        help="largest max_tokens a request may ask for")
     parser.add_argument("--max-prompts", type=int, default=limits.max_prompts, help="prompts per /v1 request")
 
 
@@ -547,31 +952,47 @@ def run(args: argparse.Namespace) -> int:
     from lamp.models import DEFAULT_MODEL, resolve_model
 
     for flag in ("max_input_chars", "max_items", "max_tokens_limit", "max_prompts", "max_length",
-                 "max_new_tokens", "num_beams"):
+                 "max_new_tokens", "num_beams", "max_batch"):
         if getattr(args, flag) < 1:
             raise LampError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    api_key = args.api_key or os.environ.get("LAMP_SERVE_API_KEY") or None
-    if not _is_loopback(args.host) and not api_key:
-        print(f"warning: serving users' profiles on {args.host} without an API key; anyone who can reach this "
-              "port can read them (set --api-key)", file=sys.stderr)
-    store = ProfileStore(args.db)
+    from lamp.serve_auth import load_credentials
+
+    if args.api_key is not None:
+        raise LampError("--api-key on the command line is visible to every local user (ps); put the key in "
+                        "LAMP_SERVE_ADMIN_KEY or a file given by --admin-key-file / --credentials-file")
+    if args.retention_days is not None and not args.retention_days > 0:
+        raise LampError(f"--retention-days must be positive, got {args.retention_days}")
+    credentials = load_credentials(args.admin_key_file, args.credentials_file)
+    if credentials.empty and not args.no_auth:
+        raise LampError("no credentials: set LAMP_SERVE_ADMIN_KEY, --admin-key-file or --credentials-file "
+                        "(per-user keys), or pass --no-auth to let every local client reach every profile")
+    if credentials.empty and not _is_loopback(args.host):
+        raise LampError(f"--no-auth serves users' profiles to anyone who reaches {args.host}; it is allowed "
+                        "on a loopback address only")
+    store = ProfileStore(args.db, retention_days=args.retention_days)
     if args.backend == "openai":
         if not args.base_url:
             raise LampError("--backend openai needs --base-url (the upstream OpenAI-compatible server)")
         backend = load_backend("openai", base_url=args.base_url, tokenizer=args.tokenizer,
-                               model=args.model, progress=False)
+                               model=args.model, progress=False, chat=args.chat)
         backend.identity                            # asks the upstream which model it serves (fails early)
         name = args.served_model_name or backend.model
     else:
-        backend = load_backend(args.backend, model=resolve_model(args.model or DEFAULT_MODEL))
+        extra = {"trust_remote_code": True} if args.trust_remote_code else {}
+        backend = load_backend(args.backend, model=resolve_model(args.model or DEFAULT_MODEL), **extra)
         name = args.served_model_name or args.model or DEFAULT_MODEL
     settings = GenerationSettings(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
                                   max_input_length=args.max_length, stop_at_newline=args.stop_at_newline)
     limits = ServeLimits(max_input_chars=args.max_input_chars, max_items=args.max_items,
                          max_tokens_limit=args.max_tokens_limit, max_prompts=args.max_prompts)
     options = {"contriever_checkpoint": args.contriever_checkpoint} if args.contriever_checkpoint else {}
-    app = create_app(backend, store, model_name=name, settings=settings, limits=limits, api_key=api_key,
-                     retriever_options=options)
+    if args.k < 0 or args.batch_window_ms < 0:
+        raise LampError("--k and --batch-window-ms must be 0 or more")
+    app = create_app(backend, store, model_name=name, settings=settings, limits=limits, credentials=credentials,
+                     scrub=args.scrub,
+                     retriever_options=options, default_k=args.k, max_batch=args.max_batch,
+                     batch_window_s=args.batch_window_ms / 1000)
     print(f"lamp serve: {name} ({backend.identity}) on http://{args.host}:{args.port}", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    # Ctrl-C: in-flight requests get one second, then the server stops (stored profiles are committed).
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=1)
     return 0

@@ -16,7 +16,8 @@ from lamp.backends.openai_api import OpenAIBackend
 from lamp.errors import LampError
 from lamp.profile_store import DuplicateItems, ProfileStore
 from lamp.records import ProfileItem
-from lamp.serve import ServeLimits, configure, create_app, cut_at_stop, running_server
+from lamp.serve import ServeLimits, configure, create_app, running_server
+from lamp.serve_engine import find_stop
 
 LAMP3 = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
          "without further explanation. review: ")
@@ -132,7 +133,7 @@ def test_store_persists_in_its_sqlite_file(tmp_path):
 
 
 def test_store_bad_path_is_a_user_error(tmp_path):
-    with pytest.raises(LampError, match="cannot open"):
+    with pytest.raises(LampError, match="cannot (open|create)"):
         ProfileStore(tmp_path / "missing-dir" / "p.sqlite3")
 
 
@@ -294,19 +295,29 @@ def test_models_lists_the_served_model_with_the_backend_identity(client, hf):
     assert client.get("/health").json()["status"] == "ok"
 
 
-def test_completions_answer_a_list_prompt_in_order_like_the_backend(client, hf):
+def raw_greedy(hf, prompt: str, max_new_tokens: int) -> str:
+    """The greedy continuation of the raw text (no chat template), straight from the model."""
+    import torch
+
+    enc = hf.tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        out = hf.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                pad_token_id=hf.tokenizer.pad_token_id)
+    return hf.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_completions_continue_the_raw_prompt_list_in_order_as_vllm_does(client, hf):
     prompts = ["great kit", "lovely book for kids and a week"]
     r = client.post("/v1/completions", json={"model": "tiny", "prompt": prompts, "max_tokens": 5, "temperature": 0})
     assert r.status_code == 200, r.text
     body = r.json()
-    direct = hf.generate(prompts, GenerationSettings(num_beams=1, max_new_tokens=5, max_input_length=64))
-    assert [c["text"] for c in body["choices"]] == direct
+    assert [c["text"] for c in body["choices"]] == [raw_greedy(hf, p, 5) for p in prompts]
     assert [c["index"] for c in body["choices"]] == [0, 1] and body["object"] == "text_completion"
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
 
 
 @pytest.mark.parametrize("extra, status, param", [
-    ({"n": 2}, 422, "n"), ({"stream": True}, 422, "stream"), ({"logprobs": 1}, 422, "logprobs"),
+    ({"n": 2}, 422, "n"), ({"echo": True}, 422, "echo"), ({"logprobs": 1}, 422, "logprobs"),
     ({"model": "gpt-9"}, 404, "model"), ({"max_tokens": 99}, 422, "max_tokens"),
     ({"prompt": ["a"] * 5}, 413, "prompt"), ({"prompt": []}, 422, "prompt"),
     ({"stop": ["a", "b", "c", "d", "e"]}, 422, "stop"), ({"temperature": 3}, 422, "temperature"),
@@ -318,9 +329,10 @@ def test_completions_refuse_what_they_cannot_honour_in_openai_error_format(clien
     assert err["param"] == param and err["message"] and err["code"] == status
 
 
-def test_cut_at_stop_keeps_the_text_before_the_earliest_stop():
-    assert cut_at_stop("a b. c\nd", ["\n", "."]) == "a b"
-    assert cut_at_stop("abc", []) == "abc" and cut_at_stop("abc", ["z"]) == "abc"
+def test_find_stop_finds_the_earliest_stop_after_leading_whitespace():
+    assert find_stop("a b. c\nd", ("\n", ".")) == 3
+    assert find_stop("abc", ()) is None and find_stop("abc", ("z",)) is None
+    assert find_stop("\n\nanswer\nmore", ("\n",)) == 8     # leading blank lines are not the answer's end
 
 
 def test_api_key_is_required_everywhere_but_health(hf):
@@ -389,7 +401,7 @@ def test_openai_backend_through_lamp_serve_matches_the_hf_backend_directly(tiny_
     app = create_app(served_backend, ProfileStore(), model_name="tiny-llama",
                      settings=GenerationSettings(max_input_length=64), limits=ServeLimits(max_tokens_limit=64))
     with running_server(app) as url, OpenAIBackend(url, model="tiny-llama", max_concurrency=3, trust_env=False,
-                                                   progress=False) as remote:
+                                                   progress=False, chat=True) as remote:
         via_http = remote.generate(PARITY_PROMPTS, settings)
         assert remote.identity == f"openai:{url}/v1:tiny-llama:{served_backend.identity}"
     assert via_http == direct
@@ -410,6 +422,6 @@ def test_openai_backend_through_lamp_serve_matches_hf_with_the_real_smollm2():
     direct = backend.generate(prompts, settings)
     app = create_app(backend, ProfileStore(), model_name="smollm2", settings=GenerationSettings(max_input_length=256))
     with running_server(app) as url, OpenAIBackend(url, model="smollm2", max_concurrency=3, trust_env=False,
-                                                   progress=False) as remote:
+                                                   progress=False, chat=True) as remote:
         assert remote.generate(prompts, settings) == direct
     assert all(direct)
