@@ -88,6 +88,27 @@ class GenerationCache:
                 "INSERT OR REPLACE INTO generations (key, identity, mode, prompt, output, created) "
                 "VALUES (?, ?, ?, ?, ?, ?)", [(*row, now) for row in rows])
 
+    def erase_containing(self, texts: Iterable[str]) -> int:
+        """Delete every row whose prompt or output contains one of ``texts`` (a user's erasure).
+
+        Prompts hold profile text, so erasing a user means dropping each cached generation that
+        quotes any of their items. Rows are overwritten (``secure_delete``) and the WAL is
+        checkpointed and truncated, so the text is in none of the cache's files afterwards.
+        Returns the number of rows deleted.
+        """
+        needles = sorted({t for t in texts if t and t.strip()})
+        deleted = 0
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete = ON")
+            with self._db:
+                for start in range(0, len(needles), 100):
+                    chunk = needles[start:start + 100]
+                    where = " OR ".join(["instr(prompt, ?) > 0 OR instr(output, ?) > 0"] * len(chunk))
+                    args = [x for n in chunk for x in (n, n)]
+                    deleted += self._db.execute(f"DELETE FROM generations WHERE {where}", args).rowcount
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]

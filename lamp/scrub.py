@@ -155,8 +155,11 @@ class Scrubber:
             def replace(value: str) -> str:
                 key = (entity, _normal(entity, value))
                 if key not in mapping:
-                    n = 1 + sum(1 for kind, _ in mapping if kind == entity)
-                    mapping[key] = f"<{entity}_{n}>"
+                    if isinstance(mapping, KeyedPlaceholders):
+                        mapping[key] = mapping.token(*key)
+                    else:
+                        n = 1 + sum(1 for kind, _ in mapping if kind == entity)
+                        mapping[key] = f"<{entity}_{n}>"
                 return mapping[key]
             return replace
 
@@ -205,6 +208,26 @@ class Scrubber:
             mapping = maps.setdefault(q.user_id, {}) if q.user_id is not None else {}
             out.append(self.scrub_question(q, mapping))
         return out
+
+
+class KeyedPlaceholders(dict):
+    """Placeholders that stay the same across requests without storing the PII they replace.
+
+    ``<EMAIL_ADDRESS_3f9a1c2b>``: an HMAC of (user, kind, value) under a server secret, so one
+    user's same email is the same token in every request, and tokens of different users or
+    servers are unrelated. The dict only memoizes within one call.
+    """
+
+    def __init__(self, secret: bytes, user_id: str) -> None:
+        super().__init__()
+        self.secret, self.user_id = secret, user_id
+
+    def token(self, entity: str, normal: str) -> str:
+        import hashlib
+        import hmac
+
+        digest = hmac.new(self.secret, f"{self.user_id}\0{entity}\0{normal}".encode(), hashlib.sha256).hexdigest()
+        return f"<{entity}_{digest[:8]}>"
 
 
 def _normal(entity: str, value: str) -> str:

@@ -120,6 +120,21 @@ class EmbeddingCache:
                             ((text_key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in items))
         self.db.commit()
 
+    def erase(self, texts: Iterable[str]) -> int:
+        """Delete the vectors of these texts (a user's erasure: an embedding is derived from their text).
+
+        Rows are overwritten (``secure_delete``) and the WAL truncated. Returns how many were deleted.
+        """
+        keys = [text_key(t) for t in dict.fromkeys(texts)]
+        self.db.execute("PRAGMA secure_delete = ON")
+        deleted = 0
+        for i in range(0, len(keys), 900):
+            part = keys[i:i + 900]
+            deleted += self.db.execute(f"DELETE FROM emb WHERE key IN ({','.join('?' * len(part))})", part).rowcount
+        self.db.commit()
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM emb").fetchone()[0]
 
