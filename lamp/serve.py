@@ -334,7 +334,8 @@ class _Service:
         cut = getattr(self.backend, "_cut", None)      # the official final truncation (hf-causal)
         return (cut(prompt, self.settings.max_input_length) if cut else prompt), [it.id for it in chosen]
 
-    def chat_text(self, messages: list[dict[str, Any]], personal: _Personal | None) -> tuple[str, list[str] | None]:
+    def chat_text(self, messages: list[dict[str, Any]], personal: _Personal | None
+                  ) -> tuple[str, list[str] | None, bool]:
         """The model input of a chat: the user's last message personalized, then the chat template."""
         if not messages:
             raise ApiError(422, "messages is empty", "messages")
@@ -364,13 +365,11 @@ class _Service:
             if len(turns) != 1 or last_user != 0:
                 raise ApiError(422, "in front of another server (--backend openai) a chat is one user message",
                                "messages")
-            return turns[0]["content"], retrieved
+            return turns[0]["content"], retrieved, True
         tokenizer = self.backend.tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
-        else:                                        # e.g. FLAN-T5: the turns' texts, one a line
-            text = "\n".join(t["content"] for t in turns)
-        return text, retrieved
+        if getattr(tokenizer, "chat_template", None):    # the template holds every special token
+            return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True), retrieved, False
+        return "\n".join(t["content"] for t in turns), retrieved, True   # e.g. FLAN-T5: the turns, one a line
 
     def completion_texts(self, body: CompletionBody, personal: _Personal | None) -> tuple[list[str], list | None]:
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
@@ -456,8 +455,9 @@ class _Service:
         stops = self.stops(body.stop)
         max_tokens = self.max_tokens(body.max_completion_tokens or body.max_tokens or self.settings.max_new_tokens)
         personal = self.personalization(body)
-        text, retrieved = self.chat_text(body.messages, personal)
+        text, retrieved, special = self.chat_text(body.messages, personal)
         jobs = self.jobs([text], max_tokens, stops, self.sampling(body.temperature, body.top_p, body.seed))
+        jobs[0].special_tokens = special
         return jobs, self.common("chatcmpl", personal, retrieved)
 
     def common(self, prefix: str, personal: _Personal | None, retrieved: Any) -> dict[str, Any]:
@@ -824,14 +824,6 @@ class _BodyLimit:
             return msg
 
         await self.app(scope, counted_receive, send)
-
-
-def _error_body(path: str, status: int, message: str) -> dict[str, Any]:
-    """An error body: the OpenAI error envelope under ``/v1/``, ``{"detail"}`` elsewhere."""
-    if path.startswith("/v1/"):
-        kind = "authentication_error" if status == 401 else "invalid_request_error" if status < 500 else "server_error"
-        return {"error": {"message": message, "type": kind, "param": None, "code": status}}
-    return {"detail": message, "param": None}
 
 
 async def _send_json(send: Any, status: int, obj: Any) -> None:

@@ -46,6 +46,7 @@ class Job:
     stops: tuple[str, ...] = ()
     sampling: tuple[float, float, int | None] | None = None   # (temperature, top_p, seed); None: greedy
     on_text: Callable[[str], None] | None = None               # streaming: each new piece of text
+    special_tokens: bool = True        # let the tokenizer add its special tokens (not after a chat template)
     # results
     output: str = ""
     prompt_tokens: int = 0
@@ -57,9 +58,9 @@ class Job:
     def batch_key(self) -> Any:
         """Jobs with equal keys may share a batch (a seeded sampled job has a key of its own)."""
         if self.sampling is None:
-            return "greedy"
+            return ("greedy", self.special_tokens)
         temperature, top_p, seed = self.sampling
-        return ("sample", temperature, top_p) if seed is None else ("seeded", id(self))
+        return ("sample", temperature, top_p, self.special_tokens) if seed is None else ("seeded", id(self))
 
 
 def supports(backend: Backend) -> bool:
@@ -227,9 +228,8 @@ class BatchEngine:
         if self.seq2seq:
             enc = self.tokenizer(texts, padding=True, return_tensors="pt")
         else:
-            chat = bool(getattr(self.backend, "chat", False))
             enc = self.tokenizer(texts, padding=True, return_tensors="pt", padding_side="left",
-                                 add_special_tokens=not chat)
+                                 add_special_tokens=jobs[0].special_tokens)
         enc = {k: v.to(self.model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
         for job, n in zip(jobs, enc["attention_mask"].sum(-1).tolist()):
             job.prompt_tokens = int(n)
