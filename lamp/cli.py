@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "serve": ("lamp.serve", "HTTP service: personalized generation and an OpenAI-compatible API"),
     "train": ("lamp.train", "fine-tune the LLM with retrieval (train_llm)"),
     "adapters": ("lamp.adapters", "train and use one LoRA adapter per user"),
+    "uemb": ("lamp.uemb.cli", "personalize with a user embedding: train, predict, compare methods"),
     "rspg": ("rspg.cli", "retriever selection per input (RSPG): score | data | train | select"),
     "scrub": ("lamp.scrub", "replace PII in a questions file by per-user placeholders"),
     "ropg": ("ropg.cli", "ROPG: the LLM's feedback per profile item, and retriever training from it (KD, RL)"),

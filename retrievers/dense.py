@@ -43,6 +43,13 @@ def _hub_revision(checkpoint: str, revision: str | None) -> str | None:
     return revision
 
 
+def mean_pool(hidden: Any, attention_mask: Any) -> Any:
+    """The Contriever pooling: the mean of the token vectors, padding excluded (torch tensors).
+    The one definition shared by ranking and by ROPG's training, so both score alike."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)
+
+
 class Encoder:
     """Mean-pooled embeddings of texts, through the cache; the model loads on the first miss."""
 
@@ -104,8 +111,7 @@ class Encoder:
                 hidden = self._model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                                      **({"token_type_ids": enc["token_type_ids"]} if "token_type_ids" in enc
                                         else {})).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+                pooled = mean_pool(hidden, enc["attention_mask"])
                 for i, vec in zip(idx, pooled.float().cpu().numpy()):
                     out[i] = vec
         self.encoded += len(texts)

@@ -33,6 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fuse", default="bm25,recency", help="rrf: comma-separated rankers to fuse")
     parser.add_argument("--rrf_k", type=float, default=60.0, help="rrf: the k in 1/(k + rank)")
     parser.add_argument("--workers", type=int, default=0, help="bm25 worker processes (0: one per core)")
+    parser.add_argument("--feedback_scores", default=None,
+                        help="oracle: the per-item feedback of 'lamp ropg score' (items ranked by it)")
+    parser.add_argument("--feedback_metric", default=None,
+                        help="oracle: the feedback key to rank by (default accuracy, mae or rouge-1)")
     parser.add_argument("--embedding_cache", default=None,
                         help="embedding cache folder (default $LAMP_CACHE_DIR/embeddings or ~/.cache/lamp/embeddings)")
     parser.add_argument("--no_embedding_cache", action="store_true", help="encode every text, store nothing")
@@ -73,4 +77,5 @@ def _rank(args: argparse.Namespace) -> dict:
                      use_date=args.use_date, progress=not args.no_progress,
                      batch_size=args.batch_size, contriever_checkpoint=args.contriever_checkpoint,
                      seed=args.seed, members=args.fuse, rrf_k=args.rrf_k, workers=args.workers,
-                     embedding_cache=args.embedding_cache, use_cache=not args.no_embedding_cache)
+                     embedding_cache=args.embedding_cache, use_cache=not args.no_embedding_cache,
+                     feedback_scores=args.feedback_scores, feedback_metric=args.feedback_metric)

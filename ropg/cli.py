@@ -1,0 +1,151 @@
+"""``lamp ropg score|merge|train``: ROPG from the command line (the official scripts' flags)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from lamp.errors import LampError
+
+EXAMPLE = """examples:
+  # 1. the LLM's feedback on each of the first 16 items of every (pre-ranked, merged) training question
+  lamp ropg score --train_data runs/LaMP_2_train_merged.json --model_name SmolLM2-135M-Instruct \\
+      --task LaMP-2 --output_dir runs/ropg_feedback --profile_size 16 --label_choice --with_loglik
+  #    ... or in shards (official indices over the flattened pairs), then merged
+  lamp ropg score ... --start_index 0 --end_index 800
+  lamp ropg score ... --start_index 800 --end_index -1
+  lamp ropg merge --train_data runs/LaMP_2_train_merged.json --profile_size 16 \\
+      --inputs runs/ropg_feedback/scores_0_800.json runs/ropg_feedback/scores_800_-1.json \\
+      --output runs/ropg_feedback/scores.json
+  # 2. train the retriever (KD or RL) from the feedback; resumes from its latest checkpoint
+  lamp ropg train --method kd --train_data runs/LaMP_2_train_merged.json --scores_path runs/ropg_feedback/scores.json \\
+      --task LaMP-2 --checkpoint_dir runs/ropg --name kd --do_train
+  # 3. rank with it
+  lamp rank --ranker contriever --contriever_checkpoint runs/ropg/kd/checkpoint/latest ...
+"""
+
+
+def configure_score(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train_data", required=True,
+                        help="the sorted dataset of merge_with_rank ({id, input, profile, output}, profiles ranked)")
+    parser.add_argument("--train_outputs", default=None, help="outputs file, when --train_data is a questions file")
+    parser.add_argument("--model_name", default="SmolLM2-135M-Instruct", help="LLM: local folder, hub id, or the "
+                        "bundled SmolLM2-135M-Instruct (default); the model name for --backend openai")
+    parser.add_argument("--task", required=True, help="LaMP-1 ... LaMP-7")
+    parser.add_argument("--output_dir", required=True, help="where scores_{start}_{end}.json is written")
+    parser.add_argument("--profile_size", type=int, required=True,
+                        help="score the first N items of each profile (-1: all); shorter profiles use what they have")
+    parser.add_argument("--max_length", type=int, default=512, help="prompt token budget (official default 512)")
+    parser.add_argument("--generation_max_length", type=int, default=128, help="max new tokens")
+    parser.add_argument("--generation_num_beams", type=int, default=4, help="beam size (official 4; 1: greedy)")
+    parser.add_argument("--per_device_batch_size", type=int, default=16, help="prompts per model call")
+    parser.add_argument("--start_index", type=int, default=0, help="first flattened (question, item) pair")
+    parser.add_argument("--end_index", type=int, default=-1, help="pair after the last one (-1: to the end)")
+    parser.add_argument("--cache_dir", default=None,
+                        help="folder of the generation cache (default $LAMP_CACHE_DIR or ~/.cache/lamp)")
+    parser.add_argument("--backend", default="auto",
+                        help="auto (seq2seq or causal from the model's config) | hf-seq2seq | hf-causal | openai | dummy")
+    parser.add_argument("--base_url", default=os.environ.get("OPENAI_BASE_URL"),
+                        help="--backend openai: the server's URL (default $OPENAI_BASE_URL)")
+    parser.add_argument("--label_choice", action="store_true",
+                        help="classification/rating: answer with the likeliest label instead of free generation")
+    parser.add_argument("--with_loglik", action="store_true",
+                        help="add 'loglik' (log p(gold | prompt with the item)) and 'loss' (per-token NLL)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+def configure_merge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inputs", nargs="+", required=True, help="the scores_{start}_{end}.json shards")
+    parser.add_argument("--train_data", required=True, help="the training data the shards were scored on")
+    parser.add_argument("--train_outputs", default=None, help="outputs file, when --train_data is a questions file")
+    parser.add_argument("--task", default=None, help="task name (checks the items' fields)")
+    parser.add_argument("--profile_size", type=int, required=True, help="as when scoring")
+    parser.add_argument("--output", required=True, help="the merged scores file")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLE
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub = parser.add_subparsers(dest="ropg_command", metavar="COMMAND", required=True)
+    helps = {"score": "the LLM's feedback on each profile item (profile_item_utilization_scorer.py)",
+             "merge": "join feedback shards, refusing overlapping or missing ranges",
+             "train": "train the dense retriever from the feedback (train_kd.py / train_rl.py)"}
+    for name, help_text in helps.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLE,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == "score":
+            configure_score(sp)
+        elif name == "merge":
+            configure_merge(sp)
+        else:
+            from ropg.train import configure_train
+            configure_train(sp)
+
+
+def _load(args: argparse.Namespace):
+    from lamp.train_data import load_split
+
+    if args.task is None:
+        raise LampError("--task is required")
+    return load_split(args.train_data, args.task, args.train_outputs)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from lamp.backends.base import GenerationSettings, load_backend
+    from lamp.gen_cache import GenerationCache
+    from lamp.models import backend_kind, cache_dir
+    from ropg.feedback import score_items, shard_path, short_profiles, write_scores
+
+    questions, golds = _load(args)
+    out = shard_path(args.output_dir, args.start_index, args.end_index)
+    kind = backend_kind(args.model_name) if args.backend == "auto" else args.backend
+    options = {"model": args.model_name, "batch_size": args.per_device_batch_size}
+    if kind == "openai":
+        if not args.base_url:
+            raise LampError("--backend openai needs --base_url (or $OPENAI_BASE_URL)")
+        options["base_url"] = args.base_url
+    backend = load_backend(kind, **options)
+    settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.generation_num_beams,
+                                  max_input_length=args.max_length, stop_at_newline=True)
+    cache_path = Path(args.cache_dir or cache_dir()) / "generations.sqlite"
+    with GenerationCache(cache_path) as cache:
+        scores = score_items(args.task, questions, golds, backend, settings, profile_size=args.profile_size,
+                             start=args.start_index, end=args.end_index, label_choice=args.label_choice,
+                             with_loglik=args.with_loglik, cache=cache, progress=not args.no_progress,
+                             batch_size=args.per_device_batch_size)
+    write_scores(out, scores)
+    short = short_profiles(questions, args.profile_size)
+    if short:
+        print(f"{short} of {len(questions)} questions have fewer than {args.profile_size} profile items "
+              f"(all of theirs were scored)", file=sys.stderr)
+    print(f"scored {len(scores)} (question, item) pairs -> {out}")
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from ropg.feedback import flatten_pairs, merge_shards, write_scores
+
+    questions, golds = _load(args) if args.task else _load_any_task(args)
+    merged = merge_shards(args.inputs, flatten_pairs(questions, golds, args.profile_size))
+    write_scores(args.output, merged)
+    print(f"merged {len(args.inputs)} shards, {len(merged)} pairs -> {args.output}")
+    return 0
+
+
+def _load_any_task(args: argparse.Namespace):
+    """Merging needs no task knowledge: read the data without checking item fields."""
+    from lamp.files import load_questions
+
+    questions = load_questions(args.train_data)
+    return questions, {q.id: str((q.extra or {}).get("output", "")) for q in questions}
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.ropg_command == "score":
+        return run_score(args)
+    if args.ropg_command == "merge":
+        return run_merge(args)
+    from ropg.train import run_train
+    return run_train(args)

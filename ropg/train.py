@@ -1,0 +1,374 @@
+"""Train the dense retriever from the LLM's feedback (official ``ROPG/train_kd.py`` and ``train_rl.py``).
+
+The retriever is any HF encoder folder (``facebook/contriever`` where it is available; offline
+default the bundled all-MiniLM-L6-v2) scored as the dense ranker scores: mean pooling and a dot
+product (:func:`retrievers.dense.mean_pool`). For each training question, its query and its first
+``ctx_size`` items (in the initial ranking's order) are encoded; padding for shorter profiles is
+masked (no target mass, no sample, no reward). Losses: :mod:`ropg.losses`.
+
+Official settings are the defaults (Adam, lr 1e-5, clip 1.0, ``fixed`` schedule, 1,000 steps of
+batch 1); the paper's (effective batch 64, 5% warmup, 10 epochs) are one flag each. Deviations,
+each deliberate: the loss is divided by ``accumulation_steps`` (the official sums micro-batch
+gradients, which scales the learning rate by it); padding documents are not encoded at all; the
+``date: …`` suffix on documents (hard-coded in the official ROPG prompts) is ``--use_date``, off by
+default so that a checkpoint ranks as ``lamp rank --ranker contriever`` does; rank with
+``--use_date`` when training with it.
+
+Checkpoints (``save_pretrained`` + tokenizer + the training state) go to
+``checkpoint_dir/name/checkpoint/step-N`` with a ``latest`` link, as officially; a rerun of the
+same command resumes from ``latest`` (same data order, same RL samples). Under ``torchrun`` or
+``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes its share of every batch and the
+gradients are averaged (DistributedDataParallel); rank 0 saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from lamp.errors import LampDataError, LampError
+from lamp.records import Question
+from lamp.tasks import Task, get_task
+
+#: The feedback metric each task family learns from by default (the official choice, §6.3).
+DEFAULT_METRIC = {"classification": "accuracy", "rating": "mae", "generation": "rouge-1"}
+METHODS = ("kd", "rl")
+STATE_FILE = "training_state.pt"
+SETTINGS_FILE = "ropg_settings.json"
+
+
+@dataclass
+class TrainingQuery:
+    """One training question: its query, its first ``ctx_size`` documents and their gold values."""
+
+    id: str
+    query: str
+    docs: list[str]
+    gold: list[float]
+
+
+def resolve_metric(name: str | None, task: Task, available: Sequence[str], where: str) -> str:
+    """The feedback key to learn from (case-insensitive), with a suggestion when it is absent."""
+    import difflib
+
+    wanted = name or DEFAULT_METRIC[task.family]
+    if wanted in available:
+        return wanted
+    for key in available:
+        if key.lower() == wanted.lower():
+            return key
+    close = difflib.get_close_matches(wanted, list(available), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise LampDataError(f"the feedback has no metric {wanted!r}{hint} (it has: {', '.join(sorted(available))})",
+                        file=where, field="--metric")
+
+
+def training_queries(task: str | Task, questions: Sequence[Question], golds: dict[str, str],
+                     scores: dict[str, dict[str, float]], *, ctx_size: int, metric: str | None = None,
+                     use_date: bool = False, scores_file: str | None = None) -> tuple[list[TrainingQuery], str, int]:
+    """The training set: ``(queries, metric used, questions skipped for an empty profile)``.
+
+    Every item among a question's first ``ctx_size`` must have feedback under ``"{qid}-{pid}"``
+    (the keys of ``lamp ropg score``); a missing key is an error naming the scores file and key."""
+    from ropg.losses import gold_values
+
+    task = get_task(task)
+    if not scores:
+        raise LampDataError("the feedback file is empty", file=scores_file)
+    first = next(iter(scores.values()))
+    used = resolve_metric(metric, task, list(first), scores_file or "the feedback")
+    out, skipped = [], 0
+    for q in questions:
+        items = q.profile[:ctx_size]
+        if not items:
+            skipped += 1
+            continue
+        dicts = []
+        for item in items:
+            key = f"{q.id}-{item.id}"
+            found = scores.get(key)
+            if found is None:
+                raise LampDataError("no feedback for this (question, item) pair: were the scores made from this "
+                                    "training data, with --profile_size >= --ctx_size?", file=scores_file,
+                                    record_id=key)
+            if used not in found:
+                raise LampDataError(f"no metric {used!r} in this record", file=scores_file, record_id=key)
+            dicts.append(found)
+        docs = [task.document(item, use_date) for item in items]
+        out.append(TrainingQuery(q.id, task.query(q.input), docs, gold_values(dicts, used, golds[q.id], task.family)))
+    return out, used, skipped
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    """The official train_kd.py / train_rl.py flags, plus the method and loss choices."""
+    parser.add_argument("--method", choices=METHODS, default="kd", help="kd (distillation) or rl (REINFORCE)")
+    parser.add_argument("--train_data", required=True, help="the sorted (pre-ranked, merged) training data")
+    parser.add_argument("--train_outputs", default=None, help="outputs file, when --train_data is a questions file")
+    parser.add_argument("--scores_path", required=True, help="the feedback of 'lamp ropg score' (merged)")
+    parser.add_argument("--task", required=True, help="LaMP-1 ... LaMP-7")
+    parser.add_argument("--do_train", action="store_true", help="accepted for the official command lines (training "
+                                                                "always runs)")
+    parser.add_argument("--model_path", default="", help="the encoder to start from: a folder or hub id "
+                        "(e.g. facebook/contriever); default the bundled all-MiniLM-L6-v2")
+    parser.add_argument("--max_length_query", type=int, default=512, help="query tokens")
+    parser.add_argument("--max_length_document", type=int, default=512, help="document tokens")
+    parser.add_argument("--name", default="experiment_name", help="the run's folder under --checkpoint_dir")
+    parser.add_argument("--checkpoint_dir", default="./checkpoint/", help="where runs are saved")
+    parser.add_argument("--per_gpu_batch_size", type=int, default=1, help="questions per process and micro-batch")
+    parser.add_argument("--accumulation_steps", type=int, default=1, help="micro-batches per optimizer step")
+    parser.add_argument("--total_steps", type=int, default=1000, help="optimizer steps")
+    parser.add_argument("--epochs", type=float, default=None,
+                        help="instead of --total_steps: passes over the training questions (the paper: 10)")
+    parser.add_argument("--scheduler", choices=("fixed", "linear"), default="fixed",
+                        help="fixed: constant lr; linear: warm up, then decay to 0 at --scheduler_steps")
+    parser.add_argument("--scheduler_steps", type=int, default=None, help="the linear decay's end (default: total)")
+    parser.add_argument("--warmup_steps", type=int, default=1000, help="linear warmup steps")
+    parser.add_argument("--warmup_ratio", type=float, default=None,
+                        help="warmup as a share of the total steps (the paper: 0.05); overrides --warmup_steps")
+    parser.add_argument("--fixed_lr", action="store_true", help="linear: stay at the peak after warmup")
+    parser.add_argument("--lr", type=float, default=1e-5, help="learning rate")
+    parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
+    parser.add_argument("--optim", choices=("adam", "adamw"), default="adam", help="optimizer")
+    parser.add_argument("--weight_decay", type=float, default=0.0, help="weight decay")
+    parser.add_argument("--dropout", type=float, default=0.1, help="accepted; unused, as officially")
+    parser.add_argument("--ctx_size", type=int, default=20, help="documents per query (the paper: 16)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T")
+    parser.add_argument("--kd_loss", choices=("kl", "official_double_softmax"), default="kl",
+                        help="kl: the paper's KL(softmax(g/T) || softmax(s)); official_double_softmax: the "
+                             "official code's cross-entropy over softmax(s/T) taken as logits")
+    parser.add_argument("--metric", default=None,
+                        help="feedback key to learn from (default: accuracy, mae or rouge-1 by task; "
+                             "'loglik' or 'loss' with 'ropg score --with_loglik')")
+    parser.add_argument("--use_date", action="store_true", help="append ' date: {date}' to documents, "
+                        "as the official ROPG prompts do (then rank with --use_date too)")
+    parser.add_argument("--seed", type=int, default=0, help="data order, RL samples")
+    parser.add_argument("--save_freq", type=int, default=5000, help="save every N steps (and at the end)")
+    parser.add_argument("--cache_dir", default=None, help="hub download cache for --model_path")
+    parser.add_argument("--local-rank", "--local_rank", dest="local_rank", type=int, default=-1,
+                        help="set by launchers; WORLD_SIZE/RANK/LOCAL_RANK from the environment are used")
+    parser.add_argument("--main_port", type=int, default=-1, help="accepted for the official command lines")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _settings_fingerprint(args: argparse.Namespace, scores_file: str) -> dict[str, Any]:
+    """What a resumed run must share with the run that wrote the checkpoint."""
+    digest = hashlib.sha256(Path(scores_file).read_bytes()).hexdigest()[:16]
+    keys = ("method", "task", "ctx_size", "metric", "use_date", "per_gpu_batch_size", "accumulation_steps",
+            "lr", "kd_loss", "temperature", "seed", "max_length_query", "max_length_document", "optim", "scheduler")
+    return {**{k: getattr(args, k) for k in keys}, "scores_sha256": digest, "train_data": str(args.train_data)}
+
+
+def _lr_factor(args: argparse.Namespace, total: int):
+    warmup = int(args.warmup_ratio * total) if args.warmup_ratio is not None else args.warmup_steps
+    end = args.scheduler_steps or total
+
+    def factor(step: int) -> float:
+        if args.scheduler == "fixed":
+            return 1.0
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        if args.fixed_lr:
+            return 1.0
+        return max(0.0, (end - step) / max(1, end - warmup))
+    return factor
+
+
+def _encode(model: Any, tokenizer: Any, texts: list[str], max_length: int, device: Any) -> Any:
+    from retrievers.dense import mean_pool
+
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
+    hidden = model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")})
+    return mean_pool(hidden.last_hidden_state, enc["attention_mask"])
+
+
+def batch_scores(model: Any, tokenizer: Any, batch: Sequence[TrainingQuery], ctx_size: int, max_q: int, max_d: int,
+                 device: Any) -> tuple[Any, Any, Any]:
+    """``(scores, gold, mask)``, each ``(B, ctx_size)``: dot products of the query and document
+    embeddings; padding positions are masked and never encoded."""
+    import torch
+
+    q = _encode(model, tokenizer, [x.query for x in batch], max_q, device)
+    flat = [d for x in batch for d in x.docs]
+    d = _encode(model, tokenizer, flat, max_d, device)
+    b = len(batch)
+    mask = torch.zeros((b, ctx_size), dtype=torch.bool, device=device)
+    gold = torch.zeros((b, ctx_size), dtype=torch.float32, device=device)
+    docs = torch.zeros((b, ctx_size, d.shape[-1]), dtype=d.dtype, device=device)
+    at = 0
+    for i, x in enumerate(batch):
+        n = len(x.docs)
+        mask[i, :n] = True
+        gold[i, :n] = torch.tensor(x.gold, dtype=torch.float32)
+        docs[i, :n] = d[at:at + n]
+        at += n
+    scores = torch.einsum("bd,bcd->bc", q, docs)
+    return scores, gold, mask
+
+
+def _save(model: Any, tokenizer: Any, optimizer: Any, scheduler: Any, state: dict[str, Any], run_dir: Path,
+          settings: dict[str, Any]) -> Path:
+    """``step-N`` written whole under a temporary name, then renamed; ``latest`` re-pointed atomically."""
+    import torch
+
+    folder = run_dir / "checkpoint"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{state['step']}"
+    tmp = folder / f".step-{state['step']}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    torch.save({**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / STATE_FILE)
+    (tmp / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, sort_keys=True))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    link = folder / ".latest.partial"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(final.name)
+    os.replace(link, folder / "latest")
+    return final
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return world, rank
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Run (or resume) training; returns the final checkpoint folder."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModel, AutoTokenizer
+
+    from lamp.train_data import load_split
+    from retrievers.dense import default_checkpoint
+    from ropg.feedback import read_scores
+    from ropg.losses import kd_loss, rl_loss
+
+    task = get_task(args.task)
+    if args.per_gpu_batch_size < 1 or args.accumulation_steps < 1 or args.ctx_size < 1:
+        raise LampError("--per_gpu_batch_size, --accumulation_steps and --ctx_size must be at least 1")
+    questions, golds = load_split(args.train_data, task, args.train_outputs)
+    scores = read_scores(args.scores_path)
+    data, metric, skipped = training_queries(task, questions, golds, scores, ctx_size=args.ctx_size,
+                                             metric=args.metric, use_date=args.use_date, scores_file=args.scores_path)
+    if not data:
+        raise LampDataError("no training question has a profile item", file=str(args.train_data))
+    args.metric = metric
+    world, rank = _distributed()
+    per_step = args.per_gpu_batch_size * args.accumulation_steps * world
+    total = math.ceil(args.epochs * len(data) / per_step) if args.epochs else args.total_steps
+    run_dir = Path(args.checkpoint_dir) / args.name
+    latest = run_dir / "checkpoint" / "latest"
+    settings = _settings_fingerprint(args, args.scores_path)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    resume = latest.exists()
+    source = str(latest.resolve()) if resume else (args.model_path or default_checkpoint())
+    if resume:
+        saved = json.loads((latest / SETTINGS_FILE).read_text())
+        changed = sorted(k for k in settings if saved.get(k) != settings[k])
+        if changed:
+            raise LampError(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
+                            f"use another --name or --checkpoint_dir")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=args.cache_dir)
+        model = AutoModel.from_pretrained(source, cache_dir=args.cache_dir)
+    except (OSError, ValueError) as exc:
+        raise LampError(f"--model_path {source!r} is not an encoder model folder or hub id: {exc}") from None
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_class = torch.optim.AdamW if args.optim == "adamw" else torch.optim.Adam
+    optimizer = opt_class(params, lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(args, total))
+    state: dict[str, Any] = {"step": 0, "epoch": 0, "position": 0, "rl_generator": None, "log": []}
+    if resume:
+        saved_state = torch.load(latest / STATE_FILE, map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(saved_state.pop("optimizer"))
+        scheduler.load_state_dict(saved_state.pop("scheduler"))
+        state.update(saved_state)
+    generator = torch.Generator().manual_seed(args.seed * 1000 + rank)
+    if state["rl_generator"] is not None:
+        generator.set_state(state["rl_generator"])
+    trained = model
+    if world > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    main = rank == 0
+    bar = tqdm(total=total, initial=state["step"], disable=args.no_progress or not main, unit="step",
+               desc=f"ROPG-{args.method.upper()} {task.name}", dynamic_ncols=True)
+    batch_size = args.per_gpu_batch_size * world
+    final = latest.resolve() if resume else None
+    try:
+        while state["step"] < total:
+            order = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed + state["epoch"]))
+            batches = [order[i:i + batch_size].tolist() for i in range(0, len(order) - batch_size + 1, batch_size)]
+            if not batches:  # fewer questions than one global batch: use them all
+                batches = [order.tolist()]
+            while state["position"] < len(batches) and state["step"] < total:
+                running = 0.0
+                for _ in range(args.accumulation_steps):
+                    if state["position"] >= len(batches):
+                        break
+                    mine = batches[state["position"]][rank::world] or batches[state["position"]][:1]
+                    state["position"] += 1
+                    s, g, m = batch_scores(trained, tokenizer, [data[i] for i in mine], args.ctx_size,
+                                           args.max_length_query, args.max_length_document, device)
+                    if args.method == "kd":
+                        loss = kd_loss(s, g, m, args.temperature, args.kd_loss)
+                    else:
+                        loss = rl_loss(s, g, m, generator)[0]
+                    (loss / args.accumulation_steps).backward()
+                    running += float(loss) / args.accumulation_steps
+                torch.nn.utils.clip_grad_norm_(params, args.clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state["step"] += 1
+                state["log"].append([state["step"], running])
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.4f}", epoch=state["epoch"])
+                if main and (state["step"] % args.save_freq == 0 or state["step"] == total):
+                    state["rl_generator"] = generator.get_state()
+                    final = _save(model, tokenizer, optimizer, scheduler, state, run_dir, settings)
+            if state["position"] >= len(batches):
+                state["epoch"] += 1
+                state["position"] = 0
+    finally:
+        bar.close()
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+    if skipped and main:
+        print(f"{skipped} questions without profile items were skipped", file=sys.stderr)
+    return Path(final) if final is not None else latest.resolve()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    random.seed(args.seed)
+    final = train(args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"ROPG-{args.method.upper()} ({args.metric}) -> {final}\n"
+              f"rank with: lamp rank --ranker contriever --contriever_checkpoint {final.parent / 'latest'}"
+              + (" --use_date" if args.use_date else ""))
+    return 0
