@@ -138,6 +138,7 @@ BACKENDS: dict[str, str] = {
     "openai": "lamp.backends.openai_api:OpenAIBackend",
     "profile-baseline": "lamp.backends.baselines:ProfileBaselineBackend",
     "dummy": "lamp.backends.dummy:DummyBackend",
+    "uemb": "lamp.uemb.backend:UembBackend",
 }
 
 
