@@ -344,6 +344,9 @@ def _generate(runner: Any, peft_model: Any, tokenizer: Any, prompts: list[str], 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
+    from lamp.scrub import add_scrub_flag
+
+    add_scrub_flag(common)
     common.add_argument("--questions", required=True, help="LaMP questions file (the users and their profiles)")
     common.add_argument("--task", required=True)
     common.add_argument("--model", default="SmolLM2-135M-Instruct",
@@ -371,7 +374,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lamp.files import load_questions, write_outputs
+    from lamp.scrub import set_active
 
+    set_active(getattr(args, "scrub", False))
     questions = load_questions(args.questions, task=get_task(args.task).name)
     if args.action == "train":
         if not args.adapter_dir:

@@ -112,19 +112,64 @@ def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
     from retrievers.ranking import partial_path_for, rank_questions
 
     path = run_dir / "rankings" / get_task(task).file_name / f"{retriever}.json"
-    if path.exists():
-        ranking = json.loads(path.read_text(encoding="utf-8"))
-        if all(q.id in ranking for q in questions):
-            return ranking
     opts: dict[str, Any] = {"use_date": cfg.use_date, "seed": cfg.seed}
     if cfg.contriever_checkpoint:
         opts["contriever_checkpoint"] = cfg.contriever_checkpoint
+    settings = ranking_settings(retriever, opts, questions)
+    settings_path = path.with_name(f"{retriever}.settings.json")
+    if path.exists():
+        ranking, why = reusable_ranking(path, settings_path, settings, questions)
+        if ranking is not None:
+            return ranking
+        print(f"note: {path}: {why}; ranking again", file=sys.stderr)
     partial = partial_path_for(path)
+    if partial.exists() and not _same_settings(settings_path, settings):
+        partial.unlink()                       # progress made under other settings is not resumed
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(settings_path, settings, indent=1)
     ranking = rank_questions(questions, task, retriever, partial_path=partial, **opts)
     write_json(path, ranking)
     partial.unlink(missing_ok=True)
     return ranking
+
+
+def ranking_settings(retriever: str, opts: dict[str, Any], questions: list[Question]) -> dict[str, Any]:
+    """What a ranking depends on: the ranker and its options, scrubbing, and the exact questions."""
+    import hashlib
+
+    from lamp.scrub import active_scrubber
+
+    digest = hashlib.sha256()
+    for q in questions:
+        digest.update(json.dumps(q.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return {"retriever": retriever, **opts, "scrub": active_scrubber() is not None,
+            "questions_sha256": digest.hexdigest()}
+
+
+def _same_settings(settings_path: Path, settings: dict[str, Any]) -> bool:
+    try:
+        return json.loads(settings_path.read_text(encoding="utf-8")) == settings
+    except (OSError, ValueError):
+        return False
+
+
+def reusable_ranking(path: Path, settings_path: Path, settings: dict[str, Any],
+                     questions: list[Question]) -> tuple[dict[str, list[str]] | None, str]:
+    """(the ranking, "") when the file is whole and was made with these settings, else (None, why not)."""
+    if not _same_settings(settings_path, settings):
+        return None, "made with other settings (or without a settings record)"
+    try:
+        ranking = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return None, f"damaged ({exc.__class__.__name__})"
+    if not isinstance(ranking, dict):
+        return None, "damaged (not an object)"
+    for q in questions:
+        ids = ranking.get(q.id)
+        if not isinstance(ids, list) or len(set(map(str, ids))) != len(ids) or \
+                not set(map(str, ids)) <= {it.id for it in q.profile}:
+            return None, f"damaged or stale (question {q.id!r})"
+    return ranking, ""
 
 
 def write_prompts(path: Path, examples: list) -> None:
@@ -278,6 +323,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         else:
             kind = {"int": int, "int | None": int}.get(str(f.type), str)
             parser.add_argument(flag, type=kind, default=None)
+    from lamp.scrub import add_scrub_flag
+
+    add_scrub_flag(parser)
     parser.epilog = ("examples:\n  lamp run --config data/demo_run.json\n"
                      "  lamp run --tasks LaMP-3 --retrievers none bm25 --k 4 --limit 20 --output_dir runs/try\n"
                      "  lamp run --backend openai --model llama-3-8b "
@@ -294,6 +342,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lamp.scrub import set_active
+
+    set_active(getattr(args, "scrub", False))
     result = run_pipeline(config_from_args(args))
     report = Path(result["run_dir"]) / "report.md"
     if report.exists():
