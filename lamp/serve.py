@@ -720,8 +720,8 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         profile = store.get_profile(user_id)
         if profile is None or not store.delete_user(user_id):
             raise ApiError(404, f"unknown user {user_id!r}", "user_id")
-        erased = erase_from_caches(svc, svc.task(profile.task), profile.items)
-        return {"user_id": user_id, "deleted": True, "erased_cache_entries": erased}
+        erase_from_caches(svc, svc.task(profile.task), profile.items)
+        return {"user_id": user_id, "deleted": True}
 
     @app.get("/users/{user_id}/export")
     def export_user(user_id: str) -> dict[str, Any]:
