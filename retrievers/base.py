@@ -60,7 +60,7 @@ def register(name: str) -> Callable[[Callable[..., Retriever]], Callable[..., Re
 #: line, named here; packages above ``retrievers`` (ropg, rspg) add theirs, since this layer may not
 #: import them. Models load lazily on first use, so importing a module is cheap.
 RETRIEVER_MODULES: list[str] = ["retrievers.baselines", "retrievers.bm25_retriever", "retrievers.dense",
-                                "retrievers.fusion"]
+                                "retrievers.fusion", "ropg.oracle"]
 
 
 def _load_all() -> None:

@@ -292,6 +292,7 @@ def train(args: argparse.Namespace) -> Path:
         if changed:
             raise LampError(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
                             f"use another --name or --checkpoint_dir")
+    torch.manual_seed(args.seed)        # weights the folder lacks (e.g. an unused pooler) start alike
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=args.cache_dir)
         model = AutoModel.from_pretrained(source, cache_dir=args.cache_dir)
@@ -311,6 +312,8 @@ def train(args: argparse.Namespace) -> Path:
     generator = torch.Generator().manual_seed(args.seed * 1000 + rank)
     if state["rl_generator"] is not None:
         generator.set_state(state["rl_generator"])
+    if state.get("torch_rng") is not None:           # dropout continues where it stopped
+        torch.set_rng_state(state["torch_rng"])
     trained = model
     if world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
@@ -339,7 +342,7 @@ def train(args: argparse.Namespace) -> Path:
                     else:
                         loss = rl_loss(s, g, m, generator)[0]
                     (loss / args.accumulation_steps).backward()
-                    running += float(loss) / args.accumulation_steps
+                    running += float(loss.detach()) / args.accumulation_steps
                 torch.nn.utils.clip_grad_norm_(params, args.clip)
                 optimizer.step()
                 scheduler.step()
@@ -350,6 +353,7 @@ def train(args: argparse.Namespace) -> Path:
                 bar.set_postfix(loss=f"{running:.4f}", epoch=state["epoch"])
                 if main and (state["step"] % args.save_freq == 0 or state["step"] == total):
                     state["rl_generator"] = generator.get_state()
+                    state["torch_rng"] = torch.get_rng_state()
                     final = _save(model, tokenizer, optimizer, scheduler, state, run_dir, settings)
             if state["position"] >= len(batches):
                 state["epoch"] += 1

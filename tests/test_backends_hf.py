@@ -242,3 +242,26 @@ def test_calibrated_choice_subtracts_the_content_free_prompts_label_scores(causa
     prior = torch.tensor([brute_force_causal(causal, "N/A", o) for o in OPTIONS])
     expected = torch.tensor([[brute_force_causal(causal, p, o) for o in OPTIONS] for p in PROMPTS]) - prior
     assert causal.choose(PROMPTS, OPTIONS, calibrated) == [OPTIONS[int(i)] for i in expected.argmax(1)]
+
+
+CONTINUATIONS = ["sci-fi", "a robot learns", "sci-fi", "5", "great kit broke"]
+
+
+def test_causal_loglikelihood_matches_an_unbatched_forward_with_token_counts(causal):
+    found = causal.loglikelihood(PROMPTS, CONTINUATIONS, GREEDY)
+    for (logp, n), prompt, cont in zip(found, PROMPTS, CONTINUATIONS):
+        assert logp == pytest.approx(brute_force_causal(causal, prompt, cont), abs=1e-4)
+        assert n == len(causal.tokenizer(cont, add_special_tokens=False)["input_ids"])
+
+
+def test_seq2seq_loglikelihood_matches_an_unbatched_forward_with_eos_counted(seq2seq):
+    found = seq2seq.loglikelihood(PROMPTS, CONTINUATIONS, GREEDY)
+    for (logp, n), prompt, cont in zip(found, PROMPTS, CONTINUATIONS):
+        assert logp == pytest.approx(brute_force_seq2seq(seq2seq, prompt, cont), abs=1e-4)
+        assert n == len(seq2seq.tokenizer(cont)["input_ids"])       # the labels end with </s>
+
+
+def test_label_choice_is_the_argmax_of_the_option_scores(causal):
+    rows = causal.score_options(PROMPTS, OPTIONS, GREEDY)
+    assert causal.choose(PROMPTS, OPTIONS, GREEDY) == [OPTIONS[max(range(len(OPTIONS)), key=r.__getitem__)]
+                                                       for r in rows]
