@@ -145,9 +145,11 @@ class AuthLayer:
                  send_json: Callable[[Any, int, Any], Awaitable[None]]) -> None:
         self.app, self.creds, self.body_limit, self.send_json = app, credentials, body_limit, send_json
 
-    def _error(self, scope: dict, message: str) -> Any:
+    def _error(self, scope: dict, message: str, status: int = 401) -> Any:
+        """The OpenAI error envelope under ``/v1/``, ``{"detail"}`` elsewhere (as the app answers)."""
         if scope["path"].startswith("/v1/"):
-            return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": 401}}
+            kind = {401: "authentication_error", 403: "permission_error"}.get(status, "invalid_request_error")
+            return {"error": {"message": message, "type": kind, "param": None, "code": status}}
         return {"detail": message, "param": None}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -171,7 +173,8 @@ class AuthLayer:
             elif path in BODY_USER_FIELDS and scope.get("method") == "POST":
                 body, ok = await self._read_body(receive)
                 if not ok:
-                    await self.send_json(send, 413, self._error(scope, f"request body over {self.body_limit} bytes"))
+                    await self.send_json(send, 413, self._error(scope, f"request body over {self.body_limit} bytes",
+                                                                413))
                     return
                 named = _named_user(body, BODY_USER_FIELDS[path])
                 if named is not None and named != user:
@@ -184,10 +187,7 @@ class AuthLayer:
         await self.app(scope, receive, send)
 
     async def _forbid(self, scope: dict, send: Any, message: str) -> None:
-        body = self._error(scope, message)
-        if "error" in body:
-            body["error"]["code"] = 403
-        await self.send_json(send, 403, body)
+        await self.send_json(send, 403, self._error(scope, message, 403))
 
     async def _read_body(self, receive: Any) -> tuple[bytes, bool]:
         chunks, seen = [], 0
