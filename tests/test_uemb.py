@@ -492,7 +492,9 @@ def test_serve_embeds_the_stored_profile_and_follows_its_changes(trained):
     r1 = client.post("/personalize", json=body)
     assert r1.status_code == 200, r1.text
     assert r1.json()["output"] in MOVIE_TAGS
-    client.post("/users/u1/items", json={"items": [{"id": "9", "description": "love family", "tag": "romance"}]})
+    added = client.post("/users/u1/items", json={"profile": [{"id": "9", "description": "love family",
+                                                               "tag": "romance"}]})
+    assert added.status_code < 300, added.text
     assert client.post("/personalize", json=body).status_code == 200
     assert seen == [[3], [4]]
 
@@ -519,3 +521,46 @@ def test_cli_trains_predicts_and_refuses_bad_input_with_exit_2(tmp_path, llama_d
     assert lamp_main(["uemb", "predict", "--artifact", str(art), "--questions", str(data["dev"]),
                       "--output", str(out)]) == 2
     assert "made for base model" in capsys.readouterr().err
+
+
+def _lamp7(root: Path) -> None:
+    rng = np.random.default_rng(2)
+    task = get_task("LaMP-7")
+    for split, n in (("train", 8), ("dev", 4)):
+        questions, golds = [], []
+        for i in range(n):
+            profile = [{"id": f"7{split}{i}-{j}", "text": " ".join(rng.choice(WORDS, 5)) + " #love"} for j in range(3)]
+            questions.append({"id": f"7{split}{i}", "user_id": f"w{i % 2}", "profile": profile,
+                              "input": task.make_input(tweet=" ".join(rng.choice(WORDS, 5)))})
+            golds.append({"id": f"7{split}{i}", "output": " ".join(rng.choice(WORDS, 4))})
+        d = root / "LaMP_7" / split
+        d.mkdir(parents=True)
+        (d / f"{split}_questions.json").write_text(json.dumps(questions))
+        (d / f"{split}_outputs.json").write_text(json.dumps({"task": "LaMP_7", "golds": golds}))
+
+
+def test_compare_runs_every_method_with_significance_time_size_and_perplexity(tmp_path, llama_dir, encoder_dir,
+                                                                            data, capsys):
+    root = data["train"].parents[2]
+    if not (root / "LaMP_7").exists():
+        _lamp7(root)
+    out = tmp_path / "cmp"
+    argv = ["uemb", "compare", "--data", str(root), "--tasks", "LaMP-2", "LaMP-7", "--out", str(out),
+            "--model", str(llama_dir), "--encoder", str(encoder_dir), "--epochs", "1", "--lora_epochs", "1",
+            "--max_length", "128", "--max_new_tokens", "3", "--n_resamples", "50",
+            "--variants", "uemb-mean", "uemb-attention+bm25", "uemb-control"]
+    assert lamp_main(argv) == 0
+    results = json.loads((out / "results.json").read_text())["results"]
+    rows2, rows7 = results[0]["rows"], results[1]["rows"]
+    assert list(rows2) == ["none", "bm25", "lora", "uemb-mean", "uemb-attention+bm25", "uemb-control"]
+    assert set(rows2["bm25"]["vs_none"]) == {"accuracy", "f1"} and 0 < rows2["lora"]["vs_none"]["accuracy"]["p"] <= 1
+    assert rows2["lora"]["per_user_bytes"] > 10 * rows2["uemb-mean"]["per_user_bytes"] > 0
+    assert all("perplexity_per_user" not in r for r in rows2.values())
+    assert all(r["perplexity_per_user"] > 1 for r in rows7.values())
+    assert all(r["seconds"] >= 0 for r in rows7.values())
+    report = (out / "report.md").read_text()
+    assert "uemb-control" in report and "ppl/user" in report
+    times = json.loads((out / "timings.json").read_text())
+    capsys.readouterr()
+    assert lamp_main(argv) == 0                           # a rerun redoes nothing and keeps the times
+    assert json.loads((out / "timings.json").read_text()) == times

@@ -9,12 +9,14 @@ through :class:`retrievers.dense.Encoder` and its on-disk cache, then are L2-nor
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from lamp.errors import LampError
 from lamp.records import ProfileItem
 from lamp.tasks import Task
 
@@ -57,9 +59,24 @@ class ItemVectors:
 
     def __init__(self, encoder: Any, task: Task) -> None:
         self.encoder, self.task = encoder, task
+        self._owner, self._local = threading.get_ident(), threading.local()
+
+    def _encoder(self) -> Any:
+        """The encoder, or in another thread (a server's worker) a twin with its own cache
+        connection (an SQLite connection belongs to the thread that opened it)."""
+        if threading.get_ident() == self._owner or getattr(self.encoder, "cache", None) is None:
+            return self.encoder
+        twin = getattr(self._local, "encoder", None)
+        if twin is None:
+            e = self.encoder
+            twin = self._local.encoder = type(e)(e.checkpoint, e.batch_size, e.device, e.cache.folder,
+                                                 revision=e.revision)
+            if twin.identity != e.identity:
+                raise LampError(f"encoder {e.checkpoint!r} changed on disk while in use")
+        return twin
 
     def embed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        return self.encoder.embed(list(texts)) if texts else {}
+        return self._encoder().embed(list(texts)) if texts else {}
 
     def rows(self, entries: Sequence[tuple[str, str, Sequence[ProfileItem]]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """For each ``(input, prompt, items)``: (keys, values, query), one encoder pass for all."""

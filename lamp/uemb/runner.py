@@ -21,7 +21,7 @@ import torch
 
 
 from lamp.backends.base import GenerationSettings, finish_output
-from lamp.backends.greedy import cache_argument
+from lamp.backends.greedy import accepts, cache_argument
 from lamp.errors import LampError
 from lamp.tasks import Task, get_task
 from lamp.train_data import (IGNORE_INDEX, Example, causal_features, causal_prompt_ids, is_seq2seq,
@@ -160,25 +160,38 @@ class Runner:
 
     # ------------------------------------------------------------------ training and perplexity
 
+    def token_nll(self, rows: Sequence[UserRow]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per answer token: its negative log-likelihood and a validity mask, both ``(B, T)``.
+
+        A decoder's answers are the last tokens of each left-padded row, so only the last
+        ``T + 1`` positions get logits (``logits_to_keep``): no (B, seq, vocab) tensor."""
+        enc = self.inputs(rows, with_target=True)
+        labels = enc.pop("labels")
+        if self.seq2seq:
+            logits = self.model(**enc, labels=labels, use_cache=False).logits
+        else:
+            keep = int((labels != IGNORE_INDEX).sum(-1).max()) + 1
+            if accepts(self.model, "logits_to_keep"):
+                logits = self.model(**enc, logits_to_keep=keep, use_cache=False).logits[:, :-1]
+            else:
+                logits = self.model(**enc, use_cache=False).logits[:, -keep:-1]
+            labels = labels[:, -(keep - 1):]
+        lp = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), labels.clamp(min=0), reduction="none")
+        valid = labels != IGNORE_INDEX
+        return lp * valid, valid
+
     def loss(self, rows: Sequence[UserRow]) -> torch.Tensor:
         """Mean next-token loss over the answers' tokens (gradients reach the conditioner only)."""
-        return self.model(**self.inputs(rows, with_target=True)).loss
+        lp, valid = self.token_nll(rows)
+        return lp.sum() / valid.sum().clamp(min=1)
 
     def nll(self, rows: Sequence[UserRow]) -> list[tuple[float, int]]:
         """Per row: (summed negative log-likelihood of the gold answer, its token count)."""
         out: list[tuple[float, int]] = []
         for batch in self._batches(rows):
             with torch.inference_mode():
-                enc = self.inputs(batch, with_target=True)
-                labels = enc.pop("labels")
-                logits = self.model(**enc, **({"labels": labels} if self.seq2seq else {})).logits.float()
-                if not self.seq2seq:
-                    logits, labels = logits[:, :-1], labels[:, 1:]
-                lp = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
-                valid = labels != IGNORE_INDEX
-                sums = (lp * valid).sum(-1).tolist()
-                counts = valid.sum(-1).tolist()
-            out.extend(zip(sums, counts))
+                lp, valid = self.token_nll(batch)
+            out.extend(zip(lp.sum(-1).tolist(), valid.sum(-1).tolist()))
         return [out[i] for i in self._inverse(rows)]
 
     # ------------------------------------------------------------------ inference
