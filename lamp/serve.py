@@ -265,7 +265,17 @@ class _Service:
         except LampError as exc:        # e.g. recency on a profile without dates
             raise ApiError(422, str(exc), "retriever") from None
         settings = replace(self.settings, max_new_tokens=max_tokens)
-        output = self.generate([prompt], settings)[0]
+        if self.backend.uses_examples:      # e.g. uemb: the user's stored profile makes the user embedding
+            from lamp.backends.base import Example
+
+            try:
+                with self._generate_lock:
+                    output = self.backend.predict_examples(
+                        [Example(body.user_id, body.input, tuple(profile.items), prompt)], settings)[0]
+            except LampError as exc:
+                raise ApiError(400, str(exc)) from None
+        else:
+            output = self.generate([prompt], settings)[0]
         return {"user_id": body.user_id, "task": task.name, "output": output, "prompt": prompt,
                 "retrieved": [it.id for it in chosen], "retriever": body.retriever if body.k else None,
                 "model": self.model_name}
@@ -887,7 +897,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help="a local model folder or hub id (default: the bundled SmolLM2-135M-Instruct); with "
                              "--backend openai, the upstream server's model name (default: the one it serves)")
-    parser.add_argument("--backend", default="hf-causal", choices=["hf-causal", "hf-seq2seq", "openai"],
+    parser.add_argument("--backend", default="hf-causal", choices=["hf-causal", "hf-seq2seq", "openai", "uemb"],
                         help="openai: personalize in front of an OpenAI-compatible server (--base-url)")
     parser.add_argument("--base-url", default=None, help="upstream server for --backend openai, e.g. http://gpu:8000/v1")
     parser.add_argument("--tokenizer", default=None,
