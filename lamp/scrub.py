@@ -45,18 +45,32 @@ MIN_SCORE = 0.35
 #: Profile item fields that are never scrubbed (identifiers, dates, ratings).
 KEEP_FIELDS = frozenset({"id", "date", "score"})
 
-_STREET = (r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,4}"
-           r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|"
-           r"Terrace|Way|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Trail|Trl|Crossing|Xing|Loop|Ridge|Park|"
-           r"Plaza|Alley|Path|Pike|Row|Run|Walk|Mall|Mews|Hill|Hills|Heights|Ville|Station|Port|Points?|"
-           r"Ports|Villages?|Views?|Valleys?|Unions?|Turnpike|Spurs?|Springs?|Squares?|Shores?|Shoals?|"
-           r"Ranch|Plains?|Pines|Oval|Orchard|Mountains?|Mills?|Meadows?|Manors?|Locks?|Lodge|Light|Lakes?|"
-           r"Knolls?|Keys?|Junctions?|Islands?|Inlet|Harbors?|Groves?|Greens?|Glens?|Gardens?|Gateway|Fork|"
-           r"Forest|Flats?|Fields?|Falls|Extensions?|Estates?|Crest|Creek|Crescent|Cove|Corners?|Common|"
-           r"Cliffs?|Centers?|Causeway|Camp|Burgs?|Brooks?|Bridge|Bluffs?|Bend|Beach|Bayou|Wells?|Vista|"
-           r"Tunnel|Trafficway|Summit|Stravenue|Stream|Radial|Prairie|Pass|Overpass|Neck|Motorway|Mission|"
-           r"Isle|Freeway|Ford|Expressway|Divide|Dale|Dam|Club|Canyon|Cape|Branch|Bottom|Arcade|Anex)\b\.?"
-           r"(?:,?\s+(?:Apt\.|Suite)\s+\d+)?")
+#: USPS street suffixes (Publication 28) and common abbreviations, for the street-address pattern.
+STREET_SUFFIXES = tuple("""
+Alley Avenue Branch Bridge Brook Brooks Burg Burgs Bypass Camp Canyon Cape Causeway Center Centers Circle
+Circles Cliff Cliffs Club Common Corner Corners Course Court Courts Cove Coves Creek Crescent Crest Crossing
+Crossroad Curve Dale Dam Divide Drive Drives Estate Estates Expressway Extension Extensions Fall Falls Ferry
+Field Fields Flat Flats Ford Fords Forest Forge Forges Fork Forks Fort Freeway Garden Gardens Gateway Glen
+Glens Green Greens Grove Groves Harbor Harbors Haven Heights Highway Hill Hills Hollow Inlet Island Islands
+Isle Junction Junctions Key Keys Knoll Knolls Lake Lakes Land Landing Lane Light Lights Loaf Lock Locks Lodge
+Loop Mall Manor Manors Meadow Meadows Mews Mill Mills Mission Motorway Mount Mountain Mountains Neck Orchard
+Oval Overpass Park Parks Parkway Parkways Pass Passage Path Pike Pine Pines Place Plain Plains Plaza Point
+Points Port Ports Prairie Radial Ramp Ranch Rapid Rapids Rest Ridge Ridges River Road Roads Route Row Rue Run
+Shoal Shoals Shore Shores Skyway Spring Springs Spur Spurs Square Squares Station Stravenue Stream Street
+Streets Summit Terrace Throughway Trace Track Trafficway Trail Tunnel Turnpike Underpass Union Unions Valley
+Valleys Via Viaduct View Views Village Villages Ville Vista Walk Walks Wall Way Ways Well Wells
+St Ave Rd Blvd Ln Dr Ct Pl Sq Ter Pkwy Cir Hwy Trl Xing
+""".split())
+_STREET = (r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,4}(?:" + "|".join(sorted(STREET_SUFFIXES, key=len, reverse=True))
+           + r")\b\.?(?:,?\s+(?:Apt\.?|Suite|Unit|#)\s*\d+)?")
+#: North American numbers with separators, optional +1/001 and extension (Presidio's phonenumbers-based
+#: recognizer drops numbers whose area code is not assigned, and extensions).
+_NANP_PHONE = (r"(?<![\w+-])(?:(?:\+1|001)[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ])\d{3}[-. ]\d{4}"
+               r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?\b")
+#: Card numbers Presidio's pattern misses (Visa 19, Mastercard 2-series, JCB 15, Maestro 12-19); Luhn-checked.
+_MORE_CARDS = r"\b(?:4\d{18}|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}|(?:2131|1800)\d{11}|(?:50|5[6-8]|6\d)\d{10,17})\b"
+#: URLs with a scheme, whatever their top-level domain (Presidio's list cuts ".biz" to ".bi").
+_SCHEME_URL = r"\bhttps?://[^\s<>\"'()\[\]{}]*[^\s<>\"'()\[\]{}.,;:!?]"
 
 #: On an exact tie of spans, the specific kind wins over these generic ones (an SSN also looks like a phone).
 _GENERIC = {"PHONE_NUMBER": 2, "URL": 1, "US_PASSPORT": 1, "UK_NHS": 1}
@@ -103,9 +117,20 @@ def _build_analyzer(use_ner: bool | None) -> tuple[Any, list[str], str | None]:
         nlp.load()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp, countries=["us", "uk"])
+    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
+
     registry.add_recognizer(PatternRecognizer(
         supported_entity="STREET_ADDRESS", name="StreetAddressRecognizer", supported_language="en",
         patterns=[Pattern("street address", _STREET, 0.6)], context=["address", "lives", "live", "at"]))
+    registry.add_recognizer(PatternRecognizer(
+        supported_entity="PHONE_NUMBER", name="NanpPhoneRecognizer", supported_language="en",
+        patterns=[Pattern("NANP phone with separators", _NANP_PHONE, 0.5)]))
+    registry.add_recognizer(PatternRecognizer(
+        supported_entity="URL", name="SchemeUrlRecognizer", supported_language="en",
+        patterns=[Pattern("URL with scheme", _SCHEME_URL, 0.6)]))
+    registry.add_recognizer(CreditCardRecognizer(
+        patterns=[Pattern("more card prefixes (Luhn-checked)", _MORE_CARDS, 0.3)], supported_language="en",
+        name="MoreCardsRecognizer"))
     analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
     entities = list(PATTERN_ENTITIES + (NER_ENTITIES if model else ()))
     return analyzer, entities, model
