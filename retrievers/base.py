@@ -24,6 +24,7 @@ class Query:
     text: str                      # task.query_with_fallback(input)[0]
     profile: list[ProfileItem]
     docs: list[str]                # task.document(item, use_date) for each profile item
+    input: str = ""                # the whole input (rankers that build prompts, e.g. rspg-pre, read it)
 
 
 class Retriever:
@@ -60,7 +61,7 @@ def register(name: str) -> Callable[[Callable[..., Retriever]], Callable[..., Re
 #: line, named here; packages above ``retrievers`` (ropg, rspg) add theirs, since this layer may not
 #: import them. Models load lazily on first use, so importing a module is cheap.
 RETRIEVER_MODULES: list[str] = ["retrievers.baselines", "retrievers.bm25_retriever", "retrievers.dense",
-                                "retrievers.fusion", "ropg.oracle"]
+                                "retrievers.fusion", "ropg.oracle", "rspg.retriever"]
 
 
 def _load_all() -> None:

@@ -32,7 +32,7 @@ def make_query(question: Question, task: Task, use_date: bool = False, source: s
                             record_id=question.id, field="profile")
     text, fallback = task.query_with_fallback(question.input)
     docs = [task.document(item, use_date) for item in question.profile]
-    return Query(question.id, text, question.profile, docs), fallback
+    return Query(question.id, text, question.profile, docs, question.input), fallback
 
 
 def _chunks(queries: Iterable[Query], items: int = CHUNK_ITEMS, most: int = MAX_CHUNK) -> Iterator[list[Query]]:

@@ -117,5 +117,29 @@ def create_data_files(feedback_dirs: Sequence[str | os.PathLike], inputs_addr: s
         raise LampError(f"{len(names)} names for {len(feedback)} feedback folders")
     records = create_data(raw, outputs.by_id(), feedback, metric or default_metric(task), names,
                           [str(d) for d in feedback_dirs], outputs_addr)
+    write_json(pool_info_path(output_addr), pool_info(feedback_dirs, names), indent=1)
     write_json(output_addr, records)
     return records
+
+
+def pool_info_path(dataset_addr: str | os.PathLike) -> Path:
+    """The sidecar beside a selector dataset that says how its prompts were made (for RSPG-Pre as a retriever)."""
+    return Path(f"{dataset_addr}.pool.json")
+
+
+def pool_info(feedback_dirs: Sequence[str | os.PathLike], names: Sequence[str]) -> dict[str, Any]:
+    """The pool's members and prompt settings, from each feedback folder's ``feedback_info.json``."""
+    import json
+
+    members, configs, tokenizers = [], [], []
+    for folder, name in zip(feedback_dirs, names):
+        path = Path(folder) / "feedback_info.json"
+        info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        member = dict(info.get("retriever") or {"name": name, "ranker": name, "options": {}})
+        member["name"] = name
+        members.append(member)
+        configs.append(info.get("config"))
+        tokenizers.append(info.get("tokenizer"))
+    config = next((c for c in configs if c), None)
+    return {"members": members, "k": (config or {}).get("k"), "max_length": (config or {}).get("max_length"),
+            "use_date": (config or {}).get("use_date", False), "tokenizer": next((t for t in tokenizers if t), None)}

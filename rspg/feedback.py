@@ -115,7 +115,7 @@ def score_member(task: str, questions: Sequence[Question], golds: Mapping[str, s
     if missing:
         raise LampDataError(f"{len(missing)} questions have no gold output (first {missing[0]!r})",
                             file=golds_file, record_id=missing[0], field="output")
-    source = "generated"
+    source, tokenizer = "generated", None
     found = _read_run(Path(run_dir), task, member.name, ids, cfg) if run_dir else None
     if found is not None:
         prompts, outputs = found
@@ -138,10 +138,12 @@ def score_member(task: str, questions: Sequence[Question], golds: Mapping[str, s
                              options=list(t.labels) if choose else None, progress=progress,
                              batch_size=cfg.batch_size, desc=f"{t.file_name} {member.name}")
         prompts = {ex.id: ex.text() for ex in examples}
+        tokenizer = getattr(model.tokenizer, "name_or_path", None)
         outputs = dict(zip(ids, texts))
     scores = build_scores(task, golds, prompts, outputs, ids)
     write_json(out / INFO_FILE, {"task": task, "retriever": member.to_json(), "config": asdict(cfg),
-                                 "is_ranked": is_ranked, "source": source, "questions": len(ids)}, indent=1)
+                                 "is_ranked": is_ranked, "source": source, "questions": len(ids),
+                                 "tokenizer": tokenizer}, indent=1)
     write_json(out / SCORES_FILE, scores)
     return scores
 

@@ -216,6 +216,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, log = state["epoch"], state["log"]
+            torch.set_rng_state(state["torch_rng"])
             print(f"{out}: resuming after epoch {start_epoch}")
         else:
             print(f"{out}: {STATE_FILE} was made with other settings; starting over")
@@ -223,11 +224,14 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     core: Selector = accelerator.unwrap_model(model)
     device = accelerator.device
 
-    frozen = None
+    frozen = val_frozen = None
+    val_texts = texts_of(val, cfg.rspg_type, sep) if val is not None else None
     if cfg.freeze_encoder:
         core.encoder.eval()
         frozen = embed_all(core, tokenizer, train_texts, cfg.max_length_input, progress=progress,
                            desc="embed (frozen encoder)")
+        if val_texts is not None and accelerator.is_main_process:
+            val_frozen = embed_all(core, tokenizer, val_texts, cfg.max_length_input)
     target = torch.tensor(labels)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -258,7 +262,11 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None}
         if val is not None and accelerator.is_main_process:
-            picks = score_texts(core, tokenizer, texts_of(val, cfg.rspg_type, sep), cfg.max_length_input).argmax(1)
+            if val_frozen is not None:
+                with torch.inference_mode():
+                    picks = core.head(val_frozen.to(device)).squeeze(-1).float().cpu().numpy().argmax(1)
+            else:
+                picks = score_texts(core, tokenizer, val_texts, cfg.max_length_input).argmax(1)
             entry["val"] = picks_quality(task, val, picks.tolist())
             entry["val_picks"] = {names[k]: int((picks == k).sum()) for k in range(len(names))}
         log["epochs"].append(entry)
@@ -267,12 +275,17 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
             out.mkdir(parents=True, exist_ok=True)
             with atomic_write(state_path, "wb") as fh:
                 torch.save({"config": cfg.key(), "model": core.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "log": log}, fh)
+                            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "log": log,
+                            "torch_rng": torch.get_rng_state()}, fh)
         accelerator.wait_for_everyone()
     log["finished"] = True
     if accelerator.is_main_process:
+        from rspg.data import pool_info_path
+
+        sidecar = pool_info_path(train_path)
+        pool = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else None
         save_selector(core, tokenizer, out, {"task": task, "rspg_type": cfg.rspg_type, "retrievers": names,
                                              "max_length_input": cfg.max_length_input, "encoder": checkpoint,
-                                             "train_config": cfg.key()})
+                                             "train_config": cfg.key(), "pool": pool})
         write_json(log_path, log, indent=1)
     return log

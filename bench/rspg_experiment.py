@@ -1,0 +1,176 @@
+"""RSPG end to end, in one command (``make rspg``): feedback per retriever, selector data, Pre and Post
+selectors, and the table the paper reports plus what it does not (oracle, selector accuracy, spread of
+the picks, paired significance against the best single retriever), with the wall time of each stage.
+
+    .venv/bin/python bench/rspg_experiment.py                       # LaMP-2 and LaMP-5, the bundled models
+    .venv/bin/python bench/rspg_experiment.py --ropg_kd runs/ropg/kd --ropg_rl runs/ropg/rl
+
+Data: a larger split made on demand by the demo generator (``data/make_demo_data.py --train 600 --dev
+100 --test 10 --tasks 2,5``, deterministic, under ``.cache/``); the selector trains on the first
+``--train`` training questions and is evaluated on the 100 dev questions. The generator's
+drifting users (recency), paraphrased items (dense) and lure items (BM25) are what a selector can use.
+
+Everything is resumable and cached: generations go through lamp's generation cache (shared with
+``lamp run``), rankings and scores are files under ``--out``; a rerun redoes nothing that finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lamp.errors import LampError  # noqa: E402
+
+DEFAULT_POOL = ["none", "bm25", "contriever", "recency"]
+
+
+def make_data(folder: Path, tasks: list[str]) -> Path:
+    """The generator's 600/100/10 split of the chosen tasks (made once)."""
+    digits = ",".join(t.split("-")[1] for t in tasks)
+    if not all((folder / f"LaMP_{d}" / "dev" / "dev_questions.json").exists() for d in digits.split(",")):
+        subprocess.run([sys.executable, str(ROOT / "data" / "make_demo_data.py"), "--out", str(folder),
+                        "--train", "600", "--dev", "100", "--test", "10", "--tasks", digits], check=True)
+    return folder
+
+
+def split_files(data: Path, out: Path, task: str, split: str, limit: int | None) -> tuple[Path, Path]:
+    """Questions and outputs of a split, cut to the first ``limit`` questions (written once)."""
+    from lamp.files import write_json
+
+    name = task.replace("-", "_")
+    src_q = data / name / split / f"{split}_questions.json"
+    src_o = data / name / split / f"{split}_outputs.json"
+    dst = out / "data" / name / split
+    q_path, o_path = dst / src_q.name, dst / src_o.name
+    if not (q_path.exists() and o_path.exists()):
+        questions = json.loads(src_q.read_text(encoding="utf-8"))[:limit]
+        ids = {q["id"] for q in questions}
+        outputs = json.loads(src_o.read_text(encoding="utf-8"))
+        outputs["golds"] = [g for g in outputs["golds"] if g["id"] in ids]
+        write_json(o_path, outputs)
+        write_json(q_path, questions)
+    return q_path, o_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/rspg", help="experiment folder (resumable)")
+    parser.add_argument("--data", default=".cache/rspg_data", help="where the generator's split is made")
+    parser.add_argument("--tasks", nargs="+", default=["LaMP-2", "LaMP-5"])
+    parser.add_argument("--train", type=int, default=100, help="training questions per task (first N)")
+    parser.add_argument("--pool", nargs="+", default=DEFAULT_POOL, help="pool members (rspg.pool specs)")
+    parser.add_argument("--ropg_kd", default=None, help="ROPG-KD checkpoint folder (added as ropg-kd when present)")
+    parser.add_argument("--ropg_rl", default=None, help="ROPG-RL checkpoint folder (added as ropg-rl when present)")
+    parser.add_argument("--k", type=int, default=2)
+    parser.add_argument("--max_length", type=int, default=256)
+    parser.add_argument("--max_new_tokens", type=int, default=24)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--fine_tune", action="store_true",
+                        help="fine-tune the whole encoder (default: a frozen encoder and a trained head, for the CPU budget)")
+    parser.add_argument("--max_length_input", type=int, default=256)
+    parser.add_argument("--n_resamples", type=int, default=10_000)
+    args = parser.parse_args(argv)
+
+    from lamp.backends.base import load_backend
+    from lamp.files import load_outputs, load_questions, write_json
+    from lamp.gen_cache import GenerationCache
+    from lamp.models import cache_dir
+    from lamp.tasks import get_task
+
+    from eval.scoring import score_paths
+    from rspg.data import create_data_files
+    from rspg.feedback import FeedbackConfig, score_member
+    from rspg.pool import load_pool
+    from rspg.selection import format_pool_table, pool_table, select_records, write_selection
+    from rspg.train import TrainConfig, load_records, train_selector
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    out = Path(args.out)
+    specs = list(args.pool)
+    for name, folder in (("ropg-kd", args.ropg_kd), ("ropg-rl", args.ropg_rl)):
+        if folder and Path(folder).is_dir():
+            specs.append(f"{name}=trained:{folder}")
+        elif folder:
+            print(f"note: {folder} not found; running without {name}", file=sys.stderr)
+    pool = load_pool(specs)
+    names = [m.name for m in pool]
+    tick = time.perf_counter()
+    data = make_data(Path(args.data), args.tasks)
+    timings["data"] = time.perf_counter() - tick
+
+    cfg = FeedbackConfig(k=args.k, max_length=args.max_length, max_new_tokens=args.max_new_tokens, num_beams=1,
+                         batch_size=args.batch_size, label_choice=True)
+    backend = None
+
+    def get_backend():
+        nonlocal backend
+        if backend is None:
+            backend = load_backend("hf-causal", model="SmolLM2-135M-Instruct", batch_size=args.batch_size)
+        return backend
+
+    results = {"pool": [m.to_json() for m in pool], "settings": vars(args), "tasks": {}}
+    with GenerationCache(cache_dir() / "generations.sqlite") as cache:
+        for task in args.tasks:
+            t = get_task(task)
+            for split, limit in (("train", args.train), ("dev", None)):
+                q_path, o_path = split_files(data, out, task, split, limit)
+                questions = load_questions(q_path, task=task)
+                golds = load_outputs(o_path, task=task).by_id()
+                for member in pool:
+                    tick = time.perf_counter()
+                    folder = out / t.file_name / split / member.name
+                    if not (folder / "scores.json").exists():
+                        score_member(task, questions, golds, member, cfg, get_backend, cache, folder)
+                    timings[f"feedback {t.file_name} {split} {member.name}"] = time.perf_counter() - tick
+                create_data_files([out / t.file_name / split / n for n in names], str(q_path), str(o_path),
+                                  str(out / t.file_name / f"{split}.json"), None, task, names)
+            selectors = {}
+            for rspg_type in ("Pre", "Post"):
+                tick = time.perf_counter()
+                name = f"rspg-{rspg_type.lower()}"
+                folder = out / t.file_name / name
+                train_selector(TrainConfig(task=task, rspg_type=rspg_type, pooling="mean", lr=args.lr,
+                                           epochs=args.epochs, per_gpu_batch_size=8,
+                                           max_length_input=args.max_length_input,
+                                           freeze_encoder=not args.fine_tune, scheduler="fixed"),
+                               out / t.file_name / "train.json", folder, None, progress=True)
+                dev = load_records(out / t.file_name / "dev.json")
+                picks, scores, _ = select_records(folder, dev, progress=False)
+                path = write_selection(folder, task, dev, picks, scores)
+                official = score_paths(out / "data" / t.file_name / "dev" / "dev_outputs.json", path)[0].metrics
+                write_json(folder / "final_scores.json", official, indent=1)
+                selectors[name] = picks
+                timings[f"selector {t.file_name} {rspg_type}"] = time.perf_counter() - tick
+            dev = load_records(out / t.file_name / "dev.json")
+            table = pool_table(task, dev, selectors, n_resamples=args.n_resamples)
+            results["tasks"][t.file_name] = table
+            print(f"\n## {t.file_name} (dev, {len(dev)} questions)\n\n{format_pool_table(table)}\n")
+    timings["total"] = time.perf_counter() - started
+    results["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    results["cpu_count"] = os.cpu_count()
+    write_json(out / "results.json", results, indent=1)
+    with open(out / "results.md", "w", encoding="utf-8") as fh:
+        for key, table in results["tasks"].items():
+            fh.write(f"## {key} (dev, {table['questions']} questions)\n\n{format_pool_table(table)}\n\n")
+        fh.write(f"Wall time {timings['total']:.0f} s on {os.cpu_count()} CPU cores.\n")
+    print(f"wall time {timings['total']:.0f} s; results in {out / 'results.json'} and {out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except LampError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
