@@ -570,7 +570,7 @@ def retrieve(retriever: Any, task: Any, user_id: str, text: str, items: list[Pro
 
     qid = hashlib.sha256(f"{user_id}\0{text}".encode()).hexdigest()[:16]
     query = Query(id=qid, text=task.query_with_fallback(text)[0], profile=list(items),
-                  docs=[task.document(it) for it in items])
+                  docs=[task.document(it) for it in items], input=text)
     order = retriever.rank_batch([query])[0]
     return [items[i] for i in list(order)[:k]]
 
