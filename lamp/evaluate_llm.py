@@ -14,6 +14,7 @@ builds the official prompts (``--use_profile``: top ``--num_retrieved`` items, a
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num_beams", type=int, default=4)
     parser.add_argument("--per_device_batch_size", type=int, default=16)
     parser.add_argument("--backend", default="auto", help="auto | hf-seq2seq | hf-causal | openai | ...")
+    parser.add_argument("--backend_options", type=json.loads, default=None,
+                        help="JSON object of extra backend arguments, e.g. '{\"profiles\": \"dev_questions.json\"}' "
+                             "for --backend uemb")
     parser.add_argument("--label_choice", action="store_true",
                         help="classification/rating: pick the most likely label instead of free generation")
     parser.epilog = __doc__.split("\n\n")[-1]
@@ -73,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
         ranking = rank_questions(questions, task, args.retriever)
     k = args.num_retrieved if args.use_profile else 0
     kind = backend_kind(args.model_addr) if args.backend == "auto" else args.backend
-    backend = load_backend(kind, model=args.model_addr, batch_size=args.per_device_batch_size)
+    if not isinstance(args.backend_options or {}, dict):
+        raise LampError(f"--backend_options must be a JSON object, got {args.backend_options!r}")
+    backend = load_backend(kind, model=args.model_addr, batch_size=args.per_device_batch_size,
+                           **(args.backend_options or {}))
     examples = build_examples(task, questions, k, args.max_length, backend.tokenizer, ranking)
     settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
                                   max_input_length=args.max_length, stop_at_newline=True)

@@ -560,7 +560,35 @@ def test_compare_runs_every_method_with_significance_time_size_and_perplexity(tm
     assert all(r["seconds"] >= 0 for r in rows7.values())
     report = (out / "report.md").read_text()
     assert "uemb-control" in report and "ppl/user" in report
-    times = json.loads((out / "timings.json").read_text())
+    times = json.loads((out / "LaMP_7" / "timings.json").read_text())
     capsys.readouterr()
     assert lamp_main(argv) == 0                           # a rerun redoes nothing and keeps the times
-    assert json.loads((out / "timings.json").read_text()) == times
+    assert json.loads((out / "LaMP_7" / "timings.json").read_text()) == times
+
+
+def test_lamp_run_and_evaluate_llm_load_the_artifact_as_a_backend(trained, data, tmp_path, capsys):
+    from lamp.evaluate_llm import configure as eval_configure, run as eval_run
+    from lamp.cli import script_main
+
+    root = data["dev"].parents[2]
+    run_dir = tmp_path / "run"
+    options = json.dumps({"profiles": str(data["dev"])})
+    assert lamp_main(["run", "--data", str(root), "--tasks", "LaMP-2", "--retrievers", "none", "bm25", "--k", "1",
+                      "--backend", "uemb", "--model", str(trained["dir"]), "--no-baselines", "--max_length", "128",
+                      "--backend_options", options, "--output_dir", str(run_dir)]) == 0
+    scores = json.loads((run_dir / "scores.json").read_text())
+    assert set(scores) >= {"none", "bm25"} and "accuracy" in scores["none"]["LaMP_2"]
+    preds = json.loads((run_dir / "predictions" / "none" / "LaMP_2.json").read_text())["golds"]
+    assert all(p["output"] in MOVIE_TAGS for p in preds)
+    out = tmp_path / "eval"
+    assert script_main(eval_configure, eval_run, ["--validation_data", str(data["dev"]), "--model_addr",
+                                                  str(trained["dir"]), "--task", "LaMP-2", "--output_dir", str(out),
+                                                  "--backend", "uemb", "--max_length", "128",
+                                                  "--backend_options", options]) == 0
+    assert json.loads((out / "predictions.json").read_text())["golds"] == preds
+    assert "eval_accuracy" in json.loads((out / "results_output.json").read_text())
+    capsys.readouterr()
+    assert script_main(eval_configure, eval_run, ["--validation_data", str(data["dev"]), "--model_addr",
+                                                  str(trained["dir"]), "--task", "LaMP-2", "--output_dir", str(out),
+                                                  "--backend", "uemb", "--max_length", "128"]) == 0
+    assert "carry no profile items" in capsys.readouterr().err

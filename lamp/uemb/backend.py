@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ class UembBackend(Backend):
                                                              batch_size=batch_size, device=device)
         self.tokenizer = self.personalizer.tokenizer
         self.batch_size = batch_size
+        self._warned = False
         task = self.personalizer.task
         self.label_choice = bool(task.labels) if label_choice is None else bool(label_choice)
         self.profiles: dict[str, tuple[ProfileItem, ...]] | None = None
@@ -90,6 +92,11 @@ class UembBackend(Backend):
 
     def predict_examples(self, examples: list[Example], settings: GenerationSettings) -> list[str]:
         entries = [Entry(e.id, e.input, e.text(), self._profile(e)) for e in examples]
+        if self.profiles is None and entries and not any(e.items for e in entries) and not self._warned:
+            self._warned = True
+            print("warning: uemb: these examples carry no profile items, so the base model answers them; pass "
+                  "the questions file as the 'profiles' backend option to embed each user's whole profile",
+                  file=sys.stderr)
         return self.personalizer.predict(entries, settings, self.label_choice)
 
     def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:

@@ -12,9 +12,10 @@ adapter folder for LoRA, one user vector for the embeddings (which can also be r
 profile); the embeddings' shared artifact is listed beside it. Generation tasks also get the gold
 output's perplexity per user (mean over users) under each method.
 
-Everything lands in ``OUT``: ``OUT/<task>/...`` (run directory, adapters, artifacts, predictions)
-and ``OUT/results.json`` + ``OUT/report.md``. Finished steps are kept: a rerun after a kill redoes
-only what did not finish (their recorded times are kept too).
+Everything lands in ``OUT``: ``OUT/<task>/...`` (run directory, adapters, artifacts, predictions,
+step times) and ``OUT/results.json`` + ``OUT/report.md`` (every task compared so far in ``OUT``, so
+tasks can run one invocation each). Finished steps are kept: a rerun after a kill redoes only
+what did not finish (their recorded times are kept too).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 class Steps:
-    """Wall times of finished steps, kept in ``OUT/timings.json`` across reruns."""
+    """Wall times of finished steps, kept in ``OUT/<task>/timings.json`` across reruns."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -134,7 +135,7 @@ def _per_user_ppl(questions: list, nll: dict[str, Any]) -> float | None:
     return sum(ppl.values()) / len(ppl)
 
 
-def compare_task(args: argparse.Namespace, task_name: str, out: Path, steps: Steps) -> dict[str, Any]:
+def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[str, Any]:
     from eval.compare import compare_predictions
     from eval.metrics import score_task
     from lamp.adapters import AdapterSettings, group_users, has_adapter, train_user_adapters
@@ -145,6 +146,8 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path, steps: Ste
 
     task = get_task(task_name)
     tdir = out / task.file_name
+    tdir.mkdir(parents=True, exist_ok=True)
+    steps = Steps(tdir / "timings.json")
     dev_path = find_file(args.data, "questions", args.split, task.name)
     train_path = find_file(args.data, "questions", args.train_split, task.name)
     dev, golds = load_split(dev_path.name, task)
@@ -303,11 +306,14 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.epochs < 1:
         raise LampError(f"--epochs must be at least 1, got {args.epochs}")
-    steps = Steps(out / "timings.json")
     started = time.perf_counter()
-    results = [compare_task(args, t, out, steps) for t in args.tasks]
-    write_json(out / "results.json", {"results": results, "settings": {k: v for k, v in vars(args).items()
-                                                                      if k not in ("func",)}}, indent=1)
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "verb", "action")}
+    results = [{**compare_task(args, t, out), "settings": settings} for t in args.tasks]
+    done = {get_task(r["task"]).name for r in results}
+    if (out / "results.json").exists():      # keep other tasks' results (e.g. run one task at a time)
+        earlier = json.loads((out / "results.json").read_text())["results"]
+        results = [r for r in earlier if get_task(r["task"]).name not in done] + results
+    write_json(out / "results.json", {"results": results}, indent=1)
     table = markdown(results)
     with atomic_write(out / "report.md") as fh:
         fh.write(table + f"\nTotal wall time this invocation: {time.perf_counter() - started:.0f} s "
