@@ -314,3 +314,80 @@ def test_no_warning_for_greedy_single_beam(fake):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         backend(url).generate(["a"], GREEDY)
+
+
+# --------------------------------------------------------------------------- nothing changes silently
+
+def test_base_url_comes_from_openai_base_url_when_not_given(fake, monkeypatch):
+    script, url = fake
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    b = OpenAIBackend(model="fake-model", trust_env=False, progress=False)
+    _OPEN.append(b)
+    assert b.base_url == f"{url}/v1" and b.generate(["q"], GREEDY) == ["<q>"]
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    with pytest.raises(LampError, match="OPENAI_BASE_URL"):
+        OpenAIBackend(model="m")
+
+
+def test_without_a_tokenizer_a_personalized_prompt_is_an_error_not_a_characters_estimate(fake):
+    from lamp.prompts import build_prompt
+    from lamp.records import ProfileItem
+
+    script, url = fake
+    b = backend(url)
+    assert b.prompt_budget == "none"
+    assert build_prompt("LaMP-4", "headline: x", [], 256, b.tokenizer) == "headline: x"    # no items: fine
+    with pytest.raises(LampError, match="chars/4"):
+        build_prompt("LaMP-4", "headline: x", [ProfileItem("1", title="t", text="body")], 256, b.tokenizer)
+
+
+def test_characters_per_four_only_when_asked_for_by_name_and_recorded(fake):
+    from lamp.prompts import CharCounter
+
+    script, url = fake
+    b = backend(url, tokenizer="chars/4")
+    assert isinstance(b.tokenizer, CharCounter) and b.prompt_budget == "chars/4"
+
+
+@pytest.mark.slow
+def test_the_bundled_model_name_works_as_a_tokenizer(fake):
+    script, url = fake
+    b = backend(url, tokenizer="SmolLM2-135M-Instruct")
+    assert b.prompt_budget == "tokenizer:SmolLM2-135M-Instruct"
+    assert len(b.tokenizer("Hello world")["input_ids"]) == 2
+
+
+def test_label_choice_is_an_error_not_free_generation(fake):
+    script, url = fake
+    with pytest.raises(LampError, match="cannot score"):
+        backend(url).choose(["p"], ["1", "2"], GREEDY)
+
+
+def _swappable_server(state: dict) -> FastAPI:
+    """A server like llama-cpp-python's: the model alias stays, the weights file it reports changes."""
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": "alias", "object": "model", "owned_by": "me",
+                                            "created": time.time(), "permissions": []}]}
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        body = await request.json()
+        return {"id": "x", "object": "text_completion", "model": state["weights"],
+                "choices": [{"index": 0, "text": f"[{state['weights']}] {body['prompt']}"}]}
+    return app
+
+
+def test_the_identity_follows_the_model_the_server_reports_and_a_swap_mid_run_fails():
+    state = {"weights": "/models/a.gguf"}
+    with running_server(_swappable_server(state)) as url:
+        first = backend(url, model="alias")
+        identity_a = first.identity
+        assert "reports=/models/a.gguf" in identity_a
+        assert identity_a == backend(url, model="alias").identity          # stable: 'created' is ignored
+        state["weights"] = "/models/b.gguf"
+        assert backend(url, model="alias").identity != identity_a          # new weights, new cache key
+        with pytest.raises(GenerationFailures, match="model behind the URL changed"):
+            first.generate(["p"], GREEDY)                                  # never cached under the old key

@@ -22,11 +22,22 @@ backends skip leading blank lines (``lamp serve`` behaves like the hf backends).
 The API has no beam search, so ``num_beams > 1`` is ignored with a warning (decoding is greedy).
 ``max_input_length`` is not sent: budget prompts with ``tokenizer`` (the model's own tokenizer,
 loaded locally) before calling.
+
+Nothing changes silently. Without a ``tokenizer`` there is no prompt budget: building a prompt
+with profile items is an error that says what to pass (a tokenizer folder or hub id, the bundled
+model's name, or ``"chars/4"`` to count four characters a token, which :attr:`prompt_budget`
+records). The backend cannot score labels, so label choice is an error, not free generation.
+The identity (part of every cache key) holds what the server says it serves: the
+``GET /v1/models`` entry's weights (``root``) and details, and the ``model`` a one-token probe
+answers with, so a different model behind the same URL and name never gets cached answers; an
+answer naming another model than the probe's fails instead of being cached.
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import json
 import os
 import random
 import threading
@@ -47,6 +58,10 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 EXCERPT_CHARS = 300
 #: Failures listed in full in the exception message (the rest are counted).
 LISTED_FAILURES = 10
+#: The ``tokenizer`` value that asks for the rough four-characters-a-token budget.
+CHARS_PER_4 = "chars/4"
+#: Fields of a ``/v1/models`` entry that change between calls (not part of the identity).
+VOLATILE_MODEL_FIELDS = frozenset({"created", "permission", "permissions"})
 
 
 @dataclass(frozen=True)
@@ -111,16 +126,17 @@ class OpenAIBackend(Backend):
     >>> backend.generate(["Say hi."], GenerationSettings(num_beams=1, max_new_tokens=8))  # doctest: +SKIP
     ['Hi!']
 
-    ``base_url``: the server, with or without ``/v1``. ``model``: the served model name (None: the
+    ``base_url``: the server, with or without ``/v1`` (None: ``$OPENAI_BASE_URL``). ``model``: the served model name (None: the
     only one ``GET /v1/models`` lists). ``api_key``: default ``$OPENAI_API_KEY`` (never part of the
     identity). ``chat``: use ``/v1/chat/completions`` (the server applies its chat template).
     ``max_concurrency``: requests in flight at once. ``timeout``: seconds per connect/read/write.
     ``max_retries``, ``backoff_base``, ``backoff_max``, ``retry_seed``: the retry schedule.
-    ``tokenizer``: a local tokenizer (object, folder or hub id) for prompt budgeting, or None.
+    ``tokenizer``: for prompt budgeting, a tokenizer object, folder, hub id or the bundled model's
+    name, or ``"chars/4"`` (a rough count, recorded in :attr:`prompt_budget`); None: no budget.
     ``extra_body``: extra request fields for server-specific options (e.g. vLLM's ``top_k``).
     """
 
-    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None, *,
                  chat: bool = False, max_concurrency: int = 8, timeout: float = 60.0, max_retries: int = 5,
                  backoff_base: float = 0.5, backoff_max: float = 60.0, retry_seed: int = 0,
                  tokenizer: Any = None, extra_body: dict[str, Any] | None = None, progress: bool = True,
@@ -131,6 +147,10 @@ class OpenAIBackend(Backend):
             raise LampError(f"max_retries must be 0 or more, got {max_retries}")
         if timeout <= 0:
             raise LampError(f"timeout must be positive, got {timeout}")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise LampError("the openai backend needs a server: pass base_url (e.g. --base_url "
+                            "http://127.0.0.1:8000/v1) or set OPENAI_BASE_URL")
         self.base_url = normalize_base_url(base_url)
         self.model = model
         self.chat = chat
@@ -141,7 +161,12 @@ class OpenAIBackend(Backend):
         self.batch_size = batch_size or 8 * max_concurrency
         self.progress = progress
         self.tokenizer = _load_tokenizer(tokenizer)
+        #: How prompts are budgeted: "tokenizer:NAME", "chars/4" or "none" (recorded in run manifests).
+        self.prompt_budget = ("none" if tokenizer is None else "chars/4" if tokenizer == CHARS_PER_4
+                              else f"tokenizer:{tokenizer if isinstance(tokenizer, (str, os.PathLike)) else type(tokenizer).__name__}")
         self.served_model: str | None = None     # what GET /v1/models reports for our model (weights)
+        self.model_details: str | None = None    # a hash of the rest of that entry (e.g. llama.cpp's meta)
+        self.reported_model: str | None = None   # the "model" a generation answer names
         self._identity: str | None = None
         self._warned_beams = False
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -154,12 +179,31 @@ class OpenAIBackend(Backend):
 
     @property
     def identity(self) -> str:  # type: ignore[override]
-        """``openai:{base_url}:{model}``, plus the weights the server reports (vLLM's ``root``), if any."""
+        """``openai:{base_url}:{model}``, plus what the server says it serves: the weights of its
+        model entry (vLLM's ``root``), a hash of the entry's other details, and the model a probe
+        answer names (llama.cpp servers name the weights file there)."""
         if self._identity is None:
             self._discover()
+            self._probe()
             ident = f"openai:{self.base_url}:{self.model}"
-            self._identity = ident + (f":{self.served_model}" if self.served_model else "")
+            for extra in (self.served_model, self.model_details and f"details={self.model_details}",
+                          self.reported_model and self.reported_model != self.model and f"reports={self.reported_model}"):
+                if extra:
+                    ident += f":{extra}"
+            self._identity = ident
         return self._identity
+
+    def _probe(self) -> None:
+        """One greedy one-token completion, to learn which model the server says answered."""
+        body: dict[str, Any] = {"model": self.model, "max_tokens": 1, "temperature": 0.0}
+        path = "/chat/completions" if self.chat else "/completions"
+        body.update({"messages": [{"role": "user", "content": "Hi"}]} if self.chat else {"prompt": "Hi"})
+        try:
+            resp = self._client.post(path, json=body)
+            reported = resp.json().get("model") if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            reported = None
+        self.reported_model = str(reported) if reported else None
 
     def _discover(self) -> None:
         """Ask ``GET /models`` which model is served; pick it when ``model`` was not given."""
@@ -184,6 +228,10 @@ class OpenAIBackend(Backend):
             if entry["id"] == self.model:
                 root = entry.get("root")
                 self.served_model = str(root) if root and root != self.model else None
+                details = {k: v for k, v in entry.items() if k not in VOLATILE_MODEL_FIELDS}
+                if set(details) - {"id", "root", "object", "owned_by"}:
+                    blob = json.dumps(details, sort_keys=True, default=str).encode()
+                    self.model_details = hashlib.sha256(blob).hexdigest()[:12]
 
     # ------------------------------------------------------------------ generation
 
@@ -263,7 +311,10 @@ class OpenAIBackend(Backend):
                 if status == 200:
                     try:
                         return self._parse(resp.json())
-                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                    except ValueError as exc:
+                        error, retryable = (str(exc) if "model behind the URL" in str(exc)
+                                            else f"unexpected answer: {_excerpt(resp.text)}"), False
+                    except (KeyError, IndexError, TypeError, AttributeError):
                         error, retryable = f"unexpected answer: {_excerpt(resp.text)}", False
                 else:
                     error = _excerpt(resp.text) or resp.reason_phrase
@@ -281,6 +332,10 @@ class OpenAIBackend(Backend):
         return step / 2 + rng.uniform(0, step / 2)
 
     def _parse(self, data: dict[str, Any]) -> str:
+        named = data.get("model")
+        if self.reported_model and named and named != self.reported_model:
+            raise ValueError(f"the server answered with model {named!r}, not {self.reported_model!r} as when this "
+                             "run started (the model behind the URL changed); restart to re-identify it")
         choice = min(data["choices"], key=lambda c: c.get("index", 0))
         text = choice["message"]["content"] if self.chat else choice["text"]
         if not isinstance(text, str):
@@ -305,15 +360,38 @@ class OpenAIBackend(Backend):
         self.close()
 
 
+class NoBudget:
+    """The budget of a backend given no tokenizer: any prompt with profile items is an error."""
+
+    def count(self, text: str) -> int:
+        raise LampError("the openai backend has no tokenizer to budget personalized prompts with: pass "
+                        "tokenizer=<the served model's tokenizer folder or hub id, or the bundled model's name> "
+                        f"(--backend_options '{{\"tokenizer\": ...}}', --tokenizer), or tokenizer={CHARS_PER_4!r} "
+                        "to count four characters a token (recorded in the run manifest)")
+
+    def truncate(self, text: str, max_length: int) -> tuple[int, str] | None:
+        self.count(text)
+        return None
+
+
 def _load_tokenizer(tokenizer: Any) -> Any:
-    """A tokenizer object as given, or loaded from a local folder / hub id (for prompt budgeting)."""
-    if tokenizer is None or not isinstance(tokenizer, (str, os.PathLike)):
+    """A tokenizer object as given, loaded from a folder / hub id / the bundled model's name, the
+    characters/4 counter for ``"chars/4"``, or :class:`NoBudget` for None."""
+    if tokenizer is None:
+        return NoBudget()
+    if tokenizer == CHARS_PER_4:
+        from lamp.prompts import CharCounter
+
+        return CharCounter()
+    if not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
     from transformers import AutoTokenizer
 
+    from lamp.models import resolve_model
+
     try:
-        return AutoTokenizer.from_pretrained(str(tokenizer))
-    except (OSError, ValueError) as exc:
+        return AutoTokenizer.from_pretrained(resolve_model(str(tokenizer)))
+    except (OSError, ValueError, LampError) as exc:
         raise LampError(f"cannot load the tokenizer {str(tokenizer)!r} for prompt budgeting: {exc}") from None
 
 
