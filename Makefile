@@ -35,3 +35,7 @@ bench: install
 	$(PY) bench/bench_retrievers.py
 	$(PY) bench/bench_generation.py
 	$(PY) bench/bench_load.py
+
+# User embeddings against none / RAG / per-user LoRA on the demo data (resumable): runs/uemb/report.md
+uemb: install
+	bash bench/uemb_experiment.sh runs/uemb

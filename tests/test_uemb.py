@@ -592,3 +592,13 @@ def test_lamp_run_and_evaluate_llm_load_the_artifact_as_a_backend(trained, data,
                                                   str(trained["dir"]), "--task", "LaMP-2", "--output_dir", str(out),
                                                   "--backend", "uemb", "--max_length", "128"]) == 0
     assert "carry no profile items" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["llama", "t5"])
+def test_the_answer_only_loss_equals_the_models_own_loss(which, llama_dir, t5_dir):
+    model, tok, _ = _load(llama_dir if which == "llama" else t5_dir)
+    runner = Runner(model, tok, "LaMP-2")
+    rows = _rows((2, 9))
+    enc = runner.inputs(rows, with_target=True)
+    with torch.no_grad():
+        assert runner.loss(rows).item() == pytest.approx(model(**enc).loss.item(), rel=1e-5)
