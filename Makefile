@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean-demo
+.PHONY: install demo test test-fast bench clean-demo ropg
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: install
 	$(PY) bench/bench_retrievers.py
 	$(PY) bench/bench_generation.py
 	$(PY) bench/bench_load.py
+
+# ROPG end to end on a larger demo split (resumable; about 30 min on 2 idle cores): runs/ropg/report.md
+ropg: install
+	$(PY) bench/ropg_experiment.py --out runs/ropg
 
 # User embeddings against none / RAG / per-user LoRA on the demo data (resumable): runs/uemb/report.md
 uemb: install

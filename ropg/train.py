@@ -299,6 +299,9 @@ def train(args: argparse.Namespace) -> Path:
     except (OSError, ValueError) as exc:
         raise LampError(f"--model_path {source!r} is not an encoder model folder or hub id: {exc}") from None
     model.to(device).train()
+    limit = getattr(model.config, "max_position_embeddings", None) or 10**6   # longer inputs would crash the model
+    args.max_length_query, args.max_length_document = (min(args.max_length_query, limit),
+                                                       min(args.max_length_document, limit))
     params = [p for p in model.parameters() if p.requires_grad]
     opt_class = torch.optim.AdamW if args.optim == "adamw" else torch.optim.Adam
     optimizer = opt_class(params, lr=args.lr, weight_decay=args.weight_decay)

@@ -356,3 +356,15 @@ def test_oracle_is_a_registered_ranker_of_lamp_rank(feedback_file, merged_lamp2,
     qid, ids = next((k, v) for k, v in ranking.items() if len(v) >= 4)
     top = [scores[f"{qid}-{pid}"]["loglik"] for pid in ids[:4]]
     assert top == sorted(top, reverse=True)
+
+
+def test_training_runs_under_torchrun_with_two_cpu_processes(merged_lamp2, feedback_file, tiny_encoder, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "lamp.cli",
+           *cli_train(merged_lamp2, feedback_file, tiny_encoder, tmp_path, "--metric", "loglik",
+                      "--per_gpu_batch_size", "2", "--save_freq", "1")]
+    cmd[cmd.index("--total_steps") + 1] = "2"
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, "\n".join(l for l in done.stderr.splitlines() if "rror" in l or "File" in l)[-3000:]
+    folder = tmp_path / "experiment_name" / "checkpoint"
+    assert (folder / "latest").resolve().name == "step-2" and (folder / "step-1").is_dir()
+    assert done.stdout.count("ROPG-KD (loglik)") == 1                   # rank 0 reports, once
