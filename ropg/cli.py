@@ -149,3 +149,13 @@ def run(args: argparse.Namespace) -> int:
         return run_merge(args)
     from ropg.train import run_train
     return run_train(args)
+
+
+def official_train_script(method: str) -> int:
+    """``python ropg/train_kd.py`` / ``train_rl.py``: the official flags, the method fixed by the name."""
+    from lamp.cli import script_main
+    from ropg.train import configure_train, run_train
+
+    return script_main(configure_train, run_train, argv=sys.argv[1:] + ["--method", method],
+                       prog=f"train_{method}.py",
+                       description=f"Train the retriever from the LLM's feedback (ROPG-{method.upper()}).")
