@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ WORDS = ("space robot alien future war love city crime family dream ship planet 
 CHAT_TEMPLATE = ("{% for m in messages %}<|user|>{{ m['content'] }}\n{% endfor %}"
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 GREEDY = GenerationSettings(num_beams=1, max_new_tokens=4, stop_at_newline=True)
+#: The user's cache (the converted SmolLM2, cached embeddings) for the one test of the real models.
+USER_CACHE = os.environ.get("LAMP_CACHE_DIR")
 
 
 def tokenizer(eos_after: bool) -> PreTrainedTokenizerFast:
@@ -602,3 +605,34 @@ def test_the_answer_only_loss_equals_the_models_own_loss(which, llama_dir, t5_di
     enc = runner.inputs(rows, with_target=True)
     with torch.no_grad():
         assert runner.loss(rows).item() == pytest.approx(model(**enc).loss.item(), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_the_bundled_smollm2_and_minilm_train_and_answer_through_an_artifact(tmp_path, monkeypatch):
+    """The real bundled models: one training step on four LaMP-7 questions, then an answer and a
+    perplexity from the saved artifact; the frozen SmolLM2 is unchanged."""
+    if USER_CACHE:
+        monkeypatch.setenv("LAMP_CACHE_DIR", USER_CACHE)
+    else:
+        monkeypatch.delenv("LAMP_CACHE_DIR")
+    from lamp.train_data import load_split
+    from lamp.uemb.personalizer import resolve_base
+
+    root = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_7"
+    train, golds = load_split(root / "train" / "train_questions.json", "LaMP-7")
+    path, identity = resolve_base("SmolLM2-135M-Instruct")
+    from lamp.train import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(path)
+    before = _digest(model)
+    art = train_uemb(train[:4], golds, "LaMP-7", tmp_path / "a", UembSettings(aggregator="attention", epochs=1,
+                                                                              batch_size=4, max_length=64),
+                     model_and_tokenizer=(model, tok, identity), progress=False)
+    assert _digest(model) == before
+    assert art.spec.llm_dim == 576 and art.spec.enc_dim == 384 and art.base_identity == identity
+    p, _ = load_personalizer(str(tmp_path / "a"))
+    dev, dev_golds = load_split(root / "dev" / "dev_questions.json", "LaMP-7")
+    entries = entries_for(dev[:2], "LaMP-7", p.tokenizer, 64, dev_golds)
+    outs = p.predict(entries, GenerationSettings(num_beams=1, max_new_tokens=6, stop_at_newline=True), False)
+    assert len(outs) == 2 and all(isinstance(o, str) for o in outs)
+    assert all(n > 0 and 0 < s / n < 20 for s, n in p.nll(entries))
