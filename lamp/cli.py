@@ -38,7 +38,10 @@ VERBS: dict[str, tuple[str, str]] = {
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lamp", description="LaMP personalization harness.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Run 'lamp VERB --help' for a verb's flags and an example.")
+                                     epilog="Run 'lamp VERB --help' for a verb's flags and an example.\n\n"
+                                            "example:\n  lamp run --config data/demo_run.json")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name, (module, help_text) in VERBS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text,
@@ -48,11 +51,26 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed package's version (the source tree's when it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("lamp-harness")
+    except metadata.PackageNotFoundError:
+        from lamp import __version__
+
+        return __version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = argv[0] if argv and argv[0] in VERBS else None
     parser = build_parser(verb)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:                  # --help, --version, or a usage error (argparse printed it)
+        return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 2
     if verb is None:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2

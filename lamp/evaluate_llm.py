@@ -28,22 +28,46 @@ from lamp.errors import LampError
 from lamp.models import backend_kind  # noqa: E402  (kept importable from here)
 
 
+def can_score_labels(backend: object) -> bool:
+    """True when the backend implements label scoring (choose or score_options), not the base refusal."""
+    from lamp.backends.base import Backend
+
+    kind = type(backend)
+    return kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation_data", required=True, help="merged ranked dataset or questions file")
     parser.add_argument("--validation_outputs", help="outputs file (default: the one beside the questions, "
                                                      "or 'output' fields of a merged dataset)")
-    parser.add_argument("--model_addr", default="SmolLM2-135M-Instruct", help="local folder or hub id")
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--use_profile", action="store_true")
+    parser.add_argument("--model_addr", default=None,
+                        help="local folder, hub id or the bundled model's name; with --backend openai, the "
+                             "served model's name (default: the bundled SmolLM2-135M-Instruct)")
+    parser.add_argument("--task", required=True, help="LaMP-1 … LaMP-7 (or LaMP-2-old)")
+    parser.add_argument("--output_dir", required=True, help="predictions.json and results_output.json go here")
+    parser.add_argument("--use_profile", action="store_true", help="personalize the prompts with profile items")
     parser.add_argument("--retriever", default="bm25", help="ranker when the data is not ranked (--is_ranked)")
     parser.add_argument("--is_ranked", action="store_true", help="profiles are already in ranked order")
-    parser.add_argument("--num_retrieved", type=int, default=1)
-    parser.add_argument("--max_length", type=int, default=256)
-    parser.add_argument("--generation_max_length", type=int, default=128)
-    parser.add_argument("--num_beams", type=int, default=4)
-    parser.add_argument("--per_device_batch_size", type=int, default=16)
-    parser.add_argument("--backend", default="auto", help="auto | hf-seq2seq | hf-causal | openai | ...")
+    parser.add_argument("--num_retrieved", type=int, default=1, help="k, profile items in the prompt (default 1)")
+    parser.add_argument("--max_length", type=int, default=256, help="prompt token budget (default 256)")
+    parser.add_argument("--generation_max_length", type=int, default=128, help="max generated tokens (default 128)")
+    parser.add_argument("--generation_num_beams", "--num_beams", dest="num_beams", type=int, default=4,
+                        help="beam search width (official name; --num_beams is an alias; default 4)")
+    parser.add_argument("--per_device_batch_size", type=int, default=16, help="prompts per batch (default 16)")
+    parser.add_argument("--cache_dir", default=None,
+                        help="where hub downloads are cached, as officially (sets HF_HUB_CACHE; default: the "
+                             "hub's own cache)")
+    parser.add_argument("--backend", default="auto",
+                        help="auto (openai with --base_url, else seq2seq or causal from the model's config) | "
+                             "hf-seq2seq | hf-causal | openai | ...")
+    parser.add_argument("--base_url", default=None,
+                        help="with --backend openai: the OpenAI-compatible server (default: $OPENAI_BASE_URL); "
+                             "the key comes from $OPENAI_API_KEY")
+    parser.add_argument("--tokenizer", default=None,
+                        help="with --backend openai: tokenizer for the prompt budget (folder, hub id, the bundled "
+                             "model's name, or 'chars/4'); needed with --use_profile")
+    parser.add_argument("--chat", action="store_true",
+                        help="with --backend openai: use /v1/chat/completions (instruct models)")
     parser.add_argument("--backend_options", type=json.loads, default=None,
                         help="JSON object of extra backend arguments, e.g. '{\"profiles\": \"dev_questions.json\"}' "
                              "for --backend uemb")
@@ -58,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from lamp.files import find_file, load_outputs, load_questions, write_json, write_outputs
     from lamp.gen_cache import GenerationCache
     from lamp.generation import build_examples, generate_all
-    from lamp.models import cache_dir
+    from lamp.models import DEFAULT_MODEL, cache_dir
     from lamp.tasks import get_task
 
     task = get_task(args.task)
@@ -76,15 +100,31 @@ def run(args: argparse.Namespace) -> int:
         from retrievers.ranking import rank_questions
         ranking = rank_questions(questions, task, args.retriever)
     k = args.num_retrieved if args.use_profile else 0
-    kind = backend_kind(args.model_addr) if args.backend == "auto" else args.backend
+    if args.cache_dir:
+        import os
+        os.environ["HF_HUB_CACHE"] = str(Path(args.cache_dir).resolve())
+    kind = args.backend
+    if kind == "auto":
+        kind = "openai" if args.base_url else backend_kind(args.model_addr or DEFAULT_MODEL)
     if not isinstance(args.backend_options or {}, dict):
         raise LampError(f"--backend_options must be a JSON object, got {args.backend_options!r}")
-    backend = load_backend(kind, model=args.model_addr, batch_size=args.per_device_batch_size,
-                           **(args.backend_options or {}))
+    if kind == "openai":
+        options = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat,
+                   "model": args.model_addr}             # None: the one model the server lists
+    else:
+        for flag in ("base_url", "tokenizer", "chat"):
+            if getattr(args, flag):
+                raise LampError(f"--{flag} is for --backend openai, not {kind}")
+        options = {"model": args.model_addr or DEFAULT_MODEL}
+    backend = load_backend(kind, batch_size=args.per_device_batch_size,
+                           **{**options, **(args.backend_options or {})})
+    choose = args.label_choice and task.labels is not None
+    if choose and not can_score_labels(backend):
+        raise LampError(f"--label_choice needs a backend that scores labels; {kind} cannot (drop --label_choice "
+                        "for free generation)")
     examples = build_examples(task, questions, k, args.max_length, backend.tokenizer, ranking)
     settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
                                   max_input_length=args.max_length, stop_at_newline=True)
-    choose = args.label_choice and task.labels is not None
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         outputs = generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
                                options=list(task.labels) if choose else None)

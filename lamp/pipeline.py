@@ -45,16 +45,43 @@ PACKAGES = ("lamp-harness", "torch", "transformers", "sentence-transformers", "r
             "peft", "numpy", "faiss-cpu", "scikit-learn")
 
 
+#: What each RunConfig key means (the flags' help).
+CONFIG_HELP: dict[str, str] = {
+    "data": "folder (or zip) of LaMP files: {task}/{split}/{split}_questions.json and _outputs.json",
+    "split": "which split to run: train, dev or test",
+    "tasks": "LaMP tasks to run, e.g. LaMP-2 LaMP-3 (default: all seven)",
+    "retrievers": "methods: 'none' (raw input) and rankers (bm25, contriever, recency, random, rrf …)",
+    "k": "profile items put in each personalized prompt",
+    "backend": "auto (hf-seq2seq or hf-causal from the model's config), hf-causal, hf-seq2seq, openai …",
+    "model": "model folder, hub id or the bundled SmolLM2-135M-Instruct; with openai the served name",
+    "max_length": "prompt token budget (official default 256)",
+    "max_new_tokens": "most tokens generated per answer",
+    "num_beams": "beam search width (official default 4; the openai backend decodes greedily)",
+    "batch_size": "prompts per generation batch",
+    "label_choice": "classification/rating tasks: the most likely label instead of free generation",
+    "calibrate_labels": "with --label_choice: subtract a content-free prompt's label scores",
+    "baselines": "also run the non-LLM profile baselines (baseline-blind, baseline-bm25)",
+    "use_date": "rankers see each item's date too",
+    "contriever_checkpoint": "encoder of the contriever ranker (default: the bundled all-MiniLM-L6-v2)",
+    "limit": "only the first N questions of each task (quick runs)",
+    "seed": "random seed (random ranker, sampling)",
+    "output_dir": "the run directory (a rerun there resumes)",
+    "baseline_method": "the method every other is compared with in the report",
+    "backend_options": "JSON object of extra backend arguments, e.g. '{\"base_url\": \"http://127.0.0.1:8000/v1\", "
+                       "\"tokenizer\": \"SmolLM2-135M-Instruct\"}'",
+}
+
+
 @dataclass
 class RunConfig:
-    """Everything a run depends on; a JSON config file sets any of these, flags override it."""
+    """Everything a run depends on; a JSON or YAML config file sets any of these, flags override it."""
 
     data: str = "data/demo"
     split: str = "dev"
     tasks: list[str] = field(default_factory=lambda: list(BENCHMARK_TASKS))
     retrievers: list[str] = field(default_factory=lambda: [NO_RETRIEVAL, "bm25", "contriever", "recency"])
     k: int = 1
-    backend: str = "hf-causal"
+    backend: str = "auto"
     model: str = "SmolLM2-135M-Instruct"
     max_length: int = 256
     max_new_tokens: int = 128
@@ -73,19 +100,171 @@ class RunConfig:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "RunConfig":
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise LampError(f"{path}: cannot read the run config ({exc})") from None
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise LampError(f"{path}: unknown config keys {unknown} (known: {', '.join(sorted(names))})")
-        return cls(**raw)
+        """A config from a JSON or YAML file (``.yaml``/``.yml``), every key's type checked."""
+        raw = load_config_file(path)
+        return cls(**check_config_values(raw, str(path)))
+
+    def validate(self, source: str = "the run config", check_backend: bool = True) -> None:
+        """Every value's type and range, the tasks, and the backend with its options; raises
+        :class:`LampError` naming the key. Called before anything is written."""
+        check_config_values(dataclasses.asdict(self), source)
+        for name in ("k", "limit", "max_length", "max_new_tokens", "num_beams", "batch_size"):
+            value = getattr(self, name)
+            least = 0 if name == "k" else 1
+            if value is not None and value < least:
+                raise LampError(f"{source}: {name} must be at least {least}, got {value}")
+        if not self.tasks:
+            raise LampError(f"{source}: tasks is empty")
+        for task in self.tasks:
+            get_task(task)
+        if not self.retrievers:
+            raise LampError(f"{source}: retrievers is empty")
+        if check_backend and self.backend == "profile-baseline":
+            raise LampError(f"{source}: profile-baseline is not an LLM backend; it runs beside the LLM as the "
+                            "baseline-blind and baseline-bm25 methods (baselines: true)")
+        if check_backend and self.backend != "auto":
+            check_backend_options(self.backend, self.backend_options, source)
 
     def settings(self) -> GenerationSettings:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, seed=self.seed,
                                   max_input_length=self.max_length, stop_at_newline=True)
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping in a JSON or YAML config file (YAML by suffix, or when the text is not JSON)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LampError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text)
+        else:
+            raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LampError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                        "YAML configs need a .yaml or .yml name") from None
+    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and its subclasses
+        raise LampError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict):
+        raise LampError(f"{path}: a config is a mapping of keys to values, got {type(raw).__name__}")
+    return raw
+
+
+def _expected(name: str) -> tuple[type, ...] | str:
+    kind = str(next(f.type for f in dataclasses.fields(RunConfig) if f.name == name))
+    return {"str": (str,), "int": (int,), "bool": (bool,), "list[str]": "list[str]", "str | None": (str, type(None)),
+            "int | None": (int, type(None)), "dict[str, Any]": (dict,)}[kind]
+
+
+def check_config_values(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` with unknown keys and wrong types refused (did-you-mean for misspelled keys)."""
+    import difflib
+
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(key for key in raw if key not in names)
+    if unknown:
+        hints = [f"{key!r} -> {close[0]!r}" for key in unknown
+                 for close in [difflib.get_close_matches(key, names, n=1)] if close]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        raise LampError(f"{source}: unknown config keys {unknown}{hint} (known: {', '.join(names)})")
+    for key, value in raw.items():
+        want = _expected(key)
+        if want == "list[str]":
+            if isinstance(value, str):
+                raise LampError(f"{source}: {key} must be a list, got the string {value!r} "
+                                f"(write [{json.dumps(value)}])")
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise LampError(f"{source}: {key} must be a list of strings, got {value!r}")
+            continue
+        assert isinstance(want, tuple)
+        ok = isinstance(value, want) and not (isinstance(value, bool) and bool not in want)
+        if not ok:
+            names_ = " or ".join("null" if t is type(None) else t.__name__ for t in want)
+            raise LampError(f"{source}: {key} must be {names_}, got {type(value).__name__} {value!r}")
+    return raw
+
+
+def check_backend_options(backend: str, options: dict[str, Any], source: str) -> None:
+    """Unknown backend names and option keys are errors with a suggestion, before any loading."""
+    import difflib
+    import importlib
+    import inspect
+
+    from lamp.backends.base import BACKENDS
+
+    if backend not in BACKENDS:
+        close = difflib.get_close_matches(backend, list(BACKENDS) + ["auto"], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LampError(f"{source}: unknown backend {backend!r}{hint} (known: auto, {', '.join(BACKENDS)})")
+    module, cls = BACKENDS[backend].split(":")
+    factory = getattr(importlib.import_module(module), cls)
+    for klass in getattr(factory, "__mro__", ()):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue                                   # passes its options on: look further up
+        known = [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        for key in options:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise LampError(f"{source}: backend_options: {backend} has no option {key!r}{hint} "
+                                f"(options: {', '.join(known)})")
+        return
+
+
+def resolve_backend(cfg: RunConfig) -> str:
+    """The backend to load: ``auto`` reads the model's config (seq2seq or causal), as evaluate_llm.py
+    does; an hf backend that does not match the model's kind is an error naming the right one."""
+    from lamp.models import backend_kind
+
+    if cfg.backend == "auto" or cfg.backend in ("hf-causal", "hf-seq2seq"):
+        kind = backend_kind(cfg.model)
+        if cfg.backend not in ("auto", kind):
+            raise LampError(f"{cfg.model} is {'an encoder-decoder' if kind == 'hf-seq2seq' else 'a decoder-only'} "
+                            f"model: use --backend {kind} (or auto), not {cfg.backend}")
+        if cfg.backend == "auto":
+            check_backend_options(kind, cfg.backend_options, "the run config")
+        return kind
+    return cfg.backend
+
+
+def input_files(cfg: RunConfig, tasks: list[str]) -> dict[str, str]:
+    """sha256 of every data file the run reads (questions and outputs of each task's split)."""
+    import hashlib
+
+    out: dict[str, str] = {}
+    for task in tasks:
+        for kind in ("questions", "outputs"):
+            try:
+                path = find_file(cfg.data, kind, cfg.split, task)
+            except LampError:
+                continue
+            real = Path(str(path).split("!", 1)[0])
+            if str(real) not in out and real.is_file():
+                h = hashlib.sha256()
+                with open(real, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                out[str(real)] = h.hexdigest()
+    return out
+
+
+def _git_dirty() -> bool | None:
+    """True when the source tree has uncommitted changes (None: not a git checkout)."""
+    try:
+        root = Path(__file__).resolve().parents[1]
+        done = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
 
 
 # --------------------------------------------------------------------------- stages
@@ -182,8 +361,12 @@ def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: 
     from lamp.generation import generate_all
 
     t = get_task(task)
-    can_choose = type(backend).choose is not Backend.choose
-    choose = cfg.label_choice and t.labels is not None and can_choose and not backend.uses_examples
+    kind = type(backend)
+    can_choose = kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+    choose = cfg.label_choice and t.labels is not None and not backend.uses_examples
+    if choose and not can_choose:         # never free generation under a "label likelihood" manifest
+        raise LampError(f"label_choice: backend {kind.__name__} cannot score labels; drop --label_choice "
+                        "for free generation")
     settings = cfg.settings()
     if choose and cfg.calibrate_labels:
         settings = dataclasses.replace(settings, calibration_prompt=t.content_free_input())
@@ -227,16 +410,18 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     from lamp.generation import build_examples
     from lamp.models import cache_dir
 
+    cfg.validate(check_backend=backend is None)     # nothing is written for a bad config
     tasks = [get_task(t).name for t in cfg.tasks]
+    kind = resolve_backend(cfg) if backend is None else cfg.backend
     run_dir = prepare_run_dir(cfg.output_dir)
     write_json(run_dir / "config.json", dataclasses.asdict(cfg), indent=1)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if backend is None:
         tick = time.perf_counter()
-        opts = {"model": cfg.model, "batch_size": cfg.batch_size} if cfg.backend.startswith("hf-") else \
+        opts = {"model": cfg.model, "batch_size": cfg.batch_size} if kind.startswith("hf-") else \
             {"model": cfg.model or None}
-        backend = load_backend(cfg.backend, **{**opts, **cfg.backend_options})
+        backend = load_backend(kind, **{**opts, **cfg.backend_options})
         timings["load model"] = time.perf_counter() - tick
     scores: dict[str, dict[str, Any]] = {"_golds": {}}
     results: list[RunResult] = []
@@ -274,8 +459,10 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
                     results.append(RunResult(method, task, metrics, golds, preds))
     timings["total"] = time.perf_counter() - started
     write_json(run_dir / "scores.json", scores, indent=1)
-    manifest = {"versions": _versions(), "git_revision": _git_revision(), "seed": cfg.seed,
-                "model_identity": backend.identity, "backend": cfg.backend,
+    manifest = {"versions": _versions(), "git_revision": _git_revision(), "git_dirty": _git_dirty(),
+                "input_files_sha256": input_files(cfg, tasks), "seed": cfg.seed,
+                "model_identity": backend.identity, "backend": kind,
+                "prompt_budget": getattr(backend, "prompt_budget", "tokenizer"),
                 "mode": ("calibrated label likelihood" if cfg.calibrate_labels else "label likelihood")
                 + " for classification/rating" if cfg.label_choice else "free generation",
                 "timings_s": {k: round(v, 2) for k, v in timings.items()}, "argv": sys.argv}
@@ -311,33 +498,50 @@ def _report_header(cfg: RunConfig, manifest: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- CLI
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="JSON file with any RunConfig keys (flags override it)")
+    parser.add_argument("--config", help="JSON or YAML (.yaml/.yml) file with any of these keys; flags override it")
     for f in dataclasses.fields(RunConfig):
         flag = f"--{f.name}"
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        shown = " ".join(default) if isinstance(default, list) else json.dumps(default) if isinstance(default, dict) \
+            else default
+        help_text = f"{CONFIG_HELP[f.name]} (default: {shown})"
         if f.name == "backend_options":
-            parser.add_argument(flag, type=json.loads, default=None, help="JSON object passed to the backend")
+            parser.add_argument(flag, type=_json_object, default=None, help=help_text)
         elif f.type in ("bool",):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif f.name in ("tasks", "retrievers"):
-            parser.add_argument(flag, nargs="+", default=None)
+            parser.add_argument(flag, nargs="+", default=None, help=help_text)
         else:
             kind = {"int": int, "int | None": int}.get(str(f.type), str)
-            parser.add_argument(flag, type=kind, default=None)
+            parser.add_argument(flag, type=kind, default=None, help=help_text)
     from lamp.scrub import add_scrub_flag
 
     add_scrub_flag(parser)
     parser.epilog = ("examples:\n  lamp run --config data/demo_run.json\n"
+                     "  lamp run --config my_run.yaml --limit 10\n"
                      "  lamp run --tasks LaMP-3 --retrievers none bm25 --k 4 --limit 20 --output_dir runs/try\n"
                      "  lamp run --backend openai --model llama-3-8b "
                      "--backend_options '{\"base_url\": \"http://127.0.0.1:8000/v1\"}'")
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"base_url\": \"http://…/v1\"}'")
+    return value
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults, then the config file, then the flags; validated before anything is written."""
     cfg = RunConfig.from_file(args.config) if args.config else RunConfig()
     for f in dataclasses.fields(RunConfig):
         value = getattr(args, f.name, None)
         if value is not None:
             setattr(cfg, f.name, value)
+    cfg.validate(args.config or "the run flags")
     return cfg
 
 

@@ -1,0 +1,8 @@
+"""``python -m lamp``: the ``lamp`` command (for environments without the console script on PATH)."""
+
+import sys
+
+from lamp.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
