@@ -17,7 +17,6 @@ Metric dicts hold the official scorer's keys for one sample (``accuracy``/``f1``
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -130,10 +129,12 @@ def score_member(task: str, questions: Sequence[Question], golds: Mapping[str, s
             ranking = _ranking(task, questions, member, cfg, out / "ranking.json", progress)
         examples = build_examples(task, questions, k, cfg.max_length, model.tokenizer, ranking)
         t = get_task(task)
-        can_choose = type(model).choose is not Backend.choose
-        choose = cfg.label_choice and t.labels is not None and can_choose and not model.uses_examples
-        if cfg.label_choice and t.labels is not None and not choose:
-            print(f"warning: backend {type(model).__name__} cannot choose labels; generating freely", file=sys.stderr)
+        kind = type(model)   # the same rule as `lamp run`, so both share the cache
+        can_choose = kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+        choose = cfg.label_choice and t.labels is not None and not model.uses_examples
+        if choose and not can_choose:
+            raise LampError(f"label_choice: backend {kind.__name__} cannot score labels; drop --label_choice "
+                            "for free generation")
         texts = generate_all(model, examples, cfg.settings(), cache, mode="choose" if choose else "generate",
                              options=list(t.labels) if choose else None, progress=progress,
                              batch_size=cfg.batch_size, desc=f"{t.file_name} {member.name}")

@@ -23,6 +23,7 @@ Losses (:func:`kd_loss`), from the retrievers' metrics ``labels`` (B, n) and the
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -112,6 +113,9 @@ def load_encoder(checkpoint: str, pooling: str = "auto") -> tuple[Any, Any, str]
         pooling = "pooler" if has_pooler else "mean"
     elif pooling == "pooler" and getattr(encoder, "pooler", None) is None:
         raise LampError(f"{checkpoint}: this encoder has no pooler; use --pooling cls or mean")
+    elif pooling == "pooler" and not has_pooler:
+        print(f"note: {checkpoint} has no trained pooler weights; its pooler starts from random weights",
+              file=sys.stderr)
     return encoder, tokenizer, pooling
 
 

@@ -253,7 +253,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
                 scores = model(enc["input_ids"], enc["attention_mask"], y.shape[1])
             loss = kd_loss(scores, y, cfg.temperature, cfg.loss) / cfg.accumulation_steps
             accelerator.backward(loss)
-            losses.append(float(loss) * cfg.accumulation_steps)
+            losses.append(loss.item() * cfg.accumulation_steps)
             if (step + 1) % cfg.accumulation_steps == 0 or step + 1 == len(batches):
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
