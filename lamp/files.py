@@ -329,18 +329,27 @@ def question_from_json(obj: Any, problems: Problems, item_fields: tuple[str, ...
     return Question(id=qid, input=text, profile=profile, user_id=user_id, extra=extra or None)
 
 
+#: Applied to each question as it is loaded, with a per-user dict it may keep state in (``--scrub``
+#: sets it through :func:`lamp.scrub.set_active`); None loads questions as they are in the file.
+_question_hook: Callable[[Question, dict], Question] | None = None
+
+
+def set_question_hook(hook: Callable[[Question, dict], Question] | None) -> None:
+    """Transform every question loaded from now on in this process (None: stop)."""
+    global _question_hook
+    _question_hook = hook
+
+
 def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None, task: str | None = None,
                    problems: Problems | None = None) -> Iterator[Question]:
     """Stream the questions of a file (or of the one matching file in a folder or zip)."""
     from lamp.tasks import get_task
 
-    from lamp.scrub import active_scrubber
-
     src = as_source(path, "questions", split, task)
     problems = problems or Problems(src.name)
     fields = get_task(task).item_fields if task else ()
     seen: set[str] = set()
-    scrubber, maps = active_scrubber(), {}
+    hook, maps = _question_hook, {}
     with contextlib.closing(src.open()) as stream, _clean_read_errors(src.name):
         for obj in iter_json_list(stream, src.name):
             if isinstance(obj, WholeObject) and isinstance(obj.get("golds"), list):
@@ -359,8 +368,8 @@ def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None
                     problems.error("duplicate question id", q.id, "id")
                     continue
                 seen.add(q.id)
-                if scrubber is not None:
-                    q = scrubber.scrub_question(q, maps.setdefault(q.user_id, {}) if q.user_id is not None else {})
+                if hook is not None:        # e.g. --scrub: one placeholder map per user
+                    q = hook(q, maps.setdefault(q.user_id, {}) if q.user_id is not None else {})
                 yield q
 
 

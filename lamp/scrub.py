@@ -16,8 +16,8 @@ What is covered depends on what is installed:
 The analyzer never reaches the network: tldextract, which the email recognizer uses, is pointed
 at its bundled public-suffix snapshot before Presidio loads.
 
-Scrubbing applies where questions are loaded (:func:`lamp.files.iter_questions` calls
-:func:`active_scrubber`), so with ``--scrub`` no unscrubbed text reaches rankings, prompts,
+Scrubbing applies where questions are loaded (:func:`set_active` installs the scrubber as the
+load hook of :func:`lamp.files.iter_questions`), so with ``--scrub`` no unscrubbed text reaches rankings, prompts,
 caches, stores or logs. ``id``, ``date`` and ``score`` fields are kept as they are.
 """
 
@@ -276,7 +276,10 @@ def get_scrubber(use_ner: bool | None = None) -> Scrubber:
 def set_active(enabled: bool) -> Scrubber | None:
     """Turn scrubbing of every loaded questions file on or off for this process (the ``--scrub`` flag)."""
     global _ACTIVE
+    from lamp.files import set_question_hook
+
     _ACTIVE = get_scrubber() if enabled else None
+    set_question_hook(_ACTIVE.scrub_question if _ACTIVE is not None else None)
     return _ACTIVE
 
 
