@@ -243,10 +243,10 @@ def input_files(cfg: RunConfig, tasks: list[str]) -> dict[str, str]:
     for task in tasks:
         for kind in ("questions", "outputs"):
             try:
-                path = find_file(cfg.data, kind, cfg.split, task)
+                source = find_file(cfg.data, kind, cfg.split, task)
             except LampError:
                 continue
-            real = Path(str(path).split("!", 1)[0])
+            real = Path(source.name.split("!", 1)[0])         # a zip member: the zip's hash
             if str(real) not in out and real.is_file():
                 h = hashlib.sha256()
                 with open(real, "rb") as fh:
