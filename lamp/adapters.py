@@ -348,27 +348,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     add_scrub_flag(common)
     common.add_argument("--questions", required=True, help="LaMP questions file (the users and their profiles)")
-    common.add_argument("--task", required=True)
+    common.add_argument("--task", required=True, help="LaMP task of the questions, e.g. LaMP-3")
     common.add_argument("--model", default="SmolLM2-135M-Instruct",
                         help="base model: a folder (e.g. a 'lamp train' output), hub id, or the bundled model")
     common.add_argument("--adapter_dir", help="the adapter store (one folder per user)")
     d = AdapterSettings()
-    tr = sub.add_parser("train", parents=[common], help="train the missing adapters of this shard's users")
-    tr.add_argument("--num_shards", type=int, default=1)
-    tr.add_argument("--shard_id", type=int, default=0)
+    examples = __doc__.split("Example::", 1)[1].strip().split("\n    lamp adapters predict") if __doc__ else ["", ""]
+    tr = sub.add_parser("train", parents=[common], help="train the missing adapters of this shard's users",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n    " + examples[0].strip())
+    tr.add_argument("--num_shards", type=int, default=1, help="split the users into this many shards (default 1)")
+    tr.add_argument("--shard_id", type=int, default=0, help="which shard this process trains (0-based)")
     tr.add_argument("--user_ids", nargs="*", help="only these users")
     for name, value in asdict(d).items():
         tr.add_argument(f"--{name}", type=type(value), default=value, help=f"(default: {value})")
-    pr = sub.add_parser("predict", parents=[common], help="generate with each user's adapter")
+    pr = sub.add_parser("predict", parents=[common], help="generate with each user's adapter",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n    lamp adapters predict" + examples[-1].rstrip())
     pr.add_argument("--output", required=True, help="predictions file to write ({task, golds})")
     pr.add_argument("--use_retrieval", action="store_true", help="retrieval-augmented prompts (RAG+PEFT)")
     pr.add_argument("--ranking", help="ranking file {question id: [profile ids]}; default: rank with --retriever")
-    pr.add_argument("--retriever", default="bm25")
-    pr.add_argument("--num_retrieved", type=int, default=1)
-    pr.add_argument("--max_length", type=int, default=512)
-    pr.add_argument("--max_new_tokens", type=int, default=128)
-    pr.add_argument("--num_beams", type=int, default=4)
-    pr.add_argument("--batch_size", type=int, default=16)
+    pr.add_argument("--retriever", default="bm25", help="ranker for --use_retrieval without --ranking (default bm25)")
+    pr.add_argument("--num_retrieved", type=int, default=1, help="k, profile items in the prompt (default 1)")
+    pr.add_argument("--max_length", type=int, default=512, help="prompt token budget (PEFT default 512)")
+    pr.add_argument("--max_new_tokens", type=int, default=128, help="most generated tokens (default 128)")
+    pr.add_argument("--num_beams", type=int, default=4, help="beam search width (default 4)")
+    pr.add_argument("--batch_size", type=int, default=16, help="prompts per batch (default 16)")
     parser.epilog = __doc__.split("Example::", 1)[1].rstrip() if __doc__ else None
 
 
