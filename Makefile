@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean-demo ropg
+.PHONY: install demo test test-fast bench clean-demo ropg rspg
 
 install: $(STAMP)
 
@@ -43,3 +43,8 @@ ropg: install
 # User embeddings against none / RAG / per-user LoRA on the demo data (resumable): runs/uemb/report.md
 uemb: install
 	bash bench/uemb_experiment.sh runs/uemb
+
+# RSPG end to end (feedback per retriever, Pre/Post selectors, oracle, significance; resumable): runs/rspg/results.md
+# Uses runs/ropg's ROPG-KD/RL checkpoints when `make ropg` made them.
+rspg: install
+	$(PY) bench/rspg_experiment.py --out runs/rspg

@@ -60,15 +60,34 @@ def split_files(data: Path, out: Path, task: str, split: str, limit: int | None)
     return q_path, o_path
 
 
+def user_folds(records: list[dict], k: int) -> list[tuple[list[int], list[int]]]:
+    """K folds of record indices grouped by user (a user's questions share one fold): (test, train)."""
+    import random
+
+    users = sorted({str(r.get("user_id", r["id"])) for r in records})
+    random.Random(0).shuffle(users)
+    fold_of = {u: i % k for i, u in enumerate(users)}
+    out = []
+    for f in range(k):
+        test = [i for i, r in enumerate(records) if fold_of[str(r.get("user_id", r["id"]))] == f]
+        out.append((test, [i for i in range(len(records)) if i not in set(test)]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/rspg", help="experiment folder (resumable)")
     parser.add_argument("--data", default=".cache/rspg_data", help="where the generator's split is made")
     parser.add_argument("--tasks", nargs="+", default=["LaMP-2", "LaMP-5"])
-    parser.add_argument("--train", type=int, default=100, help="training questions per task (first N)")
+    parser.add_argument("--cv", type=int, default=5,
+                        help="K-fold cross-validation over the dev questions, folds by user (0: train on the "
+                             "training split instead)")
+    parser.add_argument("--train", type=int, default=100, help="with --cv 0: training questions per task (first N)")
     parser.add_argument("--pool", nargs="+", default=DEFAULT_POOL, help="pool members (rspg.pool specs)")
-    parser.add_argument("--ropg_kd", default=None, help="ROPG-KD checkpoint folder (added as ropg-kd when present)")
-    parser.add_argument("--ropg_rl", default=None, help="ROPG-RL checkpoint folder (added as ropg-rl when present)")
+    parser.add_argument("--ropg_kd", default="runs/ropg/{task}/checkpoints/kd/checkpoint/latest",
+                        help="ROPG-KD checkpoint folder, {task} filled per task (added as ropg-kd when present)")
+    parser.add_argument("--ropg_rl", default="runs/ropg/{task}/checkpoints/rl/checkpoint/latest",
+                        help="ROPG-RL checkpoint folder, {task} filled per task (added as ropg-rl when present)")
     parser.add_argument("--k", type=int, default=2)
     parser.add_argument("--max_length", type=int, default=256)
     parser.add_argument("--max_new_tokens", type=int, default=24)
@@ -88,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     from lamp.tasks import get_task
 
     from eval.scoring import score_paths
-    from rspg.data import create_data_files
+    import numpy as np
+
+    from rspg.data import create_data_files, pool_info_path
     from rspg.feedback import FeedbackConfig, score_member
     from rspg.pool import load_pool
     from rspg.selection import format_pool_table, pool_table, select_records, write_selection
@@ -97,14 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     out = Path(args.out)
-    specs = list(args.pool)
-    for name, folder in (("ropg-kd", args.ropg_kd), ("ropg-rl", args.ropg_rl)):
-        if folder and Path(folder).is_dir():
-            specs.append(f"{name}=trained:{folder}")
-        elif folder:
-            print(f"note: {folder} not found; running without {name}", file=sys.stderr)
-    pool = load_pool(specs)
-    names = [m.name for m in pool]
+
+    def pool_for(task: str) -> list:
+        """The pool of one task: ``--pool`` plus the ROPG checkpoints that exist ({task} in a path is filled)."""
+        specs = list(args.pool)
+        for name, pattern in (("ropg-kd", args.ropg_kd), ("ropg-rl", args.ropg_rl)):
+            folder = pattern.format(task=task, file_name=task.replace("-", "_")) if pattern else None
+            if folder and Path(folder).is_dir():
+                specs.append(f"{name}=trained:{Path(folder).resolve()}")
+            elif folder:
+                print(f"note: {folder} not found; {task} runs without {name}", file=sys.stderr)
+        return load_pool(specs)
+
     tick = time.perf_counter()
     data = make_data(Path(args.data), args.tasks)
     timings["data"] = time.perf_counter() - tick
@@ -119,11 +144,15 @@ def main(argv: list[str] | None = None) -> int:
             backend = load_backend("hf-causal", model="SmolLM2-135M-Instruct", batch_size=args.batch_size)
         return backend
 
-    results = {"pool": [m.to_json() for m in pool], "settings": vars(args), "tasks": {}}
+    results = {"pools": {}, "settings": vars(args), "tasks": {}}
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         for task in args.tasks:
             t = get_task(task)
-            for split, limit in (("train", args.train), ("dev", None)):
+            pool = pool_for(task)
+            names = [m.name for m in pool]
+            results["pools"][t.file_name] = [m.to_json() for m in pool]
+            splits = (("dev", None),) if args.cv else (("train", args.train), ("dev", None))
+            for split, limit in splits:
                 q_path, o_path = split_files(data, out, task, split, limit)
                 questions = load_questions(q_path, task=task)
                 golds = load_outputs(o_path, task=task).by_id()
@@ -136,23 +165,36 @@ def main(argv: list[str] | None = None) -> int:
                 create_data_files([out / t.file_name / split / n for n in names], str(q_path), str(o_path),
                                   str(out / t.file_name / f"{split}.json"), None, task, names)
             selectors = {}
+            dev = load_records(out / t.file_name / "dev.json")
+            folds = user_folds(dev, args.cv) if args.cv else [(list(range(len(dev))), None)]
             for rspg_type in ("Pre", "Post"):
                 tick = time.perf_counter()
                 name = f"rspg-{rspg_type.lower()}"
                 folder = out / t.file_name / name
-                train_selector(TrainConfig(task=task, rspg_type=rspg_type, pooling="mean", lr=args.lr,
-                                           epochs=args.epochs, per_gpu_batch_size=8,
-                                           max_length_input=args.max_length_input,
-                                           freeze_encoder=not args.fine_tune, scheduler="fixed"),
-                               out / t.file_name / "train.json", folder, None, progress=True)
-                dev = load_records(out / t.file_name / "dev.json")
-                picks, scores, _ = select_records(folder, dev, progress=False)
+                cfg_train = TrainConfig(task=task, rspg_type=rspg_type, pooling="mean", lr=args.lr, epochs=args.epochs,
+                                        per_gpu_batch_size=8, max_length_input=args.max_length_input,
+                                        freeze_encoder=not args.fine_tune, scheduler="fixed")
+                picks = [0] * len(dev)
+                scores = np.zeros((len(dev), len(names)))
+                for f, (test_rows, train_rows) in enumerate(folds):
+                    train_path = out / t.file_name / "train.json"
+                    sel_dir = folder
+                    if train_rows is not None:       # cross-validation: train on the other users' questions
+                        train_path = out / t.file_name / "cv" / f"fold{f}.json"
+                        write_json(train_path, [dev[i] for i in train_rows])
+                        pool_info_path(train_path).write_text(pool_info_path(out / t.file_name / "dev.json")
+                                                              .read_text(encoding="utf-8"), encoding="utf-8")
+                        sel_dir = folder / f"fold{f}"
+                    train_selector(cfg_train, train_path, sel_dir, None, progress=True)
+                    part = [dev[i] for i in test_rows]
+                    fold_picks, fold_scores, _ = select_records(sel_dir, part, progress=False)
+                    for i, p, sc in zip(test_rows, fold_picks, fold_scores):
+                        picks[i], scores[i] = p, sc
                 path = write_selection(folder, task, dev, picks, scores)
                 official = score_paths(out / "data" / t.file_name / "dev" / "dev_outputs.json", path)[0].metrics
                 write_json(folder / "final_scores.json", official, indent=1)
                 selectors[name] = picks
                 timings[f"selector {t.file_name} {rspg_type}"] = time.perf_counter() - tick
-            dev = load_records(out / t.file_name / "dev.json")
             table = pool_table(task, dev, selectors, n_resamples=args.n_resamples)
             results["tasks"][t.file_name] = table
             print(f"\n## {t.file_name} (dev, {len(dev)} questions)\n\n{format_pool_table(table)}\n")

@@ -46,15 +46,18 @@ def select_records(model_dir: str | Path, records: Sequence[Mapping[str, Any]], 
                    progress: bool = True) -> tuple[list[int], np.ndarray, dict[str, Any]]:
     """(picks, scores (N, n), the selector's config) for the records of a ``create_data`` file."""
     from rspg.model import load_selector, separator
-    from rspg.train import score_texts, texts_of
+    from rspg.train import frozen_memo, score_texts, texts_of
 
     model, tokenizer, config = load_selector(model_dir)
+    train_config = config.get("train_config") or {}
+    memo = frozen_memo(config["encoder"], config["pooling"], config["max_length_input"]) \
+        if train_config.get("freeze_encoder") and config.get("encoder") else None
     names = list(records[0].get("retrievers") or [])
     if config.get("retrievers") and names and config["retrievers"] != names:
         raise LampError(f"{model_dir}: the selector was trained on the pool {config['retrievers']}, "
                         f"the data holds {names}")
     scores = score_texts(model, tokenizer, texts_of(records, config["rspg_type"], separator(tokenizer)),
-                         config["max_length_input"], batch_size, progress)
+                         config["max_length_input"], batch_size, progress, memo)
     return [int(i) for i in scores.argmax(axis=1)], scores, config
 
 

@@ -117,31 +117,41 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) 
     return {"input_ids": enc["input_ids"].to(device), "attention_mask": enc["attention_mask"].to(device)}
 
 
+#: Vectors of a frozen (untrained) encoder, per (checkpoint, pooling, max length): cross-validation
+#: folds and selection reuse them within one process instead of encoding the same texts again.
+_FROZEN: dict[tuple[str, str, int], dict[str, torch.Tensor]] = {}
+
+
+def frozen_memo(checkpoint: str, pooling: str, max_length: int) -> dict[str, torch.Tensor]:
+    return _FROZEN.setdefault((str(checkpoint), pooling, int(max_length)), {})
+
+
 @torch.inference_mode()
 def embed_all(model: Selector, tokenizer: Any, texts: Sequence[Sequence[str]], max_length: int,
-              batch_size: int = 16, progress: bool = False, desc: str = "embed") -> torch.Tensor:
-    """Pooled encoder vectors (N, n, H) for every (record, retriever) text, length-sorted batches."""
+              batch_size: int = 16, progress: bool = False, desc: str = "embed",
+              memo: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Pooled encoder vectors (N, n, H) for every (record, retriever) text, length-sorted batches
+    (``memo``: vectors already known for a frozen encoder, filled with the new ones)."""
     from tqdm.auto import tqdm
 
     flat = [t for row in texts for t in row]
     n = len(texts[0]) if texts else 0
     device = next(model.parameters()).device
-    order = sorted(range(len(flat)), key=lambda i: -len(flat[i]))
-    out: list[torch.Tensor | None] = [None] * len(flat)
-    for start in tqdm(range(0, len(order), batch_size), disable=not progress, desc=desc, unit="batch"):
-        idx = order[start:start + batch_size]
-        vecs = model.embed(**_encode(tokenizer, [flat[i] for i in idx], max_length, device)).float().cpu()
-        for i, v in zip(idx, vecs):
-            out[i] = v
-    return torch.stack(out).view(len(texts), n, -1) if flat else torch.zeros(0)
+    known = memo if memo is not None else {}
+    todo = sorted({t for t in flat if t not in known}, key=lambda t: -len(t))
+    for start in tqdm(range(0, len(todo), batch_size), disable=not progress, desc=desc, unit="batch"):
+        part = todo[start:start + batch_size]
+        vecs = model.embed(**_encode(tokenizer, part, max_length, device)).float().cpu()
+        known.update(zip(part, vecs))
+    return torch.stack([known[t] for t in flat]).view(len(texts), n, -1) if flat else torch.zeros(0)
 
 
 @torch.inference_mode()
 def score_texts(model: Selector, tokenizer: Any, texts: Sequence[Sequence[str]], max_length: int,
-                batch_size: int = 16, progress: bool = False) -> np.ndarray:
+                batch_size: int = 16, progress: bool = False, memo: dict[str, torch.Tensor] | None = None) -> np.ndarray:
     """The selector's (N, n) scores."""
     model.eval()
-    vectors = embed_all(model, tokenizer, texts, max_length, batch_size, progress, desc="select")
+    vectors = embed_all(model, tokenizer, texts, max_length, batch_size, progress, desc="select", memo=memo)
     return model.head(vectors.to(next(model.parameters()).device)).squeeze(-1).float().cpu().numpy()
 
 
@@ -228,10 +238,11 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     val_texts = texts_of(val, cfg.rspg_type, sep) if val is not None else None
     if cfg.freeze_encoder:
         core.encoder.eval()
+        memo = frozen_memo(checkpoint, pooling, cfg.max_length_input)
         frozen = embed_all(core, tokenizer, train_texts, cfg.max_length_input, progress=progress,
-                           desc="embed (frozen encoder)")
+                           desc="embed (frozen encoder)", memo=memo)
         if val_texts is not None and accelerator.is_main_process:
-            val_frozen = embed_all(core, tokenizer, val_texts, cfg.max_length_input)
+            val_frozen = embed_all(core, tokenizer, val_texts, cfg.max_length_input, memo=memo)
     target = torch.tensor(labels)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
