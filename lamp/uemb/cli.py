@@ -6,7 +6,7 @@ Example::
         --aggregator attention --out runs/uemb/LaMP_2/attention
     lamp uemb predict --artifact runs/uemb/LaMP_2/attention \\
         --questions data/demo/LaMP_2/dev/dev_questions.json --output runs/uemb/LaMP_2/attention/dev.json
-    lamp uemb compare --data data/demo --tasks LaMP-2 LaMP-5 --out runs/uemb
+    lamp uemb compare --data data/demo --tasks LaMP-2 LaMP-7 --out runs/uemb
 """
 
 from __future__ import annotations

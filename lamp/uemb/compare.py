@@ -41,7 +41,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="data/demo", help="LaMP data folder with train and dev splits")
-    parser.add_argument("--tasks", nargs="+", default=["LaMP-2", "LaMP-5"])
+    parser.add_argument("--tasks", nargs="+", default=["LaMP-2", "LaMP-7"])
     parser.add_argument("--split", default="dev")
     parser.add_argument("--train_split", default="train")
     parser.add_argument("--out", default="runs/uemb")
