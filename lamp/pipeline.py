@@ -225,6 +225,10 @@ def resolve_backend(cfg: RunConfig) -> str:
     from lamp.models import backend_kind
 
     if cfg.backend == "auto" or cfg.backend in ("hf-causal", "hf-seq2seq"):
+        folder = Path(cfg.model)
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            raise LampError(f"{folder} is a LoRA adapter (adapter_config.json, no model config): give its base "
+                            "model as --model, or use 'lamp adapters predict' for per-user adapters")
         kind = backend_kind(cfg.model)
         if cfg.backend not in ("auto", kind):
             raise LampError(f"{cfg.model} is {'an encoder-decoder' if kind == 'hf-seq2seq' else 'a decoder-only'} "

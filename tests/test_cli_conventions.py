@@ -196,3 +196,11 @@ def test_evaluate_llm_openai_errors_are_clear(lamp3_data, tmp_path, monkeypatch,
     assert evaluate(base + ["--tokenizer", "x", "--model_addr", str(tiny_llama(tmp_path / "m"))]) == 2
     assert "--tokenizer is for --backend openai" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_adapter_folder_given_as_the_model_is_a_clear_error(tmp_path):
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "base_model_name_or_path": "x"}))
+    with pytest.raises(LampError, match="is a LoRA adapter"):
+        resolve_backend(RunConfig(model=str(folder)))
