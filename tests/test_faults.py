@@ -197,6 +197,25 @@ ROWS: list[Row] = [
 ]
 
 
+def run_config(f: Files, **overrides) -> list[str]:
+    cfg = {"data": str(f.root / "data"), "split": "dev", "tasks": ["LaMP-3"], "retrievers": ["bm25"], "k": 1,
+           "backend": "dummy", "baselines": False, "output_dir": str(f.root / "run"), **overrides}
+    return ["run", "--config", str(f.write("run.json", cfg))]
+
+
+#: ``lamp run`` config validation before anything is written is issue 13's (lamp/pipeline.py RunConfig);
+#: these rows are part of the corpus and pass once it lands.
+RUN_ROWS: list[Row] = [
+    ("run negative k", lambda f: run_config(f, k=-1), ("k",)),
+    ("run config k is 'two'", lambda f: run_config(f, k="two"), ("k", "'two'")),
+    ("run unknown retriever leaves no run folder", lambda f: run_config(f, retrievers=["bm52"]), ("bm52",)),
+    ("run bad data leaves no run folder", lambda f: run_config(
+        f, data=str(f.write("bad/LaMP_3/dev/dev_questions.json", questions(date="2020-13-45")).parents[2])),
+     ("impossible date",)),
+    ("run non-UTF-8 config", lambda f: ["run", "--config", str(f.raw("run.json", b'{"k": "\xff"}'))], ("run.json",)),
+]
+
+
 def _link(target: Path, link: Path) -> Path:
     link.symlink_to(target)
     return link
@@ -231,7 +250,12 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
-@pytest.mark.parametrize("row_id,setup,fragments", ROWS, ids=[r[0] for r in ROWS])
+_PENDING = pytest.mark.xfail(reason="lamp run config validation (issue 13) not in yet", strict=False)
+
+
+@pytest.mark.parametrize("row_id,setup,fragments",
+                         [pytest.param(*r, id=r[0]) for r in ROWS] +
+                         [pytest.param(*r, id=r[0], marks=_PENDING) for r in RUN_ROWS])
 def test_planted_fault_is_a_clean_refusal(row_id, setup, fragments, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LAMP_MAX_MEMBER_MB", "1")
     files = Files(tmp_path)
@@ -392,7 +416,7 @@ def test_run_resume_recomputes_when_scrubbing_changes(tmp_path, capsys):
 
 
 def test_fault_corpus_covers_every_kind_the_issue_lists():
-    text = " ".join(r[0] for r in ROWS)
+    text = " ".join(r[0] for r in ROWS + RUN_ROWS)
     for kind in ("rank output is its input", "merge output", "eval output is the predictions", "eval output is the golds",
                  "submit --force", "non-UTF-8", "nested", "folder", "regular file", "read-only", "'two'",
                  "impossible date", "NaN", "negative k", "without JSON", "inflating"):
