@@ -183,13 +183,15 @@ def configure_select(parser: argparse.ArgumentParser, official: bool = False) ->
     parser.add_argument("--model_path", default=None, help="the trained selector folder (default: --name)")
     parser.add_argument("--val_lamp_golds", default=None, help="gold outputs to score final_preds.json against")
     parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--n_resamples", type=int, default=10_000,
+                        help="paired bootstrap / randomization rounds against the best single retriever")
 
 
 def run_select(args: argparse.Namespace) -> int:
     from lamp.files import write_json
 
     from eval.scoring import format_table, results_json, score_paths
-    from rspg.selection import select_records, write_selection
+    from rspg.selection import format_pool_table, pool_table, select_records, write_selection
     from rspg.train import load_records
 
     records = load_records(args.val_data)
@@ -197,6 +199,10 @@ def run_select(args: argparse.Namespace) -> int:
                                            progress=not args.no_progress)
     path = write_selection(args.name, args.task, records, picks, scores)
     print(f"{config['rspg_type']} selector: {len(picks)} picks -> {path}")
+    table = pool_table(args.task, records, {f"rspg-{config['rspg_type'].lower()}": picks},
+                       n_resamples=args.n_resamples)
+    write_json(Path(args.name) / "report.json", table, indent=1)
+    print(format_pool_table(table))
     if args.val_lamp_golds:
         scored = score_paths(args.val_lamp_golds, path)
         write_json(Path(args.name) / "final_scores.json", results_json(scored, flat=True), indent=1)
