@@ -30,6 +30,7 @@ from lamp.backends.base import GenerationSettings
 from lamp.errors import LampError
 from lamp.files import find_file, load_outputs, write_json, write_outputs, atomic_write
 from lamp.tasks import get_task
+from lamp.uemb.artifact import CONFIG, WEIGHTS
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "uemb-mean": {"aggregator": "mean"},
@@ -243,7 +244,7 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
         enc_dim = art_cfg["spec"]["enc_dim"]
         info[variant] = {"seconds": round(train_s + pred_s, 1), "train_seconds": train_s,
                          "per_user_bytes": 2 * enc_dim * 4 if VARIANTS[variant]["aggregator"] != "control" else 8,
-                         "shared_bytes": _dir_bytes(art_dir) - _dir_bytes(art_dir / "dev_fallbacks.json"),
+                         "shared_bytes": sum((art_dir / f).stat().st_size for f in (CONFIG, WEIGHTS)),
                          "train_loss": art_cfg["info"]["epoch_losses"],
                          "fallbacks": sum(json.loads((art_dir / "dev_fallbacks.json").read_text()).values())
                          if (art_dir / "dev_fallbacks.json").exists() else None}
