@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", type=int, default=5,
                         help="K-fold cross-validation over the dev questions, folds by user (0: train on the "
                              "training split instead)")
+    parser.add_argument("--dev", type=int, default=None, help="only the first N dev questions (default: all 100)")
     parser.add_argument("--train", type=int, default=100, help="with --cv 0: training questions per task (first N)")
     parser.add_argument("--pool", nargs="+", default=DEFAULT_POOL, help="pool members (rspg.pool specs)")
     parser.add_argument("--ropg_kd", default="runs/ropg/{task}/checkpoints/kd/checkpoint/latest",
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="fine-tune the whole encoder (default: a frozen encoder and a trained head, for the CPU budget)")
     parser.add_argument("--max_length_input", type=int, default=256)
     parser.add_argument("--n_resamples", type=int, default=10_000)
+    parser.add_argument("--no_prior", action="store_true",
+                        help="skip the selectors with a learned score per retriever (--retriever_prior)")
     args = parser.parse_args(argv)
 
     from lamp.backends.base import load_backend
@@ -144,14 +147,18 @@ def main(argv: list[str] | None = None) -> int:
             backend = load_backend("hf-causal", model="SmolLM2-135M-Instruct", batch_size=args.batch_size)
         return backend
 
-    results = {"pools": {}, "settings": vars(args), "tasks": {}}
+    previous = out / "results.json"      # one file for every task run so far (tasks may be run one by one)
+    results = json.loads(previous.read_text(encoding="utf-8")) if previous.exists() else {}
+    results = {"pools": results.get("pools", {}), "settings": results.get("settings", {}),
+               "tasks": results.get("tasks", {}), "timings_s": results.get("timings_s", {})}
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         for task in args.tasks:
             t = get_task(task)
             pool = pool_for(task)
             names = [m.name for m in pool]
             results["pools"][t.file_name] = [m.to_json() for m in pool]
-            splits = (("dev", None),) if args.cv else (("train", args.train), ("dev", None))
+            results["settings"][t.file_name] = vars(args)
+            splits = (("dev", args.dev),) if args.cv else (("train", args.train), ("dev", args.dev))
             for split, limit in splits:
                 q_path, o_path = split_files(data, out, task, split, limit)
                 questions = load_questions(q_path, task=task)
@@ -167,13 +174,16 @@ def main(argv: list[str] | None = None) -> int:
             selectors = {}
             dev = load_records(out / t.file_name / "dev.json")
             folds = user_folds(dev, args.cv) if args.cv else [(list(range(len(dev))), None)]
-            for rspg_type in ("Pre", "Post"):
+            variants = [(kind, False) for kind in ("Pre", "Post")]
+            if not args.no_prior:
+                variants += [(kind, True) for kind in ("Pre", "Post")]
+            for rspg_type, prior in variants:
                 tick = time.perf_counter()
-                name = f"rspg-{rspg_type.lower()}"
+                name = f"rspg-{rspg_type.lower()}" + ("+prior" if prior else "")
                 folder = out / t.file_name / name
                 cfg_train = TrainConfig(task=task, rspg_type=rspg_type, pooling="mean", lr=args.lr, epochs=args.epochs,
                                         per_gpu_batch_size=8, max_length_input=args.max_length_input,
-                                        freeze_encoder=not args.fine_tune, scheduler="fixed")
+                                        freeze_encoder=not args.fine_tune, scheduler="fixed", retriever_prior=prior)
                 picks = [0] * len(dev)
                 scores = np.zeros((len(dev), len(names)))
                 for f, (test_rows, train_rows) in enumerate(folds):
@@ -194,18 +204,20 @@ def main(argv: list[str] | None = None) -> int:
                 official = score_paths(out / "data" / t.file_name / "dev" / "dev_outputs.json", path)[0].metrics
                 write_json(folder / "final_scores.json", official, indent=1)
                 selectors[name] = picks
-                timings[f"selector {t.file_name} {rspg_type}"] = time.perf_counter() - tick
+                timings[f"selector {t.file_name} {name}"] = time.perf_counter() - tick
             table = pool_table(task, dev, selectors, n_resamples=args.n_resamples)
             results["tasks"][t.file_name] = table
             print(f"\n## {t.file_name} (dev, {len(dev)} questions)\n\n{format_pool_table(table)}\n")
     timings["total"] = time.perf_counter() - started
-    results["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    run_key = "+".join(get_task(t).file_name for t in args.tasks)
+    results["timings_s"][run_key] = {k: round(v, 1) for k, v in timings.items()}
     results["cpu_count"] = os.cpu_count()
     write_json(out / "results.json", results, indent=1)
     with open(out / "results.md", "w", encoding="utf-8") as fh:
-        for key, table in results["tasks"].items():
+        for key, table in sorted(results["tasks"].items()):
             fh.write(f"## {key} (dev, {table['questions']} questions)\n\n{format_pool_table(table)}\n\n")
-        fh.write(f"Wall time {timings['total']:.0f} s on {os.cpu_count()} CPU cores.\n")
+        for key, stages in results["timings_s"].items():
+            fh.write(f"Wall time of the {key} run: {stages['total']:.0f} s on {os.cpu_count()} CPU cores.\n")
     print(f"wall time {timings['total']:.0f} s; results in {out / 'results.json'} and {out / 'results.md'}")
     return 0
 

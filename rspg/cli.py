@@ -157,6 +157,9 @@ def configure_train(parser: argparse.ArgumentParser, official: bool = False) -> 
     parser.add_argument("--scheduler", default="fixed", choices=("fixed", "linear"))
     parser.add_argument("--warmup_ratio", type=float, default=0.05)
     parser.add_argument("--freeze_encoder", action="store_true", help="train the head only (a linear probe)")
+    parser.add_argument("--retriever_prior", action="store_true",
+                        help="add a learned score per retriever (not in the official model): lets the selector "
+                             "learn which retriever is best on average")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no_progress", action="store_true")
 
@@ -168,7 +171,8 @@ def run_train(args: argparse.Namespace) -> int:
                       max_length_input=args.max_length_input, loss=args.loss, temperature=args.temperature,
                       lr=args.lr, epochs=args.epochs, per_gpu_batch_size=args.per_gpu_batch_size,
                       accumulation_steps=args.accumulation_steps, scheduler=args.scheduler,
-                      warmup_ratio=args.warmup_ratio, freeze_encoder=args.freeze_encoder, seed=args.seed)
+                      warmup_ratio=args.warmup_ratio, freeze_encoder=args.freeze_encoder,
+                      retriever_prior=args.retriever_prior, seed=args.seed)
     log = train_selector(cfg, args.train_data, args.name, args.val_data, progress=not args.no_progress)
     print(f"selector ({cfg.rspg_type}, pooling {log['pooling']}) -> {args.name}")
     return 0

@@ -73,13 +73,21 @@ def kd_loss(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0
 class Selector(nn.Module):
     """Encoder + ``Linear(hidden, 1)``: one score per (input, retriever), shaped (B, n)."""
 
-    def __init__(self, encoder: nn.Module, pooling: str) -> None:
+    def __init__(self, encoder: nn.Module, pooling: str, prior: int = 0) -> None:
         super().__init__()
         if pooling not in POOLINGS[1:]:
             raise LampError(f"pooling must be one of {', '.join(POOLINGS[1:])} here, got {pooling!r}")
         self.encoder = encoder
         self.pooling = pooling
         self.head = nn.Linear(encoder.config.hidden_size, 1)
+        # Optional (not in the official model): a learned score per retriever position, so the selector
+        # can learn the pool's prior (e.g. fall back to the best single retriever) when the text says little.
+        self.prior = nn.Parameter(torch.zeros(prior)) if prior else None
+
+    def score_vectors(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Scores (B, n) of pooled vectors (B, n, H)."""
+        scores = self.head(vectors).squeeze(-1)
+        return scores + self.prior if self.prior is not None else scores
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
@@ -93,7 +101,7 @@ class Selector(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int) -> torch.Tensor:
         """``input_ids`` is (B*n, T), question-major; returns scores (B, n)."""
-        return self.head(self.embed(input_ids, attention_mask)).view(-1, n)
+        return self.score_vectors(self.embed(input_ids, attention_mask).view(-1, n, self.head.in_features))
 
 
 def load_encoder(checkpoint: str, pooling: str = "auto") -> tuple[Any, Any, str]:
@@ -139,8 +147,12 @@ def save_selector(model: Selector, tokenizer: Any, folder: str | Path, config: d
         shutil.rmtree(final)
     tmp.rename(final)
     with atomic_write(folder / HEAD_FILE, "wb") as fh:
-        torch.save({k: v.detach().cpu() for k, v in model.head.state_dict().items()}, fh)
-    write_json(folder / CONFIG_FILE, {**config, "pooling": model.pooling}, indent=1)
+        state = {k: v.detach().cpu() for k, v in model.head.state_dict().items()}
+        if model.prior is not None:
+            state["prior"] = model.prior.detach().cpu()
+        torch.save(state, fh)
+    write_json(folder / CONFIG_FILE, {**config, "pooling": model.pooling,
+                                      "prior": 0 if model.prior is None else int(model.prior.numel())}, indent=1)
 
 
 def load_selector(folder: str | Path) -> tuple[Selector, Any, dict[str, Any]]:
@@ -151,6 +163,10 @@ def load_selector(folder: str | Path) -> tuple[Selector, Any, dict[str, Any]]:
         raise LampError(f"{folder}: not a selector folder (no {CONFIG_FILE}; train one with `lamp rspg train`)")
     config = json.loads(path.read_text(encoding="utf-8"))
     encoder, tokenizer, pooling = load_encoder(str(folder / "encoder"), config.get("pooling", "auto"))
-    model = Selector(encoder, pooling)
-    model.head.load_state_dict(torch.load(folder / HEAD_FILE, map_location="cpu"))
+    model = Selector(encoder, pooling, int(config.get("prior") or 0))
+    state = torch.load(folder / HEAD_FILE, map_location="cpu")
+    prior = state.pop("prior", None)
+    model.head.load_state_dict(state)
+    if model.prior is not None:
+        model.prior.data.copy_(prior)
     return model.eval(), tokenizer, config

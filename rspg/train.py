@@ -53,10 +53,14 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     max_grad_norm: float = 1.0
     freeze_encoder: bool = False
+    retriever_prior: bool = False          # a learned score per retriever (not in the official model)
     seed: int = 0
 
     def key(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.retriever_prior:      # selectors trained before the option keep their key
+            out.pop("retriever_prior")
+        return out
 
 
 # --------------------------------------------------------------------------- data
@@ -152,7 +156,7 @@ def score_texts(model: Selector, tokenizer: Any, texts: Sequence[Sequence[str]],
     """The selector's (N, n) scores."""
     model.eval()
     vectors = embed_all(model, tokenizer, texts, max_length, batch_size, progress, desc="select", memo=memo)
-    return model.head(vectors.to(next(model.parameters()).device)).squeeze(-1).float().cpu().numpy()
+    return model.score_vectors(vectors.to(next(model.parameters()).device)).float().cpu().numpy()
 
 
 def picks_quality(task: str, records: Sequence[dict[str, Any]], picks: Sequence[int]) -> dict[str, float]:
@@ -207,10 +211,10 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     accelerator = Accelerator()
     checkpoint = cfg.model_name or default_checkpoint()
     encoder, tokenizer, pooling = load_encoder(checkpoint, cfg.pooling)
-    model = Selector(encoder, pooling)
+    model = Selector(encoder, pooling, labels.shape[1] if cfg.retriever_prior else 0)
     sep = separator(tokenizer)
     train_texts = texts_of(train, cfg.rspg_type, sep)
-    params = model.head.parameters() if cfg.freeze_encoder else model.parameters()
+    params = [p for name, p in model.named_parameters() if not (cfg.freeze_encoder and name.startswith("encoder."))]
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     per_epoch = math.ceil(len(train) / (cfg.per_gpu_batch_size * accelerator.num_processes * cfg.accumulation_steps))
     total = per_epoch * cfg.epochs
@@ -258,7 +262,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
         for step, batch in enumerate(bar):
             y = target[batch].to(device)
             if frozen is not None:
-                scores = core.head(frozen[batch].to(device)).squeeze(-1)
+                scores = core.score_vectors(frozen[batch].to(device))
             else:
                 enc = _encode(tokenizer, [t for i in batch for t in train_texts[i]], cfg.max_length_input, device)
                 scores = model(enc["input_ids"], enc["attention_mask"], y.shape[1])
@@ -275,7 +279,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
         if val is not None and accelerator.is_main_process:
             if val_frozen is not None:
                 with torch.inference_mode():
-                    picks = core.head(val_frozen.to(device)).squeeze(-1).float().cpu().numpy().argmax(1)
+                    picks = core.score_vectors(val_frozen.to(device)).float().cpu().numpy().argmax(1)
             else:
                 picks = score_texts(core, tokenizer, val_texts, cfg.max_length_input).argmax(1)
             entry["val"] = picks_quality(task, val, picks.tolist())

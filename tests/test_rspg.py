@@ -485,3 +485,20 @@ def test_bundled_minilm_is_the_default_selector_encoder_with_its_pooler(tmp_path
                                data, tmp_path / "sel", val_path=data, progress=False)
     assert log["pooling"] == "pooler" and "minilm" in log["encoder"].lower()
     assert (tmp_path / "sel" / "encoder" / "config.json").exists()
+
+
+def test_retriever_prior_learns_the_pools_best_retriever_when_texts_say_nothing(tiny, tmp_path):
+    import rspg.train as train
+    from rspg.model import load_selector
+
+    records = [{"id": str(i), "gold": "a", "labels": [0.0, 1.0, 0.0], "outputs": ["b", "a", "c"],
+                "retrievers": ["x", "y", "z"], "inputs": ["the cat runs"] * 3} for i in range(12)]
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps(records))
+    cfg = train.TrainConfig(task="LaMP-5", model_name=str(tiny), pooling="mean", lr=5e-2, epochs=3,
+                            per_gpu_batch_size=4, max_length_input=16, freeze_encoder=True, retriever_prior=True)
+    log = train.train_selector(cfg, data, tmp_path / "s", val_path=data, progress=False)
+    assert log["epochs"][-1]["val_picks"] == {"x": 0, "y": 12, "z": 0}   # identical texts: only the prior separates
+    model, tokenizer, config = load_selector(tmp_path / "s")
+    assert config["prior"] == 3 and int(model.prior.argmax()) == 1
+    assert "retriever_prior" not in train.TrainConfig(task="LaMP-5").key()
