@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, flag):
                 raise LampError(f"--{flag} is for --backend openai, not {kind}")
         options = {"model": args.model_addr or DEFAULT_MODEL}
+    from lamp.pipeline import check_backend_options
+
+    check_backend_options(kind, args.backend_options or {}, "--backend_options")   # did-you-mean, before loading
     backend = load_backend(kind, batch_size=args.per_device_batch_size,
                            **{**options, **(args.backend_options or {})})
     choose = args.label_choice and task.labels is not None

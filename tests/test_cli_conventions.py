@@ -204,3 +204,10 @@ def test_an_adapter_folder_given_as_the_model_is_a_clear_error(tmp_path):
     (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "base_model_name_or_path": "x"}))
     with pytest.raises(LampError, match="is a LoRA adapter"):
         resolve_backend(RunConfig(model=str(folder)))
+
+
+def test_evaluate_llm_names_a_misspelled_backend_option(lamp3_data, tmp_path, capsys):
+    argv = ["--validation_data", str(lamp3_data["dev"]), "--task", "LaMP-3", "--output_dir", str(tmp_path / "o"),
+            "--model_addr", str(tiny_llama(tmp_path / "m")), "--backend_options", '{"batch_sise": 2}']
+    assert evaluate(argv) == 2
+    assert "did you mean 'batch_size'" in capsys.readouterr().err
