@@ -502,3 +502,22 @@ def test_retriever_prior_learns_the_pools_best_retriever_when_texts_say_nothing(
     model, tokenizer, config = load_selector(tmp_path / "s")
     assert config["prior"] == 3 and int(model.prior.argmax()) == 1
     assert "retriever_prior" not in train.TrainConfig(task="LaMP-5").key()
+
+
+def test_serve_hands_the_whole_input_to_the_retriever():
+    from lamp.records import ProfileItem
+    from lamp.serve import retrieve
+    from retrievers import Retriever
+
+    seen = []
+
+    class Spy(Retriever):
+        def rank_batch(self, queries):
+            seen.extend(q.input for q in queries)
+            return [list(range(len(q.profile))) for q in queries]
+
+    task = get_task("LaMP-2")
+    text = task.make_input(description="A pilot returns for one last flight.")
+    items = [ProfileItem(id="1", tag="sci-fi", description="space"), ProfileItem(id="2", tag="comedy", description="x")]
+    assert [i.id for i in retrieve(Spy(), task, "u1", text, items, 1)] == ["1"]
+    assert seen == [text]
