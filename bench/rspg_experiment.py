@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", type=int, default=None, help="only the first N dev questions (default: all 100)")
     parser.add_argument("--train", type=int, default=100, help="with --cv 0: training questions per task (first N)")
     parser.add_argument("--pool", nargs="+", default=DEFAULT_POOL, help="pool members (rspg.pool specs)")
-    parser.add_argument("--ropg_kd", default="runs/ropg/{task}/checkpoints/kd/checkpoint/latest",
+    parser.add_argument("--ropg_kd", default="runs/ropg/{task}/checkpoints/ropg-kd/checkpoint/latest",
                         help="ROPG-KD checkpoint folder, {task} filled per task (added as ropg-kd when present)")
-    parser.add_argument("--ropg_rl", default="runs/ropg/{task}/checkpoints/rl/checkpoint/latest",
+    parser.add_argument("--ropg_rl", default="runs/ropg/{task}/checkpoints/ropg-rl/checkpoint/latest",
                         help="ROPG-RL checkpoint folder, {task} filled per task (added as ropg-rl when present)")
     parser.add_argument("--k", type=int, default=2)
     parser.add_argument("--max_length", type=int, default=256)

@@ -170,6 +170,13 @@ def picks_quality(task: str, records: Sequence[dict[str, Any]], picks: Sequence[
 
 # --------------------------------------------------------------------------- training
 
+def _fingerprint(path: str | Path) -> str:
+    """sha256 of the training data: a selector trained on other data is not reused."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
     if cfg.scheduler == "fixed":
         return lambda step: 1.0
@@ -199,10 +206,11 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     if val is not None and len(val[0]["labels"]) != labels.shape[1]:
         raise LampError(f"{val_path}: {len(val[0]['labels'])} retrievers, the training data has {labels.shape[1]}")
     log_path = out / LOG_FILE
+    data_hash = _fingerprint(train_path)
     if (out / CONFIG_FILE).exists() and log_path.exists():
         log = json.loads(log_path.read_text(encoding="utf-8"))
-        if log.get("config") == cfg.key() and log.get("finished"):
-            print(f"{out}: already trained with these settings; nothing to do")
+        if log.get("config") == cfg.key() and log.get("finished") and log.get("train_data_sha256", data_hash) == data_hash:
+            print(f"{out}: already trained with these settings and data; nothing to do")
             return log
 
     random.seed(cfg.seed)
@@ -220,12 +228,12 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     total = per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total))
     log: dict[str, Any] = {"config": cfg.key(), "encoder": checkpoint, "pooling": pooling, "retrievers": names,
-                           "epochs": [], "finished": False}
+                           "train_data_sha256": data_hash, "epochs": [], "finished": False}
     start_epoch = 0
     state_path = out / STATE_FILE
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
-        if state.get("config") == cfg.key():
+        if state.get("config") == cfg.key() and state["log"].get("train_data_sha256", data_hash) == data_hash:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])

@@ -521,3 +521,16 @@ def test_serve_hands_the_whole_input_to_the_retriever():
     items = [ProfileItem(id="1", tag="sci-fi", description="space"), ProfileItem(id="2", tag="comedy", description="x")]
     assert [i.id for i in retrieve(Spy(), task, "u1", text, items, 1)] == ["1"]
     assert seen == [text]
+
+
+def test_a_finished_selector_is_retrained_when_its_training_data_changes(tiny, tmp_path):
+    import rspg.train as train
+
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps(learnable_records(8)))
+    cfg = train.TrainConfig(task="LaMP-2", model_name=str(tiny), pooling="mean", lr=1e-2, epochs=1,
+                            per_gpu_batch_size=4, max_length_input=16, freeze_encoder=True)
+    first = train.train_selector(cfg, data, tmp_path / "s", progress=False)
+    data.write_text(json.dumps(learnable_records(12)))
+    second = train.train_selector(cfg, data, tmp_path / "s", progress=False)
+    assert first["train_data_sha256"] != second["train_data_sha256"]
