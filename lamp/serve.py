@@ -996,5 +996,13 @@ def run(args: argparse.Namespace) -> int:
                      batch_window_s=args.batch_window_ms / 1000)
     print(f"lamp serve: {name} ({backend.identity}) on http://{args.host}:{args.port}", file=sys.stderr)
     # Ctrl-C: in-flight requests get one second, then the server stops (stored profiles are committed).
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=1)
+    engine = app.state.service.engine
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if engine is not None:      # Ctrl-C: the running batch ends at its next step, so no request
+                engine.stop()           # handler keeps the process alive until its generation is done
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=1)).run()
     return 0

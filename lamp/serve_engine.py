@@ -94,8 +94,10 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
 class _RowWatch:
     """The per-step stopping criterion: finishes rows, streams text, counts tokens."""
 
-    def __init__(self, jobs: list[Job], tokenizer: Any, start: int, eos_ids: set[int]) -> None:
+    def __init__(self, jobs: list[Job], tokenizer: Any, start: int, eos_ids: set[int],
+                 abort: threading.Event | None = None) -> None:
         self.jobs, self.tokenizer, self.start, self.eos_ids = jobs, tokenizer, start, eos_ids
+        self.abort = abort or threading.Event()
         self.finished = [False] * len(jobs)
         self.sent = [0] * len(jobs)
 
@@ -103,9 +105,10 @@ class _RowWatch:
         import torch
 
         new = input_ids[:, self.start:].tolist()
+        stopping = self.abort.is_set()            # the server is shutting down: end every row now
         for row, job in enumerate(self.jobs):
             if not self.finished[row]:
-                self._update(row, job, new[row], last=False)
+                self._update(row, job, new[row], last=stopping)
         return torch.tensor(self.finished, dtype=torch.bool, device=input_ids.device)
 
     def _update(self, row: int, job: Job, ids: list[int], last: bool) -> None:
@@ -154,6 +157,7 @@ class BatchEngine:
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._abort = threading.Event()
         #: Sizes of the batches run so far (for tests and the benchmark).
         self.batch_sizes: list[int] = []
         self._thread = threading.Thread(target=self._loop, daemon=True, name="lamp-batch")
@@ -178,11 +182,22 @@ class BatchEngine:
                 raise job.error
         return jobs
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """:meth:`stop`, then wait for the worker thread to end."""
+        self.stop()
+        self._thread.join(timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop without waiting (safe in a signal handler's thread): the running batch ends at its next
+        decoding step (its rows answer with what they have, finish reason ``length``), queued jobs fail."""
         with self._cond:
             self._closed = True
+            self._abort.set()
+            for job in self._queue:
+                job.error = RuntimeError("the server is shutting down")
+                job.done.set()
+            self._queue.clear()
             self._cond.notify_all()
-        self._thread.join(timeout=5)
 
     # ---- the worker
 
@@ -240,7 +255,7 @@ class BatchEngine:
                                       temperature=sampling[0] if sampling else 1.0,
                                       top_p=sampling[1] if sampling else 1.0, stop_at_newline=False)
         kwargs = self.backend._generation_kwargs(settings, start)  # type: ignore[attr-defined]
-        watch = _RowWatch(jobs, self.tokenizer, start, self.eos_ids)
+        watch = _RowWatch(jobs, self.tokenizer, start, self.eos_ids, self._abort)
         kwargs["stopping_criteria"] = StoppingCriteriaList([watch])
         if sampling is not None:
             torch.manual_seed(sampling[2] if sampling[2] is not None else random.randrange(2 ** 31))

@@ -191,3 +191,20 @@ def test_concurrent_requests_are_batched_and_answer_as_they_would_alone(client, 
                                                                       temperature=0).choices[0].text, prompts))
     assert together == alone
     assert max(engine.batch_sizes[before:]) > 1                       # they shared model calls
+
+
+def test_stopping_the_engine_ends_a_running_generation_at_its_next_step(hf):
+    """What Ctrl-C on ``lamp serve`` does: the batch in progress answers with what it has, at once."""
+    from lamp.serve_engine import BatchEngine, Job
+
+    engine = BatchEngine(hf, window_s=0.0)
+    job = Job(hf.format_prompt("great kit"), max_tokens=200,
+              on_text=lambda piece: engine.stop())               # stop as soon as the first text arrives
+    queued = Job("kit", max_tokens=5)
+    engine.submit([job])
+    assert job.done.wait(30) and job.error is None
+    assert 0 < job.completion_tokens < 200 and job.finish_reason == "length"
+    with pytest.raises(RuntimeError):
+        engine.submit([queued])
+    engine.close()
+    assert not engine._thread.is_alive()
