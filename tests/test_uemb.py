@@ -24,7 +24,7 @@ from lamp.tasks import MOVIE_TAGS, get_task
 from lamp.uemb.artifact import CONFIG, read_artifact
 from lamp.uemb.features import UserRow, label_attribute
 from lamp.uemb.model import UembSpec, UserConditioner
-from lamp.uemb.personalizer import Entry, entries_for, load_personalizer
+from lamp.uemb.personalizer import entries_for, load_personalizer
 from lamp.uemb.runner import Runner
 from lamp.uemb.training import UembSettings, train_uemb
 

@@ -16,7 +16,6 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from lamp.errors import LampError
 from lamp.tasks import get_task
 
 
