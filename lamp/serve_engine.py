@@ -64,9 +64,10 @@ class Job:
 
 
 def supports(backend: Backend) -> bool:
-    """True for backends with a local transformers model and tokenizer (the hf backends)."""
+    """True for backends with a local transformers model and tokenizer that generate from prompt
+    strings alone (the hf backends; not one that reads profile items, ``uses_examples``)."""
     return hasattr(backend, "model") and hasattr(backend, "_generation_kwargs") and \
-        getattr(backend, "tokenizer", None) is not None
+        getattr(backend, "tokenizer", None) is not None and not getattr(backend, "uses_examples", False)
 
 
 def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
