@@ -884,15 +884,15 @@ def _is_loopback(host: str) -> bool:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("example:\n  lamp serve --port 8000 --db profiles.sqlite3\n"
-                     "  # any OpenAI client; 'user' picks the stored profile, extra_body the retrieval:\n"
-                     "  python -c \"import openai; c = openai.OpenAI(base_url='http://127.0.0.1:8000/v1', api_key='-'); "
-                     "print(c.chat.completions.create(model='SmolLM2-135M-Instruct', user='u1', "
-                     "extra_body={'k': 2}, messages=[{'role': 'user', 'content': '...'}]))\"\n"
                      "  curl -X PUT localhost:8000/users/u1/profile -H 'content-type: application/json' \\\n"
                      "       -d '{\"task\": \"LaMP-3\", \"profile\": [{\"id\": \"1\", \"text\": \"broke fast\", "
                      "\"score\": \"2\"}]}'\n"
                      "  curl localhost:8000/personalize -H 'content-type: application/json' \\\n"
-                     "       -d '{\"user_id\": \"u1\", \"input\": \"... review: stopped working\", \"k\": 1}'")
+                     "       -d '{\"user_id\": \"u1\", \"input\": \"... review: stopped working\", \"k\": 1}'\n"
+                     "  # any OpenAI client; 'user' picks the stored profile, extra_body the retrieval:\n"
+                     "  python -c \"import openai; c = openai.OpenAI(base_url='http://127.0.0.1:8000/v1', api_key='YOUR-KEY'); "
+                     "print(c.chat.completions.create(model='SmolLM2-135M-Instruct', user='u1', "
+                     "extra_body={'k': 2}, messages=[{'role': 'user', 'content': '...'}]))\"")
     limits = ServeLimits()
     parser.add_argument("--model", default=None,
                         help="a local model folder or hub id (default: the bundled SmolLM2-135M-Instruct); with "
