@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         kind = "openai" if args.base_url else backend_kind(args.model_addr or DEFAULT_MODEL)
     if not isinstance(args.backend_options or {}, dict):
         raise LampError(f"--backend_options must be a JSON object, got {args.backend_options!r}")
+    if kind == "profile-baseline":
+        raise LampError("profile-baseline is not an LLM backend (it needs a task and a variant); 'lamp run' runs it "
+                        "beside the LLM as the baseline-blind and baseline-bm25 methods")
     if kind == "openai":
         options = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat,
                    "model": args.model_addr}             # None: the one model the server lists

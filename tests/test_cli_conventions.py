@@ -211,3 +211,10 @@ def test_evaluate_llm_names_a_misspelled_backend_option(lamp3_data, tmp_path, ca
             "--model_addr", str(tiny_llama(tmp_path / "m")), "--backend_options", '{"batch_sise": 2}']
     assert evaluate(argv) == 2
     assert "did you mean 'batch_size'" in capsys.readouterr().err
+
+
+def test_evaluate_llm_with_the_profile_baseline_backend_is_a_clear_error(lamp3_data, tmp_path, capsys):
+    argv = ["--validation_data", str(lamp3_data["dev"]), "--task", "LaMP-3", "--output_dir", str(tmp_path / "o"),
+            "--backend", "profile-baseline"]
+    assert evaluate(argv) == 2
+    assert "not an LLM backend" in capsys.readouterr().err
