@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="fine-tune the whole encoder (default: a frozen encoder and a trained head, for the CPU budget)")
     parser.add_argument("--max_length_input", type=int, default=256)
     parser.add_argument("--n_resamples", type=int, default=10_000)
+    parser.add_argument("--report_only", action="store_true",
+                        help="rebuild the tables from the selections already made (no generation, no training)")
     parser.add_argument("--no_prior", action="store_true",
                         help="skip the selectors with a learned score per retriever (--retriever_prior)")
     args = parser.parse_args(argv)
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             results["pools"][t.file_name] = [m.to_json() for m in pool]
             results["settings"][t.file_name] = vars(args)
             splits = (("dev", args.dev),) if args.cv else (("train", args.train), ("dev", args.dev))
-            for split, limit in splits:
+            for split, limit in ([] if args.report_only else splits):
                 q_path, o_path = split_files(data, out, task, split, limit)
                 questions = load_questions(q_path, task=task)
                 golds = load_outputs(o_path, task=task).by_id()
@@ -173,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
                                   str(out / t.file_name / f"{split}.json"), None, task, names)
             selectors = {}
             dev = load_records(out / t.file_name / "dev.json")
+            if args.report_only:
+                found = (out / t.file_name).glob("rspg-*/selection.json")
+                for folder in sorted(found, key=lambda f: ("+prior" in f.parent.name, "post" in f.parent.name)):
+                    picks = json.loads(folder.read_text(encoding="utf-8"))["picks"]
+                    selectors[folder.parent.name] = [p["index"] for p in picks]
+                table = pool_table(task, dev, selectors, n_resamples=args.n_resamples)
+                results["tasks"][t.file_name] = table
+                print(f"\n## {t.file_name} (dev, {len(dev)} questions)\n\n{format_pool_table(table)}\n")
+                continue
             folds = user_folds(dev, args.cv) if args.cv else [(list(range(len(dev))), None)]
             variants = [(kind, False) for kind in ("Pre", "Post")]
             if not args.no_prior:
@@ -210,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n## {t.file_name} (dev, {len(dev)} questions)\n\n{format_pool_table(table)}\n")
     timings["total"] = time.perf_counter() - started
     run_key = "+".join(get_task(t).file_name for t in args.tasks)
-    results["timings_s"][run_key] = {k: round(v, 1) for k, v in timings.items()}
+    if not args.report_only:
+        results["timings_s"][run_key] = {k: round(v, 1) for k, v in timings.items()}
     results["cpu_count"] = os.cpu_count()
     write_json(out / "results.json", results, indent=1)
     with open(out / "results.md", "w", encoding="utf-8") as fh:

@@ -109,6 +109,7 @@ def test_pre_reads_the_prompt_and_post_adds_the_separator_and_output_lower_cased
 def test_oracle_takes_the_best_retriever_per_input_and_selector_accuracy_counts_ties():
     labels = np.array([[0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.2, 0.1, 0.9]])
     assert oracle_picks(labels) == [1, 0, 2]
+    assert oracle_picks(labels, prefer=1) == [1, 1, 2]          # ties go to the preferred retriever
     assert selector_accuracy(labels, [1, 1, 0]) == pytest.approx(2 / 3)   # the tie on input 1 counts
 
 
