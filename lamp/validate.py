@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lamp.errors import LampDataError, LampError
-from lamp.files import Problems, Source, _clean_read_errors, _file, _zip_member, iter_questions, outputs_from_json
+from lamp.files import (Problems, Source, _clean_read_errors, _file, _zip_member, iter_questions, max_member_bytes,
+                        outputs_from_json)
 from lamp.tasks import TASKS, get_task
 
 EXAMPLES = 3
@@ -122,6 +123,12 @@ def _sources(path: Path) -> list[Source]:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = sorted(n for n in zf.namelist() if n.endswith(".json") and not n.startswith("__MACOSX"))
+                limit = max_member_bytes()
+                for n in names:         # outputs members are parsed whole: refuse a zip bomb up front
+                    if zf.getinfo(n).file_size > limit:
+                        raise LampError(f"{path}!{n}: inflates to {zf.getinfo(n).file_size:,} bytes, over the "
+                                        f"{limit:,}-byte limit for one JSON member (set LAMP_MAX_MEMBER_MB to "
+                                        "raise it)")
         except (zipfile.BadZipFile, OSError) as exc:
             raise LampError(f"{path}: the zip file is damaged ({exc})") from None
         found = [_zip_member(path, n) for n in names]

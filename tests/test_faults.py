@@ -194,7 +194,34 @@ ROWS: list[Row] = [
                                                                     f.root / "data", f.root / "s.zip", force=False),
      ("bomb.zip!LaMP_3.json", "limit")),
     ("scrub output is its input", lambda f: ["scrub", str(f.q), "--output", str(f.q)], ("same file as the input",)),
+    ("validate zip member inflating past the limit", lambda f: ["validate", str(bomb_zip(f.root / "bomb.zip", 3 << 20))],
+     ("bomb.zip!LaMP_3.json", "limit")),
+    ("eval_task.py output is the predictions", lambda f: ["@eval_task", "--golds_json", str(f.golds), "--preds_json",
+                                                          str(f.preds), "--task_name", "LaMP_3", "--output_file",
+                                                          str(f.preds)], ("same file as the input",)),
+    ("eval_all.py output is the golds zip", lambda f: ["@eval_all", "--golds_zip", str(f.zip), "--preds_zip",
+                                                       str(f.zip), "--output_file", str(f.zip), "--tasks_present"],
+     ("same file as the input",)),
+    ("eval_task.py 100k nested golds", lambda f: ["@eval_task", "--golds_json", str(f.raw("g.json", nested())),
+                                                  "--preds_json", str(f.preds), "--task_name", "LaMP_3",
+                                                  "--output_file", str(f.root / "s.json")],
+     ("g.json", "nested too deeply")),
 ]
+
+
+def run_argv(argv: list[str]) -> int:
+    """``lamp VERB ...``, or an official-style script (``@eval_task``, ``@eval_all``) by its entry point."""
+    from lamp.cli import script_main
+
+    if argv[0] == "@eval_task":
+        from eval.cli import configure_task, run_task
+
+        return script_main(configure_task, run_task, argv[1:], prog="eval_task.py")
+    if argv[0] == "@eval_all":
+        from eval.cli import configure_all, run_all
+
+        return script_main(configure_all, run_all, argv[1:], prog="eval_all.py")
+    return main(argv)
 
 
 def run_config(f: Files, **overrides) -> list[str]:
@@ -261,7 +288,7 @@ def test_planted_fault_is_a_clean_refusal(row_id, setup, fragments, tmp_path, ca
     files = Files(tmp_path)
     argv = setup(files)
     before = _snapshot(tmp_path)
-    code = main(argv)
+    code = run_argv(argv)
     captured = capsys.readouterr()
     err = captured.err + captured.out          # validate reports on stdout, the other verbs on stderr
     assert code == 2, f"{row_id}: exit {code}, output {err!r}"
