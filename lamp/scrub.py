@@ -73,7 +73,8 @@ _MORE_CARDS = r"\b(?:4\d{18}|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}|(
 _SCHEME_URL = r"\bhttps?://[^\s<>\"'()\[\]{}]*[^\s<>\"'()\[\]{}.,;:!?]"
 
 #: On an exact tie of spans, the specific kind wins over these generic ones (an SSN also looks like a phone).
-_GENERIC = {"PHONE_NUMBER": 2, "URL": 1, "US_PASSPORT": 1, "UK_NHS": 1}
+#: A 3-3-4 number is read as a phone before a UK NHS number (both are scrubbed; only the label differs).
+_GENERIC = {"UK_NHS": 3, "PHONE_NUMBER": 2, "URL": 1, "US_PASSPORT": 1}
 
 _LOCK = threading.Lock()
 _ACTIVE: "Scrubber | None" = None
@@ -102,7 +103,11 @@ def coverage(use_ner: bool | None = None) -> dict[str, Any]:
 
 
 def _build_analyzer(use_ner: bool | None) -> tuple[Any, list[str], str | None]:
+    import logging
+
     _offline_tldextract()
+    # Presidio logs a warning per recognizer of another language it skips: noise, not news.
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NlpEngineProvider, NoOpNlpEngine
 

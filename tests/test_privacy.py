@@ -365,3 +365,34 @@ def test_serve_scrub_stores_keyed_placeholders_and_scrubs_the_input(tmp_path):
         assert c.get("/users/carol/export").json()["scrubbed"] is True
     assert _grep(tmp_path, b"carol.white") == []
     store.close()
+
+
+def test_lamp_run_with_scrub_keeps_pii_out_of_every_file_it_writes(tmp_path, monkeypatch):
+    """``lamp run --scrub``: rankings, prompts, predictions, reports and the generation cache hold no PII."""
+    monkeypatch.setenv("LAMP_CACHE_DIR", str(tmp_path / "cache"))
+    secrets = ["dana.lee@example.org", "415-555-0199", "4111 1111 1111 1111"]
+    qs = [{"id": str(n), "input": PREFIX + f"kettle for {secrets[0]}", "user_id": f"u{n}",
+           "profile": [{"id": f"{n}a", "text": f"kettle broke, mail {secrets[0]} or call {secrets[1]}", "score": "2",
+                        "date": "2020-01-01"},
+                       {"id": f"{n}b", "text": f"paid with {secrets[2]}, lovely kettle", "score": "5",
+                        "date": "2020-02-01"}]} for n in range(3)]
+    data = tmp_path / "data" / "LaMP_3" / "dev"
+    data.mkdir(parents=True)
+    (data / "dev_questions.json").write_text(json.dumps(qs))
+    (data / "dev_outputs.json").write_text(json.dumps({"task": "LaMP_3", "golds": [
+        {"id": str(n), "output": "3"} for n in range(3)]}))
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps({"data": str(tmp_path / "data"), "split": "dev", "tasks": ["LaMP-3"],
+                               "retrievers": ["bm25"], "k": 2, "backend": "dummy", "baselines": False,
+                               "output_dir": str(tmp_path / "run")}))
+    try:
+        assert main(["run", "--config", str(cfg), "--scrub"]) == 0
+    finally:
+        set_active(False)
+    prompts = (tmp_path / "run" / "prompts" / "LaMP_3" / "bm25.jsonl").read_text()
+    assert "<EMAIL_ADDRESS_1>" in prompts and "<PHONE_NUMBER_1>" in prompts
+    written = [p for p in (tmp_path / "run").rglob("*") if p.is_file()] + \
+        [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert any("generations" in p.name for p in written)
+    for secret in secrets:
+        assert _grep(tmp_path / "run", secret.encode()) == [] and _grep(tmp_path / "cache", secret.encode()) == []
