@@ -194,6 +194,8 @@ ROWS: list[Row] = [
                                                                     f.root / "data", f.root / "s.zip", force=False),
      ("bomb.zip!LaMP_3.json", "limit")),
     ("scrub output is its input", lambda f: ["scrub", str(f.q), "--output", str(f.q)], ("same file as the input",)),
+    ("run negative k", lambda f: run_config(f, k=-1), ("k",)),
+    ("run config k is 'two'", lambda f: run_config(f, k="two"), ("k", "'two'")),
     ("validate zip member inflating past the limit", lambda f: ["validate", str(bomb_zip(f.root / "bomb.zip", 3 << 20))],
      ("bomb.zip!LaMP_3.json", "limit")),
     ("eval_task.py output is the predictions", lambda f: ["@eval_task", "--golds_json", str(f.golds), "--preds_json",
@@ -233,8 +235,6 @@ def run_config(f: Files, **overrides) -> list[str]:
 #: ``lamp run`` config validation before anything is written is issue 13's (lamp/pipeline.py RunConfig);
 #: these rows are part of the corpus and pass once it lands.
 RUN_ROWS: list[Row] = [
-    ("run negative k", lambda f: run_config(f, k=-1), ("k",)),
-    ("run config k is 'two'", lambda f: run_config(f, k="two"), ("k", "'two'")),
     ("run unknown retriever leaves no run folder", lambda f: run_config(f, retrievers=["bm52"]), ("bm52",)),
     ("run bad data leaves no run folder", lambda f: run_config(
         f, data=str(f.write("bad/LaMP_3/dev/dev_questions.json", questions(date="2020-13-45")).parents[2])),
