@@ -3,7 +3,8 @@
 # bundled demo data: LaMP-7 (generation, with the gold perplexity per user) and LaMP-2 (label
 # choice). Sized for a shared 2-core CPU: the user embeddings see one epoch over the first 64
 # (LaMP-7) / 48 (LaMP-2, long prompts) training questions, and LaMP-2 has no LoRA row (its
-# per-user adapters cost over 10 minutes a user there; see bench/adapters_vs_retrieval.sh).
+# per-user adapters did not finish one user in 10 minutes on the shared machine; see
+# bench/adapters_vs_retrieval.sh for adapters against retrieval).
 # Resumable: rerun the same command after a kill. Results: OUT/report.md and OUT/results.json.
 #   bash bench/uemb_experiment.sh [OUT_DIR]
 set -euo pipefail
