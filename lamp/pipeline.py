@@ -119,6 +119,16 @@ class RunConfig:
             get_task(task)
         if not self.retrievers:
             raise LampError(f"{source}: retrievers is empty")
+        import difflib
+
+        from retrievers.base import retriever_names
+
+        known = retriever_names()
+        for name in self.retrievers:
+            if name != NO_RETRIEVAL and name not in known:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise LampError(f"{source}: retrievers: unknown ranker {name!r}{hint} (known: {', '.join(known)})")
         if check_backend and self.backend == "profile-baseline":
             raise LampError(f"{source}: profile-baseline is not an LLM backend; it runs beside the LLM as the "
                             "baseline-blind and baseline-bm25 methods (baselines: true)")
@@ -137,6 +147,8 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LampError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise LampError(f"{path}: the config is not UTF-8 (byte {exc.start})") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -414,9 +426,10 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     from lamp.generation import build_examples
     from lamp.models import cache_dir
 
-    cfg.validate(check_backend=backend is None)     # nothing is written for a bad config
+    cfg.validate(check_backend=backend is None)     # nothing is written for a bad config...
     tasks = [get_task(t).name for t in cfg.tasks]
     kind = resolve_backend(cfg) if backend is None else cfg.backend
+    splits = {task: load_split(cfg, task) for task in tasks}   # ...nor for bad data
     run_dir = prepare_run_dir(cfg.output_dir)
     write_json(run_dir / "config.json", dataclasses.asdict(cfg), indent=1)
     timings: dict[str, float] = {}
@@ -432,7 +445,7 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         for task in tasks:
             t = get_task(task)
-            questions, golds, golds_path = load_split(cfg, task)
+            questions, golds, golds_path = splits.pop(task)
             if golds_path:
                 scores["_golds"][t.file_name] = str(Path(golds_path).resolve()) if "!" not in golds_path else golds_path
             methods: list[tuple[str, Backend, str, int]] = [(r, backend, r, 0 if r == NO_RETRIEVAL else cfg.k)
