@@ -208,3 +208,30 @@ def test_stopping_the_engine_ends_a_running_generation_at_its_next_step(hf):
         engine.submit([queued])
     engine.close()
     assert not engine._thread.is_alive()
+
+
+def test_lamp_serve_in_front_of_another_server_forwards_chat_and_personalizes(server, hf):
+    """``lamp serve --backend openai --chat``: personalization here, generation upstream (its chat endpoint)."""
+    import httpx
+
+    from lamp.backends.openai_api import OpenAIBackend
+
+    upstream = server[0]
+    proxy_backend = OpenAIBackend(upstream, model="tiny", api_key="sekret", chat=True, tokenizer=hf.tokenizer,
+                                  trust_env=False, progress=False)
+    store = ProfileStore()
+    store.put_profile("a", "LaMP-3", server[1].state.service.store.get_profile("a").items)
+    app = create_app(proxy_backend, store, model_name="front", settings=SETTINGS, limits=LIMITS)
+    assert app.state.service.engine is None                      # forwarded, not batched here
+    msgs = [{"role": "user", "content": LAMP3 + "broke fast"}]
+    with running_server(app) as url, openai.OpenAI(base_url=url + "/v1", api_key="-", max_retries=0,
+                                                   http_client=httpx.Client(trust_env=False)) as front:
+        r = front.chat.completions.create(model="front", messages=msgs, max_tokens=4, temperature=0, user="a",
+                                          extra_body={"k": 1})
+    with httpx.Client(base_url=upstream, trust_env=False, headers={"Authorization": "Bearer sekret"}) as c:
+        p = c.post("/personalize", json={"user_id": "a", "input": LAMP3 + "broke fast", "k": 1}).json()
+    direct = chat_greedy(hf, p["prompt"], 4).strip()
+    assert r.model_extra["lamp"]["retrieved"] == p["retrieved"]
+    assert r.choices[0].message.content == direct
+    proxy_backend.close()
+    store.close()
