@@ -134,6 +134,11 @@ class RunConfig:
                             "baseline-blind and baseline-bm25 methods (baselines: true)")
         if check_backend and self.backend != "auto":
             check_backend_options(self.backend, self.backend_options, source)
+        personalized = self.k > 0 and any(r != NO_RETRIEVAL for r in self.retrievers)
+        if check_backend and self.backend == "openai" and personalized and not self.backend_options.get("tokenizer"):
+            raise LampError(f"{source}: the openai backend needs a tokenizer to budget personalized prompts: "
+                            "backend_options {\"tokenizer\": <the served model's tokenizer folder or hub id, or "
+                            "SmolLM2-135M-Instruct>}, or \"chars/4\" for a rough count (recorded in the manifest)")
 
     def settings(self) -> GenerationSettings:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, seed=self.seed,

@@ -92,6 +92,8 @@ def test_yaml_and_json_configs_give_the_same_run(tmp_path):
     ('backend: openai\nbackend_options: {base_ur: "http://127.0.0.1:1/v1"}\n', "did you mean 'base_url'"),
     ('backend: hf-casual\n', "did you mean 'hf-causal'"),
     ('backend: profile-baseline\n', "not an LLM backend"),
+    ('backend: openai\nretrievers: [bm25]\nbackend_options: {base_url: "http://127.0.0.1:1/v1"}\n',
+     "the openai backend needs a tokenizer"),
     ('- a list\n', "a config is a mapping"),
     ('tasks: [LaMP-3\n', "not valid YAML"),
 ])
