@@ -543,7 +543,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "  lamp run --config my_run.yaml --limit 10\n"
                      "  lamp run --tasks LaMP-3 --retrievers none bm25 --k 4 --limit 20 --output_dir runs/try\n"
                      "  lamp run --backend openai --model llama-3-8b "
-                     "--backend_options '{\"base_url\": \"http://127.0.0.1:8000/v1\"}'")
+                     "--backend_options '{\"base_url\": \"http://127.0.0.1:8000/v1\", \"chat\": true, "
+                     "\"tokenizer\": \"meta-llama/Llama-3.1-8B-Instruct\"}'")
 
 
 def _json_object(text: str) -> dict[str, Any]:
