@@ -509,7 +509,7 @@ def _train_outputs(cfg: RunConfig, task: str) -> list[str] | None:
 
 def _report_header(cfg: RunConfig, manifest: dict[str, Any]) -> str:
     return (f"# lamp run: {cfg.split} split of {cfg.data}\n\n"
-            f"Model `{cfg.model}` ({cfg.backend}), k={cfg.k}, max_length={cfg.max_length}, "
+            f"Model `{cfg.model}` ({manifest['backend']}), k={cfg.k}, max_length={cfg.max_length}, "
             f"{manifest['mode']}, beams={cfg.num_beams}, max_new_tokens={cfg.max_new_tokens}. "
             f"Total time {manifest['timings_s']['total']:.0f} s.\n"
             "Methods: `none` = no profile (raw input); `bm25`, `contriever`, `recency` = top-k items in the prompt; "
