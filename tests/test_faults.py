@@ -277,12 +277,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
-_PENDING = pytest.mark.xfail(reason="lamp run config validation (issue 13) not in yet", strict=False)
-
-
 @pytest.mark.parametrize("row_id,setup,fragments",
-                         [pytest.param(*r, id=r[0]) for r in ROWS] +
-                         [pytest.param(*r, id=r[0], marks=_PENDING) for r in RUN_ROWS])
+                         [pytest.param(*r, id=r[0]) for r in ROWS + RUN_ROWS])
 def test_planted_fault_is_a_clean_refusal(row_id, setup, fragments, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LAMP_MAX_MEMBER_MB", "1")
     files = Files(tmp_path)
