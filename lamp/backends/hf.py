@@ -170,6 +170,28 @@ class HFBackend(Backend):
                 return self.option_scores(batch, options, settings).tolist()
         return self._in_batches(texts, run)
 
+    def loglikelihood(self, prompts: list[str], continuations: list[str], settings: GenerationSettings
+                      ) -> list[tuple[float, int]]:
+        """One forward per batch of (prompt, continuation) pairs, whatever the continuations (the
+        base class groups pairs by continuation, which leaves batches of one when each prompt has
+        its own gold, as in generation tasks)."""
+        if len(prompts) != len(continuations):
+            raise LampError(f"loglikelihood(): {len(prompts)} prompts for {len(continuations)} continuations")
+        texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+        order = _length_order(self._lengths(texts))
+        out: list[tuple[float, int]] = [(0.0, 0)] * len(texts)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                scores = self._pair_scores([texts[i] for i in idx], [continuations[i] for i in idx], settings)
+                for i, score in zip(idx, scores):
+                    out[i] = score
+        return out
+
+    def _pair_scores(self, texts: list[str], continuations: list[str], settings: GenerationSettings
+                     ) -> list[tuple[float, int]]:
+        raise NotImplementedError
+
     def _cut(self, prompt: str, max_length: int) -> str:
         return prompt
 
@@ -200,6 +222,17 @@ class Seq2SeqBackend(HFBackend):
 
     def continuation_length(self, text: str) -> int:
         return len(self.tokenizer(text)["input_ids"])          # the labels, </s> included
+
+    def _pair_scores(self, texts: list[str], continuations: list[str], settings: GenerationSettings
+                     ) -> list[tuple[float, int]]:
+        enc = self._encode(texts, settings)
+        targets = self.tokenizer(continuations, padding=True, padding_side="right", return_tensors="pt")
+        labels = targets["input_ids"].masked_fill(targets["attention_mask"] == 0, -100).to(self.device)
+        logits = self.model(**enc, labels=labels).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        mask = labels != -100
+        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+        return [(float(v), int(n)) for v, n in zip(picked.sum(-1), mask.sum(-1))]
 
     def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
         enc = self._encode(texts, settings)
@@ -315,6 +348,31 @@ class CausalBackend(HFBackend):
 
     def continuation_length(self, text: str) -> int:
         return len(self.tokenizer(self._continuation(text), add_special_tokens=False)["input_ids"])
+
+    def _pair_scores(self, texts: list[str], continuations: list[str], settings: GenerationSettings
+                     ) -> list[tuple[float, int]]:
+        """Prompt and continuation ids side by side, left-padded: the continuation is each row's end,
+        so only the last ``max continuation + 1`` positions need logits."""
+        ctx = self.tokenizer(texts, add_special_tokens=not self.chat)["input_ids"]
+        cont = [self.tokenizer(self._continuation(c), add_special_tokens=False)["input_ids"] for c in continuations]
+        if any(not c for c in cont):
+            raise LampError("loglikelihood(): a continuation tokenizes to nothing")
+        rows = [a + b for a, b in zip(ctx, cont)]
+        width = max(map(len, rows))
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        tail = max(map(len, cont)) + 1
+        keep = {"logits_to_keep": tail} if greedy.accepts(self.model, "logits_to_keep") else {}
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, **keep).logits[:, -tail:]
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        out = []
+        for row, tokens in enumerate(cont):
+            n = len(tokens)
+            steps = logp[row, tail - 1 - n: tail - 1]                 # the positions that predict them
+            out.append((float(steps.gather(-1, torch.tensor(tokens, device=self.device).unsqueeze(-1)).sum()), n))
+        return out
 
     def option_scores(self, texts: list[str], options: list[str], settings: GenerationSettings) -> torch.Tensor:
         option_ids = [self.tokenizer(self._continuation(o), add_special_tokens=False)["input_ids"] for o in options]
