@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, T5Config,
-                          T5ForConditionalGeneration)
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+import tiny_models
 
 from lamp.backends.base import GenerationSettings, load_backend
 from lamp.backends.base import first_line
@@ -21,21 +21,11 @@ SENTENCES = [
     "Generate a headline for the following article: the city council voted to expand bike lanes.",
     "a robot learns to love\nanother line\n", "great kit, broke fast, lovely book [1] [2]",
 ]
-CHAT_TEMPLATE = ("{% for m in messages %}<|user|>{{ m['content'] }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 GREEDY = GenerationSettings(num_beams=1, max_new_tokens=6)
 
 
 def byte_bpe(eos_after: bool) -> PreTrainedTokenizerFast:
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(SENTENCES, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<pad>", "</s>", "<|user|>", "<|assistant|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    if eos_after:
-        tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>")
+    return tiny_models.byte_bpe(SENTENCES, eos_after)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,28 +42,12 @@ def private_cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def causal_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tok = byte_bpe(eos_after=False)
-    tok.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         pad_token_id=0, eos_token_id=1, bos_token_id=1, initializer_range=0.3)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return tiny_models.save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), byte_bpe(eos_after=False))
 
 
 @pytest.fixture(scope="module")
 def seq2seq_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    tok = byte_bpe(eos_after=True)
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return tiny_models.save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), byte_bpe(eos_after=True))
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, T5Config,
-                          T5ForConditionalGeneration)
+from transformers import BertConfig, BertModel, LlamaForCausalLM, PreTrainedTokenizerFast
+
+import tiny_models
 
 from lamp.backends.base import Example, GenerationSettings, load_backend
 from lamp.cli import main as lamp_main
@@ -31,24 +31,14 @@ from lamp.uemb.training import UembSettings, train_uemb
 LAMP2 = get_task("LaMP-2")
 WORDS = ("space robot alien future war love city crime family dream ship planet murder comedy laugh "
          "book novel true story ending twist dark").split()
-CHAT_TEMPLATE = ("{% for m in messages %}<|user|>{{ m['content'] }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 GREEDY = GenerationSettings(num_beams=1, max_new_tokens=4, stop_at_newline=True)
 #: The user's cache (the converted SmolLM2, cached embeddings) for the one test of the real models.
 USER_CACHE = os.environ.get("LAMP_CACHE_DIR")
 
 
 def tokenizer(eos_after: bool) -> PreTrainedTokenizerFast:
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = [LAMP2.input_template, " ".join(WORDS), *MOVIE_TAGS]
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<pad>", "</s>", "<|user|>", "<|assistant|>", "[CLS]", "[SEP]"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    if eos_after:
-        tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>")
+    return tiny_models.byte_bpe([LAMP2.input_template, " ".join(WORDS), *MOVIE_TAGS], eos_after, vocab_size=400,
+                                specials=(*tiny_models.SPECIALS, "[CLS]", "[SEP]"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -64,16 +54,8 @@ def private_cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llama_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tok = tokenizer(eos_after=False)
-    tok.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         pad_token_id=0, eos_token_id=1, bos_token_id=1, initializer_range=0.3)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return tiny_models.save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), tokenizer(eos_after=False),
+                                       max_positions=512)
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +72,7 @@ def other_llama_dir(tmp_path_factory, llama_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def t5_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    tok = tokenizer(eos_after=True)
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return tiny_models.save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), tokenizer(eos_after=True))
 
 
 def _bert(folder: Path, seed: int, hidden: int = 16) -> Path:

@@ -1,0 +1,53 @@
+"""Tiny random models and a byte-level BPE tokenizer, built in the tests (fast, no network).
+
+The decoder uses large initial weights, so its answers depend on its context: a wrong position,
+mask or cache row changes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+CHAT_TEMPLATE = ("{% for m in messages %}<|user|>{{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+SPECIALS = ("<pad>", "</s>", "<|user|>", "<|assistant|>")
+
+
+def byte_bpe(corpus: Sequence[str], eos_after: bool, vocab_size: int = 300,
+             specials: Sequence[str] = SPECIALS) -> PreTrainedTokenizerFast:
+    """A byte-level BPE trained on ``corpus``; ``eos_after``: append ``</s>`` as T5 does."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(list(corpus), trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(specials), initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    if eos_after:
+        tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>")
+
+
+def save_tiny_llama(folder: Path, tok: PreTrainedTokenizerFast, max_positions: int = 256) -> Path:
+    """A 2-layer Llama with the chat template, saved with its tokenizer."""
+    tok.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
+                         pad_token_id=0, eos_token_id=1, bos_token_id=1, initializer_range=0.3)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_t5(folder: Path, tok: PreTrainedTokenizerFast) -> Path:
+    """A 2-layer T5, saved with its tokenizer (which should append ``</s>``)."""
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
