@@ -113,13 +113,12 @@ class PersonalizationFields(BaseModel):
     k: int | None = Field(None, ge=0, description="profile items put in the prompt (default: the server's)")
 
 
-class CompletionBody(PersonalizationFields):
-    """The OpenAI completions request; fields we cannot honour are refused, unknown ones ignored."""
+class SamplingFields(PersonalizationFields):
+    """What the completions and chat completions requests share: the model, sampling, stop and
+    streaming; fields we cannot honour are refused, unknown ones ignored."""
 
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
-    prompt: str | list[str]
-    max_tokens: int = Field(16, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = 1
@@ -127,25 +126,23 @@ class CompletionBody(PersonalizationFields):
     seed: int | None = None
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+
+
+class CompletionBody(SamplingFields):
+    """The OpenAI completions request."""
+
+    prompt: str | list[str]
+    max_tokens: int = Field(16, ge=1)
     echo: bool = False
     logprobs: int | None = None
 
 
-class ChatBody(PersonalizationFields):
+class ChatBody(SamplingFields):
     """The OpenAI chat completions request (text content only)."""
 
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
     messages: list[dict[str, Any]]
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    n: int = 1
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
     logprobs: bool | None = None
     tools: list[Any] | None = None
 
