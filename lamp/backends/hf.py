@@ -149,8 +149,12 @@ class HFBackend(Backend):
                 out[i] = result
         return out
 
+    def _model_texts(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
+        """The texts the model reads: each prompt cut to the input budget, then formatted (chat template)."""
+        return [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+
     def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
-        texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+        texts = self._model_texts(prompts, settings)
 
         def run(batch: list[str]) -> list[str]:
             if settings.do_sample:
@@ -163,7 +167,7 @@ class HFBackend(Backend):
                       ) -> list[list[float]]:
         if not options:
             raise LampError("score_options() needs at least one option")
-        texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+        texts = self._model_texts(prompts, settings)
 
         def run(batch: list[str]) -> list[list[float]]:
             with torch.inference_mode():
@@ -177,7 +181,7 @@ class HFBackend(Backend):
         its own gold, as in generation tasks)."""
         if len(prompts) != len(continuations):
             raise LampError(f"loglikelihood(): {len(prompts)} prompts for {len(continuations)} continuations")
-        texts = [self.format_prompt(self._cut(p, settings.max_input_length)) for p in prompts]
+        texts = self._model_texts(prompts, settings)
         order = _length_order(self._lengths(texts))
         out: list[tuple[float, int]] = [(0.0, 0)] * len(texts)
         with torch.inference_mode():
