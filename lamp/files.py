@@ -444,6 +444,24 @@ def load_outputs(path: str | os.PathLike | Source, *, split: str | None = None,
     return outputs_from_json(obj, Problems(src.name), task)
 
 
+def load_rankings(path: str | os.PathLike) -> dict[str, list[str]]:
+    """The one reader of ranking files ({question id: [profile ids]}), checking their shape."""
+    try:
+        with open(path, encoding="utf-8") as fh, _clean_read_errors(str(path)):
+            obj = json.load(fh)
+    except FileNotFoundError:
+        raise LampDataError("no such file", file=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise LampDataError(f"not valid JSON ({exc})", file=str(path)) from None
+    if not isinstance(obj, dict):
+        raise LampDataError(f"expected an object {{question id: [profile ids]}}, got {type(obj).__name__}",
+                            file=str(path))
+    for qid, ids in obj.items():
+        if not isinstance(ids, list) or not all(isinstance(i, (str, int)) for i in ids):
+            raise LampDataError("expected a list of profile ids", file=str(path), record_id=qid)
+    return {str(k): [str(i) for i in v] for k, v in obj.items()}
+
+
 @contextlib.contextmanager
 def _clean_read_errors(name: str) -> Iterator[None]:
     """Turn decoding, nesting and OS errors while reading a data file into one clear LampDataError."""

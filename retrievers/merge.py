@@ -11,12 +11,10 @@ records have no ``output`` key.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from typing import Any, Mapping, Sequence
 
 from lamp.errors import LampDataError
-from lamp.files import _clean_read_errors, check_distinct_outputs, load_outputs, load_questions, write_json
+from lamp.files import check_distinct_outputs, load_outputs, load_questions, load_rankings, write_json
 from lamp.records import Question
 
 EXAMPLE = """example:
@@ -24,24 +22,6 @@ EXAMPLE = """example:
       --lamp_output_addr data/demo/LaMP_2/dev/dev_outputs.json \\
       --profile_ranking_addr runs/LaMP_2_dev_bm25.json --merged_output_addr runs/LaMP_2_dev_sorted.json
 """
-
-
-def load_ranking(path: str | os.PathLike) -> dict[str, list[str]]:
-    """Read a ranking file, checking its shape ({question id: [profile ids]})."""
-    try:
-        with open(path, encoding="utf-8") as fh, _clean_read_errors(str(path)):
-            obj = json.load(fh)
-    except FileNotFoundError:
-        raise LampDataError("no such file", file=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise LampDataError(f"not valid JSON ({exc})", file=str(path)) from None
-    if not isinstance(obj, dict):
-        raise LampDataError(f"expected an object {{question id: [profile ids]}}, got {type(obj).__name__}",
-                            file=str(path))
-    for qid, ids in obj.items():
-        if not isinstance(ids, list) or not all(isinstance(i, (str, int)) for i in ids):
-            raise LampDataError("expected a list of profile ids", file=str(path), record_id=qid)
-    return {str(k): [str(i) for i in v] for k, v in obj.items()}
 
 
 def merge_with_rank(questions: Sequence[Question], outputs: Mapping[str, str] | None = None,
@@ -91,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                            [args.merged_output_addr])
     questions = load_questions(args.lamp_questions_addr, task=args.task)
     outputs = load_outputs(args.lamp_output_addr, task=args.task).by_id() if args.lamp_output_addr else None
-    ranking = load_ranking(args.profile_ranking_addr) if args.profile_ranking_addr else None
+    ranking = load_rankings(args.profile_ranking_addr) if args.profile_ranking_addr else None
     merged = merge_with_rank(questions, outputs, ranking, allow_missing_outputs=args.allow_missing_outputs,
                              ranking_file=args.profile_ranking_addr, outputs_file=args.lamp_output_addr)
     write_json(args.merged_output_addr, merged)
