@@ -4,7 +4,7 @@ Prompts: from the demo dev data of LaMP-2, -3, -4 and -5 (data/demo, when presen
 prompts of varied lengths), run twice: raw inputs (k=0) and personalized (k=1, L=256, budgeted
 with SmolLM2's own tokenizer). Long personalized prompts make a CPU run prefill-bound, where
 batching gains less than on short prompts; both are shown.
-Generation is greedy with the answer-line stop (as ``lamp.generation.task_settings`` sets it).
+Generation is greedy with the answer-line stop (``stop_at_newline``, as every LaMP verb sets it).
 Three ways are timed on the same prompts: one prompt at a time, batched through ``model.generate``,
 and batched through lamp's greedy loop (:mod:`lamp.backends.greedy`, what ``lamp run`` uses).
 Label choice scores LaMP-2's 15 tags per prompt (the prompt read once, then every tag's tokens in

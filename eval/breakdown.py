@@ -23,7 +23,7 @@ from lamp.errors import LampError
 from lamp.files import Source, iter_questions
 from lamp.tasks import get_task
 
-from eval.metrics import METRIC_KEYS, SampleStats, id_mismatch_message
+from eval.metrics import SampleStats, id_mismatch_message
 
 #: (name, smallest, largest profile size; None = no upper bound).
 PROFILE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -96,7 +96,7 @@ def breakdown(stats: SampleStats, questions: str | os.PathLike | Source | dict[s
 
 def format_breakdown(b: Breakdown) -> str:
     """The bucket table plus a one-line summary of the per-user spread."""
-    keys = METRIC_KEYS[get_task(b.task).family]
+    keys = get_task(b.task).metrics
     name = get_task(b.task).file_name
     rows = [("profile size", "samples", "users", *keys)]
     for bucket, g in b.by_bucket.items():

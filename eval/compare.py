@@ -12,8 +12,13 @@ statistics (:class:`eval.metrics.SampleStats`); a resample is a row-weight vecto
 
 Example::
 
+    >>> golds = {"1": "1", "2": "2", "3": "3", "4": "4", "5": "5"}
+    >>> preds_bm25 = {"1": "2", "2": "3", "3": "4", "4": "5", "5": "4"}
+    >>> preds_contriever = {"1": "1", "2": "2", "3": "3", "4": "4", "5": "4"}
     >>> c = compare_predictions(golds, preds_bm25, preds_contriever, "LaMP-3", n_resamples=2000, seed=0)
-    >>> c.metrics["MAE"].diff, c.metrics["MAE"].ci_low, c.metrics["MAE"].p_value
+    >>> mae = c.metrics["MAE"]
+    >>> round(mae.diff, 4), mae.b_is_better, (mae.ci_low, mae.ci_high)
+    (-0.8, True, (-1.0, -0.4))
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from lamp.errors import LampError
 from lamp.files import write_json
 from lamp.tasks import get_task
 
-from eval.metrics import HIGHER_IS_BETTER, METRIC_KEYS, SampleStats, task_stats
+from eval.metrics import SampleStats, get_metric, task_stats
 
 _CHUNK_CELLS = 4_000_000     # resamples per chunk x samples: bounds memory to ~32 MB per array
 
@@ -86,7 +91,7 @@ def compare_stats(a: SampleStats, b: SampleStats, n_resamples: int = 1000, seed:
         raise LampError("compare: the two prediction sets must cover the same samples of the same task")
     if n_resamples < 1:
         raise LampError(f"compare: --n_resamples must be at least 1, got {n_resamples}")
-    n, keys = len(a), METRIC_KEYS[a.task.family]
+    n, keys = len(a), a.task.metrics
     if n == 0:
         raise LampError(f"{a.task.name}: no samples to compare")
     rng = np.random.default_rng(seed)
@@ -118,7 +123,8 @@ def compare_stats(a: SampleStats, b: SampleStats, n_resamples: int = 1000, seed:
         diffs = np.concatenate(boot[k])
         low, high = np.percentile(diffs, [tail, 100 - tail])
         result.metrics[k] = MetricComparison(k, value_a[k], value_b[k], observed[k], float(low), float(high),
-                                             (1 + extreme[k]) / (1 + n_resamples), HIGHER_IS_BETTER[k])
+                                             (1 + extreme[k]) / (1 + n_resamples),
+                                             get_metric(k).higher_is_better)
     return result
 
 

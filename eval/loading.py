@@ -1,5 +1,8 @@
 """Read sets of outputs/predictions files — one JSON, a folder or a zip — keyed by task.
 
+Each file is parsed by the rules of every loader (:mod:`lamp.files`: a UTF-8 byte-order mark
+allowed, JSON or JSON Lines; ``.json`` and ``.jsonl`` files of a folder or zip are read).
+
 As in the official ``eval_all.py`` only each file's ``task`` field matters, not its name. Unlike it,
 zips are read in place (no extraction, nothing deleted): the official script empties ``--temp_dir``.
 Files whose name contains ``questions`` are skipped, so an official data folder can be passed as is.
@@ -9,17 +12,15 @@ A bare list without a ``task`` field takes its task from a ``LaMP_i`` folder on 
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from lamp.errors import LampError
-from lamp.files import Problems, outputs_from_json, read_zip_member
-from lamp.tasks import BENCHMARK_TASKS, MOVIE_TAGS, NEWS_CATEGORIES, TASKS, get_task, normalize_task_name
+from lamp.errors import LampDataError, LampError
+from lamp.files import Problems, decode_json_bytes, outputs_from_json, read_zip_member
+from lamp.tasks import BENCHMARK_TASKS, TASKS, get_task, normalize_task_name
 
 from eval.metrics import id_mismatch_message
 
@@ -48,7 +49,8 @@ def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, A
         return _is_questions(base) or (split is not None and not base.startswith(f"{split}_"))
 
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.json") if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.rglob("*.json*") if p.is_file() and p.suffix.lower() in (".json", ".jsonl")
+                       and not p.name.startswith("."))
         for p in files:
             if skip(p.name):
                 continue
@@ -57,7 +59,7 @@ def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, A
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
-                names = [n for n in zf.namelist() if n.lower().endswith(".json") and not n.endswith("/")
+                names = [n for n in zf.namelist() if n.lower().endswith((".json", ".jsonl")) and not n.endswith("/")
                          and not n.startswith("__MACOSX/") and not PurePosixPath(n).name.startswith(".")]
                 for n in sorted(names):
                     if not skip(n):
@@ -73,13 +75,13 @@ def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, A
 
 
 def _parse(data: bytes, name: str, hint: bool = False) -> Any:
+    """The file's JSON (or JSON Lines) by the rules of every loader (:func:`lamp.files.decode_json_bytes`)."""
     try:
-        return json.load(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        what = "neither a zip nor a JSON file" if hint else "not valid JSON"
-        raise LampError(f"{name}: {what} ({exc})") from None
-    except RecursionError:
-        raise LampError(f"{name}: JSON nested too deeply to be a LaMP outputs file") from None
+        return decode_json_bytes(data, name)
+    except LampDataError as exc:
+        if hint:
+            raise LampError(f"{name}: neither a zip nor a JSON file ({exc.reason})") from None
+        raise
 
 
 def _task_from_path(name: str) -> str | None:
@@ -91,8 +93,8 @@ def _task_from_path(name: str) -> str | None:
 
 
 def _same_task(file_task: str, wanted: str) -> bool:
-    """Equal, or the two LaMP-2 versions (both files say "LaMP_2")."""
-    return file_task == wanted or {file_task, wanted} == {"LaMP-2", "LaMP-2-old"}
+    """Equal, or two tasks whose files name the same task (``Task.file_task``: both LaMP-2 versions say "LaMP_2")."""
+    return (get_task(file_task).file_task or file_task) == (get_task(wanted).file_task or wanted)
 
 
 def read_outputs_set(path: str | os.PathLike, role: str = "predictions",
@@ -147,13 +149,15 @@ def detect_old_lamp2(golds: OutputsFile) -> OutputsFile:
     """Treat "LaMP_2" golds whose values are all old news categories as LaMP-2-old.
 
     The file format names both LaMP-2 versions "LaMP_2"; scoring news categories against the
-    movie tags would map every gold to -1 and report nonsense.
+    movie tags would map every gold to -1 and report nonsense. In general: golds filed under a task
+    that another task's files also name (``Task.file_task``) are that other task's when every value
+    is one of its labels and none is one of the named task's.
     """
-    if golds.task != "LaMP-2" or not golds.outputs:
-        return golds
     values = {str(v).strip() for v in golds.outputs.values()}
-    if values <= set(NEWS_CATEGORIES) and not values & set(MOVIE_TAGS):
-        return OutputsFile("LaMP-2-old", golds.source, golds.outputs)
+    own = set(get_task(golds.task).labels or ())
+    for other in TASKS.values():
+        if other.file_task == golds.task and values and values <= set(other.labels or ()) and not values & own:
+            return OutputsFile(other.name, golds.source, golds.outputs)
     return golds
 
 

@@ -6,6 +6,11 @@ errors, per-sample ROUGE F. So a subset (a user, a profile-size bucket), a boots
 (row weights) or a randomization swap is one matrix product, and corpus-level metrics (macro-F1,
 RMSE) are recomputed exactly rather than averaged.
 
+Each metric is defined once, in the registry :data:`METRICS`: its name (the key of the official
+output JSON), whether higher is better, the family statistics it reads, and its formula as the
+docstring of its function. A task names its metrics in its table entry (``lamp/tasks.py``,
+``Task.metrics``; the first is its primary metric).
+
 Definitions, identical to the official ``eval/evaluation.py``:
 
 * LaMP-1/2 — ``str(x).strip()``, then the index in the task's label list, or -1 when not an exact
@@ -34,10 +39,12 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
+import inspect
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -45,18 +52,11 @@ import numpy as np
 from lamp.errors import LampDataError, LampError
 from lamp.tasks import Task, get_task
 
-#: Output keys per metric family, in the official order.
-METRIC_KEYS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "f1"),
-    "rating": ("MAE", "RMSE"),
-    "generation": ("rouge-1", "rouge-L"),
-}
-#: Whether a larger value is better, per metric key (significance marks, "best" in reports).
-HIGHER_IS_BETTER: dict[str, bool] = {"accuracy": True, "f1": True, "MAE": False, "RMSE": False,
-                                     "rouge-1": True, "rouge-L": True}
-
-
 # --------------------------------------------------------------------------- per-family statistics
+
+#: (predictions, golds, label list, ids for messages) -> (n_samples, n_columns) additive statistics.
+StatsFn = Callable[[Sequence[str], Sequence[str], Sequence[str], Sequence[str] | None], np.ndarray]
+
 
 def label_index(text: str, labels: Sequence[str]) -> int:
     """Index of ``str(text).strip()`` in ``labels``; -1 when it is not an exact match."""
@@ -66,9 +66,9 @@ def label_index(text: str, labels: Sequence[str]) -> int:
         return -1
 
 
-def _classification_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
+def _classification_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str],
                           ids: Sequence[str] | None) -> np.ndarray:
-    labels = task.labels or ()
+    """Columns: correct, then TP, FP and FN of each label (k columns each)."""
     lookup = {label: i for i, label in enumerate(labels)}
     p = np.array([lookup.get(str(x).strip(), -1) for x in preds], dtype=np.int64)
     g = np.array([lookup.get(str(x).strip(), -1) for x in golds], dtype=np.int64)
@@ -77,14 +77,6 @@ def _classification_stats(preds: Sequence[str], golds: Sequence[str], task: Task
     g_is = g[:, None] == classes[None, :]
     tp = p_is & g_is
     return np.hstack([(p == g)[:, None], tp, p_is & ~g_is, g_is & ~p_is]).astype(np.float64)
-
-
-def _classification_finalize(sums: np.ndarray, n: int, task: Task) -> dict[str, np.ndarray]:
-    k = len(task.labels or ())
-    tp, fp, fn = sums[..., 1:1 + k], sums[..., 1 + k:1 + 2 * k], sums[..., 1 + 2 * k:1 + 3 * k]
-    denom = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
-    return {"accuracy": sums[..., 0] / n, "f1": f1.mean(axis=-1)}
 
 
 def parse_rating(text: str) -> float | None:
@@ -101,8 +93,9 @@ def worst_rating(gold: float) -> float:
     return 1.0 if abs(1 - gold) > abs(5 - gold) else 5.0
 
 
-def _rating_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
+def _rating_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str],
                   ids: Sequence[str] | None) -> np.ndarray:
+    """Columns: absolute error, squared error."""
     out = np.empty((len(preds), 2), dtype=np.float64)
     for i, (pred, gold) in enumerate(zip(preds, golds)):
         g = parse_rating(gold)
@@ -115,10 +108,6 @@ def _rating_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
     return out
 
 
-def _rating_finalize(sums: np.ndarray, n: int, task: Task) -> dict[str, np.ndarray]:
-    return {"MAE": sums[..., 0] / n, "RMSE": np.sqrt(sums[..., 1] / n)}
-
-
 @lru_cache(maxsize=1)
 def rouge_scorer():
     """The shared ``rouge_score`` scorer (built once: construction is slow-ish)."""
@@ -127,8 +116,9 @@ def rouge_scorer():
     return rs.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
 
 
-def _generation_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
+def _generation_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str],
                       ids: Sequence[str] | None) -> np.ndarray:
+    """Columns: ROUGE-1 F, ROUGE-L F of each sample."""
     scorer = rouge_scorer()
     out = np.empty((len(preds), 2), dtype=np.float64)
     for i, (pred, gold) in enumerate(zip(preds, golds)):
@@ -137,21 +127,129 @@ def _generation_stats(preds: Sequence[str], golds: Sequence[str], task: Task,
     return out
 
 
-def _generation_finalize(sums: np.ndarray, n: int, task: Task) -> dict[str, np.ndarray]:
-    return {"rouge-1": sums[..., 0] / n, "rouge-L": sums[..., 1] / n}
+@dataclass(frozen=True)
+class Statistics:
+    """How a task family turns (prediction, gold) pairs into additive per-sample columns."""
+
+    rows: StatsFn
+    per_sample: tuple[str, ...]   # names of the leading columns that are per-sample scores
+
+
+#: The per-sample statistics of each task family; every metric of the family reads their column sums.
+STATISTICS: dict[str, Statistics] = {
+    "classification": Statistics(_classification_stats, ("correct",)),
+    "rating": Statistics(_rating_stats, ("abs_error", "squared_error")),
+    "generation": Statistics(_generation_stats, ("rouge-1", "rouge-L")),
+}
+
+
+# --------------------------------------------------------------------------- the metric registry
+
+#: (column sums, maybe with leading resample axes; number of samples; number of labels) -> metric values.
+ValueFn = Callable[[np.ndarray, int, int], np.ndarray]
 
 
 @dataclass(frozen=True)
-class Family:
-    stats: Callable[[Sequence[str], Sequence[str], Task, Sequence[str] | None], np.ndarray]
-    finalize: Callable[[np.ndarray, int, Task], dict[str, np.ndarray]]
+class Metric:
+    """One metric of the registry: its name is the key of the official output JSON."""
+
+    name: str
+    family: str                   # whose STATISTICS columns it reads
+    higher_is_better: bool
+    value: ValueFn
+    training_key: str             # the official training code's spelling, as in feedback files ("mae")
+
+    @property
+    def formula(self) -> str:
+        """The definition, from the metric function's docstring."""
+        return inspect.getdoc(self.value) or ""
 
 
-FAMILIES: dict[str, Family] = {
-    "classification": Family(_classification_stats, _classification_finalize),
-    "rating": Family(_rating_stats, _rating_finalize),
-    "generation": Family(_generation_stats, _generation_finalize),
-}
+#: Every metric, by name, in the official output order of each family.
+METRICS: dict[str, Metric] = {}
+
+
+def metric(name: str, family: str, *, higher_is_better: bool, training_key: str | None = None
+           ) -> Callable[[ValueFn], ValueFn]:
+    """Register the decorated function as the metric ``name`` (its docstring is the formula)."""
+    def register(fn: ValueFn) -> ValueFn:
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is registered twice")
+        METRICS[name] = Metric(name, family, higher_is_better, fn, training_key or name)
+        return fn
+    return register
+
+
+@metric("accuracy", "classification", higher_is_better=True)
+def accuracy(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """accuracy = (1/n) · Σ_i [label(pred_i) = label(gold_i)], where label(x) is the index of
+    str(x).strip() in the label list, or -1 (so an unknown gold "matches" an unknown prediction)."""
+    return sums[..., 0] / n
+
+
+@metric("f1", "classification", higher_is_better=True)
+def f1(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """f1 = (1/k) · Σ_c 2·TP_c / (2·TP_c + FP_c + FN_c) over all k labels of the list (macro-F1);
+    a label with 2·TP + FP + FN = 0 counts 0, and a -1 prediction is a false negative of the gold class."""
+    tp, fp, fn = sums[..., 1:1 + k], sums[..., 1 + k:1 + 2 * k], sums[..., 1 + 2 * k:1 + 3 * k]
+    denom = 2 * tp + fp + fn
+    per_label = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
+    return per_label.mean(axis=-1)
+
+
+@metric("MAE", "rating", higher_is_better=False, training_key="mae")
+def mae(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """MAE = (1/n) · Σ_i |p_i − g_i|, p_i = float(pred_i), or the worst case (1.0 if |1−g_i| > |5−g_i|
+    else 5.0) when it does not parse or is not finite."""
+    return sums[..., 0] / n
+
+
+@metric("RMSE", "rating", higher_is_better=False, training_key="rmse")
+def rmse(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """RMSE = sqrt((1/n) · Σ_i (p_i − g_i)²), p_i as for MAE."""
+    return np.sqrt(sums[..., 1] / n)
+
+
+@metric("rouge-1", "generation", higher_is_better=True)
+def rouge_1(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """rouge-1 = (1/n) · Σ_i F1(unigrams(pred_i), unigrams(gold_i)), F1 = 2·P·R/(P + R) over clipped
+    unigram overlap, rouge_score's tokenizer (lower-case, [a-z0-9] runs), no stemmer."""
+    return sums[..., 0] / n
+
+
+@metric("rouge-L", "generation", higher_is_better=True)
+def rouge_l(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """rouge-L = (1/n) · Σ_i F1 with P = LCS/|pred_i|, R = LCS/|gold_i| (sentence-level longest common
+    subsequence of the tokens, rouge_score's ``rougeL``)."""
+    return sums[..., 1] / n
+
+
+def get_metric(name: str) -> Metric:
+    """A metric by its name or its training key ("mae"); a clear error with a suggestion otherwise."""
+    if name in METRICS:
+        return METRICS[name]
+    for m in METRICS.values():
+        if m.training_key == name:
+            return m
+    known = [*METRICS, *(m.training_key for m in METRICS.values() if m.training_key != m.name)]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise LampError(f"unknown metric {name!r}{hint} (known: {', '.join(METRICS)})")
+
+
+def default_feedback_metric(task: str | Task) -> str:
+    """The feedback key ROPG and RSPG learn from by default: the task's primary metric, spelt as the
+    official training code writes it in feedback files (``accuracy``, ``mae``, ``rouge-1``; reference §6.3)."""
+    return get_metric(get_task(task).primary_metric).training_key
+
+
+#: Whether a larger value is better, per metric name and training key (read-only, from :data:`METRICS`).
+HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
+    {key: m.higher_is_better for m in METRICS.values() for key in (m.name, m.training_key)})
+
+
+def _values(names: Sequence[str], sums: np.ndarray, n: int, k: int) -> dict[str, np.ndarray]:
+    return {name: get_metric(name).value(sums, n, k) for name in names}
 
 
 # --------------------------------------------------------------------------- SampleStats
@@ -168,16 +266,15 @@ class SampleStats:
         return len(self.ids)
 
     def finalize(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
-        """Metrics from column sums; ``sums`` may carry leading axes (one row per resample)."""
-        return FAMILIES[self.task.family].finalize(sums, n, self.task)
+        """The task's metrics from column sums; ``sums`` may carry leading axes (one row per resample)."""
+        return _values(self.task.metrics, sums, n, len(self.task.labels or ()))
 
     def metrics(self, rows: np.ndarray | Sequence[int] | None = None) -> dict[str, float]:
         """The official metrics over all samples, or over the given row indices / boolean mask."""
         m = self.matrix if rows is None else self.matrix[np.asarray(rows)]
         if len(m) == 0:
             raise LampError(f"{self.task.name}: no samples to score")
-        values = self.finalize(m.sum(axis=0), len(m))
-        return {k: float(values[k]) for k in METRIC_KEYS[self.task.family]}
+        return {k: float(v) for k, v in self.finalize(m.sum(axis=0), len(m)).items()}
 
 
 def sample_stats(task: str | Task, preds: Sequence[str], golds: Sequence[str],
@@ -187,25 +284,36 @@ def sample_stats(task: str | Task, preds: Sequence[str], golds: Sequence[str],
     if len(preds) != len(golds):
         raise LampError(f"{t.name}: {len(preds)} predictions for {len(golds)} golds")
     ids = list(ids) if ids is not None else [str(i) for i in range(len(golds))]
-    return SampleStats(t, ids, FAMILIES[t.family].stats(preds, golds, t, ids))
+    return SampleStats(t, ids, STATISTICS[t.family].rows(preds, golds, t.labels or (), ids))
 
 
 # --------------------------------------------------------------------------- public metric functions
 
+def family_metrics(family: str, preds: Sequence[str], golds: Sequence[str],
+                   labels: Sequence[str] = ()) -> dict[str, float]:
+    """Every registered metric of ``family`` over aligned lists, with no task (``labels``: classification)."""
+    if len(preds) != len(golds):
+        raise LampError(f"{family}: {len(preds)} predictions for {len(golds)} golds")
+    if not golds:
+        raise LampError(f"{family}: no samples to score")
+    sums = STATISTICS[family].rows(preds, golds, labels, None).sum(axis=0)
+    names = [m.name for m in METRICS.values() if m.family == family]
+    return {k: float(v) for k, v in _values(names, sums, len(golds), len(labels)).items()}
+
+
 def classification_metrics(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
     """LaMP-1/2 ``accuracy`` and macro-``f1`` over the full ``labels`` list (see module doc)."""
-    task = dataclasses.replace(get_task("LaMP-1"), name="custom", labels=tuple(labels))
-    return sample_stats(task, preds, golds).metrics()
+    return family_metrics("classification", preds, golds, tuple(labels))
 
 
 def rating_metrics(preds: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
     """LaMP-3 ``MAE`` and ``RMSE`` with the official worst-case value for unparseable predictions."""
-    return sample_stats("LaMP-3", preds, golds).metrics()
+    return family_metrics("rating", preds, golds)
 
 
 def generation_metrics(preds: Sequence[str], golds: Sequence[str]) -> dict[str, float]:
     """LaMP-4…7 ``rouge-1`` and ``rouge-L`` F-measure, plain mean over samples (no stemmer)."""
-    return sample_stats("LaMP-4", preds, golds).metrics()
+    return family_metrics("generation", preds, golds)
 
 
 class IdMismatchError(LampError):
@@ -264,8 +372,7 @@ def per_sample_scores(task: str | Task, golds: Mapping[str, str], preds: Mapping
     ``rouge-1`` and ``rouge-L`` for generation. Macro-F1 has no per-sample form: use
     :func:`task_stats` and ``SampleStats.metrics(rows)`` for subsets."""
     stats = task_stats(task, golds, preds)
-    names = {"classification": ("correct",), "rating": ("abs_error", "squared_error"),
-             "generation": ("rouge-1", "rouge-L")}[stats.task.family]
+    names = STATISTICS[stats.task.family].per_sample
     return {name: stats.matrix[:, i].copy() for i, name in enumerate(names)}
 
 

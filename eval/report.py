@@ -39,7 +39,7 @@ from lamp.files import atomic_write, load_outputs
 from lamp.tasks import TASKS, get_task
 
 from eval.compare import Comparison, compare_predictions
-from eval.metrics import HIGHER_IS_BETTER, METRIC_KEYS, score_task
+from eval.metrics import HIGHER_IS_BETTER, score_task
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Report:
         """(task, metric, [(formatted value, is best, † mark) per method])."""
         out = []
         for task in self.tasks:
-            for metric in METRIC_KEYS[get_task(task).family]:
+            for metric in get_task(task).metrics:
                 values = [self.value(task, m, metric) for m in self.methods]
                 known = [v for v in values if v is not None]
                 best = (max if HIGHER_IS_BETTER[metric] else min)(known) if known else None
@@ -144,7 +144,7 @@ class Report:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        metrics = METRIC_KEYS[get_task(task).family]
+        metrics = get_task(task).metrics
         methods = self.methods
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.0), squeeze=False)

@@ -16,7 +16,7 @@ from typing import Any
 from lamp.tasks import get_task
 
 from eval.loading import OutputsFile, pair_sets, read_outputs_set
-from eval.metrics import METRIC_KEYS, SampleStats, golds_outside_labels, sample_stats
+from eval.metrics import SampleStats, golds_outside_labels, sample_stats
 
 
 @dataclass
@@ -45,8 +45,10 @@ class ScoredTask:
             notes.append(f"{self.golds.source}: {len(bad)} gold labels are not in the {self.task} label list "
                          f"(first id {bad[0]!r}); the official scorer maps them to -1, so any unknown prediction "
                          "counts as correct for them")
-        if self.task == "LaMP-2-old":
-            notes.append(f"{self.golds.source}: the LaMP_2 golds are news categories, scored as LaMP-2-old")
+        shared = get_task(self.task).file_task
+        if shared is not None:
+            notes.append(f"{self.golds.source}: the {get_task(shared).file_name} golds are {self.task} labels "
+                         f"({get_task(self.task).title}), scored as {self.task}")
         return notes
 
 
@@ -79,7 +81,7 @@ def format_table(scored: list[ScoredTask]) -> str:
     """A short plain-text table for the terminal."""
     rows = [("task", "samples", "metric", "value")]
     for s in scored:
-        for k in METRIC_KEYS[get_task(s.task).family]:
+        for k in get_task(s.task).metrics:
             rows.append((s.key, str(len(s.stats)), k, f"{s.metrics[k]:.4f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

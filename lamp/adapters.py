@@ -63,8 +63,6 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
     "gpt2": ("c_attn",),
     "phi3": ("qkv_proj",),
 }
-#: The item field that answers a training pair, where it is not the task's target_field.
-ADAPTER_TARGETS: dict[str, str] = {"LaMP-1": "abstract"}
 COMPLETE_MARKER = "lamp_adapter_complete.json"
 TWEET_SHARE = (0.10, 0.25)
 
@@ -137,7 +135,7 @@ class _Fields(dict):
 
 
 def _tweet_pair(task: Task, item: ProfileItem, rng: random.Random) -> tuple[str, str] | None:
-    words = (item.text or "").split()
+    words = str(item.get(task.adapter_target) or "").split()
     if len(words) < 2:
         return None
     cut = max(1, int(len(words) * rng.uniform(*TWEET_SHARE)))
@@ -151,12 +149,11 @@ def user_training_pairs(task: str | Task, items: list[ProfileItem], user_id: str
     task = get_task(task)
     rng = random.Random(f"{seed}:{user_id}")
     pairs: list[tuple[str, str]] = []
-    target_field = ADAPTER_TARGETS.get(task.name, task.target_field)
     for item in items:
-        if task.name == "LaMP-7":
+        if task.adapter_split_words:
             pair = _tweet_pair(task, item, rng)
         else:
-            target = item.get(target_field) if target_field else None
+            target = item.get(task.adapter_target)
             fields = _Fields({k: str(v) for k, v in item.to_json().items()})
             pair = (task.adapter_template.format_map(fields), str(target)) if target not in (None, "") else None
         if pair is not None:
@@ -188,10 +185,12 @@ def _train_loop(model: Any, tokenizer: Any, base: Any, pairs: list[tuple[str, st
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from lamp.train_data import Example, is_seq2seq, make_collator, seq2seq_features, causal_features
+    from lamp.backends.base import Example
+    from lamp.train_data import causal_features, is_seq2seq, make_collator, seq2seq_features
 
     featurize = seq2seq_features if is_seq2seq(base) else causal_features
-    feats = [featurize(Example(str(i), src, tgt), tokenizer, s.max_length) for i, (src, tgt) in enumerate(pairs)]
+    feats = [featurize(Example(str(i), src, target=tgt), tokenizer, s.max_length)
+             for i, (src, tgt) in enumerate(pairs)]
     collate = make_collator(tokenizer, base)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
@@ -254,7 +253,7 @@ def train_user_adapters(questions: list[Question], task: str | Task, base_model:
 
     ``base_model`` is a model name/folder or an already loaded ``(model, tokenizer)``.
     """
-    from lamp.train import load_model_and_tokenizer
+    from lamp.models import load_model_and_tokenizer
 
     task, settings = get_task(task), settings or AdapterSettings()
     users = group_users(questions)
@@ -292,17 +291,32 @@ def predict_with_adapters(questions: list[Question], task: str | Task, base_mode
                           max_length: int = 512, max_new_tokens: int = 128, num_beams: int = 4,
                           batch_size: int = 16, progress: bool = True) -> dict[str, str]:
     """``{question id: output}``: each user's questions generated with that user's adapter (the
-    base model for users without one), on the raw input or the retrieval-augmented prompt."""
-    from lamp.train import load_model_and_tokenizer
-    from lamp.train_data import build_examples
+    base model for users without one), on the raw input or the retrieval-augmented prompt.
+
+    The base model is wrapped once as a backend (:func:`lamp.backends.hf.wrap_model`); a user's
+    LoRA layers are injected into it, so every user generates through the same driver, settings
+    and clean-up as ``lamp run`` and ``evaluate_llm.py``."""
+    import contextlib
+
+    from lamp.backends.base import GenerationSettings
+    from lamp.backends.hf import wrap_model
+    from lamp.generation import build_examples, generate_all
+    from lamp.models import load_model_and_tokenizer
 
     task = get_task(task)
     model, tokenizer = load_model_and_tokenizer(base_model) if isinstance(base_model, str) else base_model
-    examples = build_examples(questions, {}, task, use_profile=use_retrieval, num_retrieved=k, tokenizer=tokenizer,
-                              max_length=max_length, retriever=retriever, ranking=ranking)
-    source = {e.id: e.source for e in examples}
+    if use_retrieval and ranking is None:
+        from retrievers.ranking import rank_questions
+
+        ranking = rank_questions(questions, task, retriever)
+    examples = build_examples(task, questions, k if use_retrieval else 0, max_length, tokenizer,
+                              ranking if use_retrieval else None)
+    by_id = {e.id: e for e in examples}
+    name = base_model if isinstance(base_model, str) else getattr(model.config, "_name_or_path", "")
+    backend = wrap_model(model, tokenizer, identity=f"base:{name}", batch_size=batch_size)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, num_beams=num_beams, max_input_length=max_length,
+                                  stop_at_newline=True)
     users = group_users(questions)
-    gen = dict(max_length=max_length, max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size)
     preds: dict[str, str] = {}
     peft_model, loaded = None, None
     bar: Iterable[str] = sorted(users)
@@ -311,32 +325,25 @@ def predict_with_adapters(questions: list[Question], task: str | Task, base_mode
         bar = tqdm(list(bar), desc="users", unit="user")
     for n, uid in enumerate(bar):
         qs = users[uid][1]
-        runner = model
+        switch: Any = contextlib.nullcontext()
         if has_adapter(adapter_dir, uid):
-            path, name = str(adapter_path(adapter_dir, uid)), f"user{n}"
+            path, adapter = str(adapter_path(adapter_dir, uid)), f"user{n}"
             if peft_model is None:
                 from peft import PeftModel
 
-                peft_model = PeftModel.from_pretrained(model, path, adapter_name=name)
+                peft_model = PeftModel.from_pretrained(model, path, adapter_name=adapter)
             else:
-                peft_model.load_adapter(path, adapter_name=name)
-            peft_model.set_adapter(name)
+                peft_model.load_adapter(path, adapter_name=adapter)
+            peft_model.set_adapter(adapter)
             if loaded is not None:
                 peft_model.delete_adapter(loaded)
-            loaded, runner = name, peft_model
-        outs = _generate(runner, peft_model, tokenizer, [source[q.id] for q in qs], task, gen)
+            loaded = adapter
+        elif peft_model is not None:   # the LoRA layers stay injected: switch them off for this user
+            switch = peft_model.disable_adapter()
+        with switch:
+            outs = generate_all(backend, [by_id[q.id] for q in qs], settings, progress=False)
         preds.update({q.id: o for q, o in zip(qs, outs)})
     return preds
-
-
-def _generate(runner: Any, peft_model: Any, tokenizer: Any, prompts: list[str], task: Task,
-              gen: dict[str, Any]) -> list[str]:
-    from lamp.train import generate_outputs
-
-    if runner is peft_model or peft_model is None:
-        return generate_outputs(runner, tokenizer, prompts, task, **gen)
-    with peft_model.disable_adapter():  # the LoRA layers stay injected: switch them off for this user
-        return generate_outputs(peft_model, tokenizer, prompts, task, **gen)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -378,7 +385,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lamp.files import load_questions, write_outputs
+    from lamp.files import load_questions, load_rankings, write_outputs
     from lamp.scrub import set_active
 
     set_active(getattr(args, "scrub", False))
@@ -394,10 +401,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ranking = None
     if args.ranking:
-        try:
-            ranking = json.loads(Path(args.ranking).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise LampError(f"{args.ranking}: cannot read the ranking ({exc})") from None
+        ranking = load_rankings(args.ranking)
     preds = predict_with_adapters(questions, args.task, args.model, args.adapter_dir, args.use_retrieval, ranking,
                                   args.num_retrieved, retriever=args.retriever, max_length=args.max_length,
                                   max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,

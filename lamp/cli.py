@@ -66,7 +66,11 @@ def version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = argv[0] if argv and argv[0] in VERBS else None
-    parser = build_parser(verb)
+    try:
+        parser = build_parser(verb)
+    except LampError as exc:                   # e.g. the verb needs an extra that is not installed
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:                  # --help, --version, or a usage error (argparse printed it)

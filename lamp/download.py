@@ -25,12 +25,7 @@ SPLITS = ("train", "dev", "test")
 def remote_folder(task: str, split: str, time_based: bool = False) -> str:
     """The folder of a task's split on the download host ('LaMP_2/new/dev', 'time/LaMP_4/dev')."""
     t = get_task(task)
-    if t.name == "LaMP-2":
-        folder = f"LaMP_2/new/{split}"
-    elif t.name == "LaMP-2-old":
-        folder = f"LaMP_2/{split}"
-    else:
-        folder = f"{t.file_name}/{split}"
+    folder = f"{t.download_folder or t.file_name}/{split}"
     return f"time/{folder}" if time_based else folder
 
 
@@ -41,9 +36,7 @@ def file_names(split: str) -> list[str]:
 
 
 def local_path(dest: Path, task: str, split: str, name: str, time_based: bool) -> Path:
-    t = get_task(task)
-    folder = "LaMP_2_old" if t.name == "LaMP-2-old" else t.file_name
-    return dest / ("time" if time_based else "") / folder / split / name
+    return dest / ("time" if time_based else "") / get_task(task).file_name / split / name
 
 
 def _remote_size(url: str, timeout: float) -> int | None:

@@ -1,7 +1,8 @@
 """``python lamp/evaluate_llm.py``: the official evaluation script's flags, over the library.
 
 Reads ``--validation_data`` (a merged, ranked dataset from ``merge_with_rank.py`` — a list of
-``{id, input, profile, output}`` — or a questions file with ``{split}_outputs.json`` beside it),
+``{id, input, profile, output}`` — or a questions file with ``{split}_outputs.json`` beside it;
+golds found as ``lamp train`` finds them, :func:`lamp.train_data.load_split`),
 builds the official prompts (``--use_profile``: top ``--num_retrieved`` items, already ranked with
 ``--is_ranked`` or ranked here with ``--retriever``), generates, and writes to ``--output_dir``:
 ``predictions.json`` (official format) and ``results_output.json`` (metrics with the HF-style
@@ -78,23 +79,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from eval.metrics import score_task
-    from lamp.backends.base import GenerationSettings, load_backend
-    from lamp.files import find_file, load_outputs, load_questions, write_json, write_outputs
+    from lamp.backends.base import GenerationSettings, backend_class, load_backend
+    from lamp.files import write_json, write_outputs
     from lamp.gen_cache import GenerationCache
     from lamp.generation import build_examples, generate_all
     from lamp.models import DEFAULT_MODEL, cache_dir
     from lamp.tasks import get_task
+    from lamp.train_data import load_split
 
     task = get_task(args.task)
-    questions = load_questions(args.validation_data, task=task.name)
-    golds = {q.id: str(q.extra["output"]) for q in questions if q.extra and "output" in q.extra}
-    if args.validation_outputs or not golds:
-        try:
-            src = find_file(args.validation_outputs or Path(args.validation_data).parent, "outputs",
-                            task=task.name) if not args.validation_outputs else args.validation_outputs
-            golds = load_outputs(src, task=task.name).by_id()
-        except LampError:
-            golds = {}
+    questions, golds = load_split(args.validation_data, task, args.validation_outputs, require_outputs=False)
     ranking = None
     if args.use_profile and not args.is_ranked:
         from retrievers.ranking import rank_questions
@@ -108,20 +102,19 @@ def run(args: argparse.Namespace) -> int:
         kind = "openai" if args.base_url else backend_kind(args.model_addr or DEFAULT_MODEL)
     if not isinstance(args.backend_options or {}, dict):
         raise LampError(f"--backend_options must be a JSON object, got {args.backend_options!r}")
-    if kind == "profile-baseline":
-        raise LampError("profile-baseline is not an LLM backend (it needs a task and a variant); 'lamp run' runs it "
-                        "beside the LLM as the baseline-blind and baseline-bm25 methods")
-    if kind == "openai":
-        options = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat,
-                   "model": args.model_addr}             # None: the one model the server lists
+    cls = backend_class(kind)
+    if not cls.is_llm:
+        raise LampError(f"{kind} is not an LLM backend; 'lamp run' runs it beside the LLM as a baseline method")
+    given = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None}
+    options = {key: value for key, value in given.items() if value is not None}
+    if cls.loads_local_model:
+        # float32 as the official script and `lamp train`'s dev evaluation: the same checkpoint, the same scores
+        options.update(model=args.model_addr or DEFAULT_MODEL, dtype="float32")
     else:
-        for flag in ("base_url", "tokenizer", "chat"):
-            if getattr(args, flag):
-                raise LampError(f"--{flag} is for --backend openai, not {kind}")
-        options = {"model": args.model_addr or DEFAULT_MODEL}
+        options["model"] = args.model_addr               # None: the one model the server lists
     from lamp.pipeline import check_backend_options
 
-    check_backend_options(kind, args.backend_options or {}, "--backend_options")   # did-you-mean, before loading
+    check_backend_options(kind, {**options, **(args.backend_options or {})}, "--backend_options")
     backend = load_backend(kind, batch_size=args.per_device_batch_size,
                            **{**options, **(args.backend_options or {})})
     choose = args.label_choice and task.labels is not None

@@ -122,8 +122,3 @@ class GenerationCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_cache(path: str | os.PathLike | None) -> GenerationCache | None:
-    """A cache at ``path``; None (no caching) for None."""
-    return None if path is None else GenerationCache(path)

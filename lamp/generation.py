@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from lamp.backends.base import Backend, Example, GenerationSettings
-from lamp.errors import LampError
+from lamp.errors import LampDataError, LampError
 from lamp.gen_cache import GenerationCache, cache_key
 from lamp.prompts import as_counter, build_prompt, select_items
 from lamp.records import Question
@@ -33,37 +32,24 @@ MODES = ("generate", "choose", "scores", "loglikelihood")
 Entry = str | Example | tuple[str, str]
 
 
-def task_settings(task: str | Task, settings: GenerationSettings | None = None) -> GenerationSettings:
-    """Settings for a task: every LaMP answer is one line (a label, a score, a headline, a title,
-    a subject, a tweet), so decoder models stop at the end of the answer line.
-
-    FLAN-T5 cannot emit a newline, so this does not change the official seq2seq outputs.
-    """
-    get_task(task)
-    return replace(settings or GenerationSettings(), stop_at_newline=True)
-
-
 def build_examples(task: str | Task, questions: Sequence[Question], k: int, max_length: int, tokenizer: object,
-                   ranking: Mapping[str, Sequence[str]] | None = None) -> list[Example]:
-    """One :class:`Example` per question: its top-``k`` items (by ``ranking``, a question id ->
-    ranked profile ids map, or the stored profile order) and the budgeted prompt (k=0: the input)."""
+                   ranking: Mapping[str, Sequence[str]] | None = None,
+                   golds: Mapping[str, str] | None = None) -> list[Example]:
+    """One :class:`Example` per question, the one way a question becomes a model input: its top-``k``
+    items (by ``ranking``, a question id -> ranked profile ids map, or the stored profile order;
+    see :func:`lamp.prompts.select_items`), the budgeted prompt (k=0: the raw input) and, from
+    ``golds``, its target (None where ``golds`` has none)."""
     task = get_task(task)
     counter = as_counter(tokenizer)
+    golds = golds or {}
     examples = []
     for q in questions:
-        profile = q.profile
-        if ranking is not None:
-            if q.id not in ranking:
-                raise LampError(f"ranking has no entry for question id {q.id!r}")
-            by_id = {p.id: p for p in q.profile}
-            missing = [i for i in ranking[q.id] if i not in by_id]
-            if missing:
-                raise LampError(f"ranking of question id {q.id!r} names profile ids not in its profile: "
-                                f"{', '.join(map(str, missing[:5]))}")
-            profile = [by_id[i] for i in ranking[q.id]]
-        items = select_items(profile, k)
+        if ranking is not None and q.id not in ranking:
+            raise LampDataError("the ranking has no entry for this question", record_id=q.id, field="ranking")
+        items = select_items(q, k, None if ranking is None else ranking[q.id])
         prompt = build_prompt(task, q.input, items, max_length, counter)
-        examples.append(Example(id=q.id, input=q.input, items=tuple(items), prompt=prompt))
+        examples.append(Example(id=q.id, input=q.input, items=tuple(items), prompt=prompt,
+                                target=golds.get(q.id)))
     return examples
 
 

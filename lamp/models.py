@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from lamp.errors import LampError
 
@@ -191,3 +192,20 @@ def backend_kind(model: str) -> str:
     except (OSError, ValueError) as exc:
         raise LampError(f"cannot read the model config of {model!r}: {exc}") from None
     return "hf-seq2seq" if getattr(config, "is_encoder_decoder", False) else "hf-causal"
+
+
+def load_model_and_tokenizer(name: str, dtype: Any = None) -> tuple[Any, Any]:
+    """A seq2seq or causal model (chosen by its config) and its tokenizer, from a folder, a hub id
+    or the bundled model's name; float32 unless ``dtype`` says otherwise (training wants full precision)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = resolve_model(name)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise LampError(f"cannot load model {name!r}: {exc}") from None
+    auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    model = auto.from_pretrained(path, dtype=dtype or torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return model, tokenizer

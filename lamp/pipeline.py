@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from lamp.backends.base import Backend, GenerationSettings, load_backend
-from lamp.errors import LampError
-from lamp.files import find_file, load_outputs, load_questions, write_json, write_outputs, atomic_write
+from lamp.errors import LampDataError, LampError
+from lamp.files import find_file, load_outputs, load_questions, load_rankings, write_json, write_outputs, atomic_write
 from lamp.records import Question
 from lamp.tasks import BENCHMARK_TASKS, get_task
 
@@ -41,8 +41,8 @@ from lamp.tasks import BENCHMARK_TASKS, get_task
 NO_RETRIEVAL = "none"
 #: The profile baselines run beside the LLM: (method name, baseline variant, retriever whose ranking they read).
 BASELINES = (("baseline-blind", "blind", NO_RETRIEVAL), ("baseline-bm25", "profile", "bm25"))
-PACKAGES = ("lamp-harness", "torch", "transformers", "sentence-transformers", "rank-bm25", "rouge-score",
-            "peft", "numpy", "faiss-cpu", "scikit-learn")
+#: Distributions whose versions the manifest records: those that can change rankings, outputs or scores.
+PACKAGES = ("lamp-harness", "torch", "transformers", "tokenizers", "rouge-score", "peft", "numpy", "msgspec")
 
 
 #: What each RunConfig key means (the flags' help).
@@ -69,6 +69,7 @@ CONFIG_HELP: dict[str, str] = {
     "baseline_method": "the method every other is compared with in the report",
     "backend_options": "JSON object of extra backend arguments, e.g. '{\"base_url\": \"http://127.0.0.1:8000/v1\", "
                        "\"tokenizer\": \"SmolLM2-135M-Instruct\"}'",
+    "retriever_options": "JSON object of ranker options, e.g. '{\"members\": \"bm25,contriever\", \"rrf_k\": 30}'"
 }
 
 
@@ -97,6 +98,7 @@ class RunConfig:
     output_dir: str = "runs/latest"
     baseline_method: str = NO_RETRIEVAL
     backend_options: dict[str, Any] = field(default_factory=dict)
+    retriever_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "RunConfig":
@@ -121,7 +123,9 @@ class RunConfig:
             raise LampError(f"{source}: retrievers is empty")
         import difflib
 
-        from retrievers.base import retriever_names
+        from retrievers.base import check_retriever_options, retriever_names
+
+        check_retriever_options(self.retriever_options, f"{source}: retriever_options")
 
         known = retriever_names()
         for name in self.retrievers:
@@ -129,11 +133,13 @@ class RunConfig:
                 close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise LampError(f"{source}: retrievers: unknown ranker {name!r}{hint} (known: {', '.join(known)})")
-        if check_backend and self.backend == "profile-baseline":
-            raise LampError(f"{source}: profile-baseline is not an LLM backend; it runs beside the LLM as the "
-                            "baseline-blind and baseline-bm25 methods (baselines: true)")
         if check_backend and self.backend != "auto":
             check_backend_options(self.backend, self.backend_options, source)
+            from lamp.backends.base import backend_class
+
+            if not backend_class(self.backend).is_llm:
+                raise LampError(f"{source}: {self.backend} is not an LLM backend; the profile baselines run beside "
+                                "the LLM as the baseline-blind and baseline-bm25 methods (baselines: true)")
         personalized = self.k > 0 and any(r != NO_RETRIEVAL for r in self.retrievers)
         if check_backend and self.backend == "openai" and personalized and not self.backend_options.get("tokenizer"):
             raise LampError(f"{source}: the openai backend needs a tokenizer to budget personalized prompts: "
@@ -208,17 +214,15 @@ def check_config_values(raw: dict[str, Any], source: str) -> dict[str, Any]:
 def check_backend_options(backend: str, options: dict[str, Any], source: str) -> None:
     """Unknown backend names and option keys are errors with a suggestion, before any loading."""
     import difflib
-    import importlib
     import inspect
 
-    from lamp.backends.base import BACKENDS
+    from lamp.backends.base import BACKENDS, backend_class
 
     if backend not in BACKENDS:
         close = difflib.get_close_matches(backend, list(BACKENDS) + ["auto"], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise LampError(f"{source}: unknown backend {backend!r}{hint} (known: auto, {', '.join(BACKENDS)})")
-    module, cls = BACKENDS[backend].split(":")
-    factory = getattr(importlib.import_module(module), cls)
+    factory = backend_class(backend)
     for klass in getattr(factory, "__mro__", ()):
         init = klass.__dict__.get("__init__")
         if init is None:
@@ -315,6 +319,7 @@ def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
     opts: dict[str, Any] = {"use_date": cfg.use_date, "seed": cfg.seed}
     if cfg.contriever_checkpoint:
         opts["contriever_checkpoint"] = cfg.contriever_checkpoint
+    opts.update(cfg.retriever_options)
     settings = ranking_settings(retriever, opts, questions)
     settings_path = path.with_name(f"{retriever}.settings.json")
     if path.exists():
@@ -359,11 +364,9 @@ def reusable_ranking(path: Path, settings_path: Path, settings: dict[str, Any],
     if not _same_settings(settings_path, settings):
         return None, "made with other settings (or without a settings record)"
     try:
-        ranking = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return None, f"damaged ({exc.__class__.__name__})"
-    if not isinstance(ranking, dict):
-        return None, "damaged (not an object)"
+        ranking = load_rankings(path)
+    except LampDataError as exc:
+        return None, f"damaged ({exc.reason})"
     for q in questions:
         ids = ranking.get(q.id)
         if not isinstance(ids, list) or len(set(map(str, ids))) != len(ids) or \
@@ -441,8 +444,10 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     started = time.perf_counter()
     if backend is None:
         tick = time.perf_counter()
-        opts = {"model": cfg.model, "batch_size": cfg.batch_size} if kind.startswith("hf-") else \
-            {"model": cfg.model or None}
+        from lamp.backends.base import backend_class
+
+        opts = {"model": cfg.model, "batch_size": cfg.batch_size} if backend_class(kind).loads_local_model \
+            else {"model": cfg.model or None}
         backend = load_backend(kind, **{**opts, **cfg.backend_options})
         timings["load model"] = time.perf_counter() - tick
     scores: dict[str, dict[str, Any]] = {"_golds": {}}
@@ -527,7 +532,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         shown = " ".join(default) if isinstance(default, list) else json.dumps(default) if isinstance(default, dict) \
             else default
         help_text = f"{CONFIG_HELP[f.name]} (default: {shown})"
-        if f.name == "backend_options":
+        if f.name == "retriever_options":
+            from retrievers.base import retriever_options
+
+            help_text += "; options: " + ", ".join(f"{name} ({', '.join(users)})"
+                                                   for name, users in retriever_options().items())
+        if f.name in ("backend_options", "retriever_options"):
             parser.add_argument(flag, type=_json_object, default=None, help=help_text)
         elif f.type in ("bool",):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)

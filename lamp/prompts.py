@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from lamp.errors import LampDataError
-from lamp.records import ProfileItem
+from lamp.records import ProfileItem, Question
 from lamp.tasks import PromptSpec, Task, get_task
 
 #: Items are joined with this; the budget reserves 2 tokens per joiner, as officially.
@@ -113,9 +113,24 @@ def retry_factors() -> list[float]:
     return factors
 
 
-def select_items(profile_ranked: Sequence[ProfileItem], k: int) -> list[ProfileItem]:
-    """The top ``k`` items of an already ranked profile (k larger than the profile: all of it)."""
-    return list(profile_ranked[: max(k, 0)])
+def select_items(question: Question, k: int, ranking: Sequence[str] | None = None) -> list[ProfileItem]:
+    """The top ``k`` profile items of ``question`` (k larger than the profile: all of it).
+
+    ``ranking`` (its profile ids, best first) gives the order; None keeps the stored order (a
+    profile already ranked, as in the merged file of ``lamp merge``). An id the profile does not
+    hold is an error naming the question and the id: a ranking made for other data would
+    otherwise silently give other prompts (the official ``merge_with_rank`` fails on it too).
+    """
+    if ranking is None:
+        return list(question.profile[: max(k, 0)])
+    by_id = {p.id: p for p in question.profile}
+    unknown = [i for i in ranking if i not in by_id]
+    if unknown:
+        raise LampDataError(f"the ranking names profile ids that question {question.id!r} does not have: "
+                            f"{', '.join(map(repr, unknown[:5]))}"
+                            + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""),
+                            record_id=question.id, field="ranking")
+    return [by_id[i] for i in ranking[: max(k, 0)]]
 
 
 def _field_names(template: str) -> list[str]:
@@ -182,8 +197,23 @@ def build_prompt(task: str | Task, input_text: str, items: Sequence[ProfileItem]
     return input_text
 
 
-def build_prompts(task: str | Task, inputs: Sequence[str], selections: Sequence[Sequence[ProfileItem]],
-                  max_length: int, tokenizer: Any) -> list[str]:
-    """:func:`build_prompt` over many inputs, sharing one counter (and its memo of phrase counts)."""
-    counter = as_counter(tokenizer)
-    return [build_prompt(task, inp, items, max_length, counter) for inp, items in zip(inputs, selections)]
+
+def cut_to_tokens(tokenizer: Any, text: str, max_length: int) -> str:
+    """``text`` cut to its first ``max_length`` tokens (no special tokens counted; 0 or less: no
+    limit): the official final truncation of a source, applied to a decoder's user text so that
+    a chat template around it is never cut. Training and every backend use this one rule."""
+    if max_length <= 0:
+        return text
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if len(ids) <= max_length:
+        return text
+    return tokenizer.decode(ids[:max_length], skip_special_tokens=True)
+
+
+def chat_prompt(tokenizer: Any, prompt: str) -> str:
+    """The text a decoder model reads: ``prompt`` as the user turn of the tokenizer's chat template
+    with the generation prompt, or ``prompt`` itself when the tokenizer has no template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return prompt
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)

@@ -154,6 +154,10 @@ class Scrubber:
     ner_model: str | None = field(init=False)
 
     def __post_init__(self) -> None:
+        from lamp.extras import require
+
+        for module in ("presidio_analyzer", "presidio_anonymizer"):
+            require(module, "scrub", "scrubbing PII (--scrub, lamp scrub)")
         from presidio_anonymizer import AnonymizerEngine
 
         self._analyzer, self.entities, self.ner_model = _build_analyzer(self.use_ner)

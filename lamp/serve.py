@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import inspect
 import ipaddress
 import json
 import queue
@@ -52,11 +53,16 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from lamp.backends.base import Backend, GenerationSettings
 from lamp.errors import LampError
+from lamp.extras import require
+
+try:                                     # fastapi brings pydantic and starlette (the 'serve' extra)
+    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ModuleNotFoundError:
+    require("fastapi", "serve", "lamp serve")
+    raise
 from lamp.profile_store import DuplicateItems, ProfileStore, TooManyItems
 from lamp.records import ProfileItem
 from lamp.serve_engine import BatchEngine, Job, find_stop
@@ -894,8 +900,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help="a local model folder or hub id (default: the bundled SmolLM2-135M-Instruct); with "
                              "--backend openai, the upstream server's model name (default: the one it serves)")
-    parser.add_argument("--backend", default="hf-causal", choices=["hf-causal", "hf-seq2seq", "openai", "uemb"],
-                        help="openai: personalize in front of an OpenAI-compatible server (--base-url)")
+    from lamp.backends.base import BACKENDS
+
+    parser.add_argument("--backend", default="hf-causal",
+                        help=f"a registered LLM backend ({', '.join(BACKENDS)}); openai: personalize in front "
+                             "of an OpenAI-compatible server (--base-url)")
     parser.add_argument("--base-url", default=None, help="upstream server for --backend openai, e.g. http://gpu:8000/v1")
     parser.add_argument("--tokenizer", default=None,
                         help="with --backend openai: tokenizer for the prompt budget (a folder, hub id, the bundled "
@@ -932,8 +941,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="most concurrent OpenAI requests decoded together (dynamic batching)")
     parser.add_argument("--batch-window-ms", type=float, default=10.0,
                         help="how long a batch waits for more requests after its first (milliseconds)")
-    parser.add_argument("--contriever-checkpoint", default=None,
-                        help="encoder for the 'contriever' and 'trained' retrievers (default: bundled MiniLM)")
+    from retrievers.base import add_retriever_flags
+
+    add_retriever_flags(parser, dashes=True)       # every registered retriever's options
     parser.add_argument("--max-input-chars", type=int, default=limits.max_input_chars,
                         help="longest input, prompt or profile text field, in characters")
     parser.add_argument("--max-items", type=int, default=limits.max_items, help="profile items per user")
@@ -943,13 +953,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    import uvicorn
-
-    from lamp.backends.base import load_backend
-    from lamp.models import DEFAULT_MODEL, resolve_model
-
+    uvicorn = require("uvicorn", "serve", "lamp serve")
     for flag in ("max_input_chars", "max_items", "max_tokens_limit", "max_prompts", "max_length",
                  "max_new_tokens", "num_beams", "max_batch"):
         if getattr(args, flag) < 1:
@@ -968,23 +972,15 @@ def run(args: argparse.Namespace) -> int:
     if credentials.empty and not _is_loopback(args.host):
         raise LampError(f"--no-auth serves users' profiles to anyone who reaches {args.host}; it is allowed "
                         "on a loopback address only")
+    backend, name = _load_backend(args)
     store = ProfileStore(args.db, retention_days=args.retention_days)
-    if args.backend == "openai":
-        if not args.base_url:
-            raise LampError("--backend openai needs --base-url (the upstream OpenAI-compatible server)")
-        backend = load_backend("openai", base_url=args.base_url, tokenizer=args.tokenizer,
-                               model=args.model, progress=False, chat=args.chat)
-        backend.identity                            # asks the upstream which model it serves (fails early)
-        name = args.served_model_name or backend.model
-    else:
-        extra = {"trust_remote_code": True} if args.trust_remote_code else {}
-        backend = load_backend(args.backend, model=resolve_model(args.model or DEFAULT_MODEL), **extra)
-        name = args.served_model_name or args.model or DEFAULT_MODEL
     settings = GenerationSettings(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
                                   max_input_length=args.max_length, stop_at_newline=args.stop_at_newline)
     limits = ServeLimits(max_input_chars=args.max_input_chars, max_items=args.max_items,
                          max_tokens_limit=args.max_tokens_limit, max_prompts=args.max_prompts)
-    options = {"contriever_checkpoint": args.contriever_checkpoint} if args.contriever_checkpoint else {}
+    from retrievers.base import retriever_kwargs
+
+    options = retriever_kwargs(args)
     if args.k < 0 or args.batch_window_ms < 0:
         raise LampError("--k and --batch-window-ms must be 0 or more")
     app = create_app(backend, store, model_name=name, settings=settings, limits=limits, credentials=credentials,
@@ -1003,3 +999,31 @@ def run(args: argparse.Namespace) -> int:
 
     Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=1)).run()
     return 0
+
+
+def _load_backend(args: argparse.Namespace) -> tuple[Backend, str]:
+    """The backend ``--backend`` names, from what its registry entry says of it, and its served name.
+
+    A backend that loads weights here (``loads_local_model``) gets ``--model`` (default: the bundled
+    model) and ``--trust-remote-code``; any other gets ``--model`` as given (the openai backend: the
+    upstream's model name) and the flags it accepts (``--base-url``, ``--tokenizer``, ``--chat``).
+    A flag the backend has no option for is an error, not silently ignored."""
+    from lamp.backends.base import backend_class, load_backend
+    from lamp.models import DEFAULT_MODEL, resolve_model
+    from lamp.pipeline import check_backend_options
+
+    cls = backend_class(args.backend)
+    if not cls.is_llm:
+        raise LampError(f"--backend {args.backend} is not an LLM backend")
+    local = cls.loads_local_model
+    given = {"base_url": args.base_url, "tokenizer": None if local else args.tokenizer, "chat": args.chat or None,
+             "trust_remote_code": args.trust_remote_code or None}
+    opts = {key: value for key, value in given.items() if value is not None}
+    check_backend_options(args.backend, opts, "lamp serve")
+    if "progress" in inspect.signature(cls).parameters:
+        opts["progress"] = False                   # a server logs requests, not progress bars
+    backend = load_backend(args.backend, model=resolve_model(args.model or DEFAULT_MODEL) if local else args.model,
+                           **opts)
+    identity = backend.identity                    # a remote backend asks its server now (fails early)
+    served = args.model or (DEFAULT_MODEL if local else getattr(backend, "model", None) or identity)
+    return backend, args.served_model_name or served

@@ -2,7 +2,9 @@
 
 What it does: build the personalised prompt of every train/dev question (or the raw input without
 ``--use_profile``), fine-tune with the Hugging Face ``Trainer`` (``Seq2SeqTrainer`` for seq2seq
-models), evaluate by generation every epoch with the task's official metric, keep the best
+models), evaluate by generation every epoch with the task's official metric (the model being
+trained generates through the same backend and driver as ``evaluate_llm.py``, so a run's dev
+scores are that script's scores on the saved model), keep the best
 checkpoint (accuracy, MAE lower-is-better, or ROUGE-1), save it as a plain Hugging Face folder in
 ``output_dir`` (so ``lamp run --model OUTPUT_DIR`` uses it), and write predictions.
 
@@ -60,20 +62,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from lamp.backends.base import first_line
+from lamp.backends.base import Example, GenerationSettings
 from lamp.errors import LampError
 from lamp.tasks import Task, get_task
-
-#: task family -> (metric key of eval.metrics, greater is better): the official best-model choice.
-BEST_METRIC: dict[str, tuple[str, bool]] = {
-    "classification": ("accuracy", True),
-    "rating": ("MAE", False),
-    "generation": ("rouge-1", True),
-}
-#: Families whose answers are one short line: a decoder's output is cut at its first newline.
-SHORT_ANSWER_FAMILIES = ("classification", "rating")
 
 
 def _opt(default: Any, help: str, type: Any = None, **extra: Any) -> Any:  # noqa: A002
@@ -180,64 +173,11 @@ class TrainResult:
 
 # --------------------------------------------------------------------------- generation
 
-def generate_outputs(model: Any, tokenizer: Any, prompts: Sequence[str], task: str | Task, *,
-                     max_length: int = 256, max_new_tokens: int = 128, num_beams: int = 4,
-                     batch_size: int = 16, progress: bool = False) -> list[str]:
-    """One output per prompt, in order: beam search, no sampling (reference §4).
-
-    Decoder models get the chat-template prompt, left padding, and only the new tokens are
-    decoded; for short-answer tasks the output is cut at its first newline (small instruct
-    models keep talking after the answer).
-    """
-    import torch
-
-    from lamp.train_data import causal_prompt_ids, is_seq2seq, pad_token_id
-
-    task = get_task(task)
-    if not prompts:
-        return []
-    seq2seq = is_seq2seq(model)
-    pad = pad_token_id(tokenizer)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    results: list[str] = [""] * len(prompts)
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    steps = range(0, len(order), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc="generating", unit="batch")
-    try:
-        for start in steps:
-            idx = order[start:start + batch_size]
-            batch = [prompts[i] for i in idx]
-            if seq2seq:
-                enc = tokenizer(batch, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
-                input_ids, mask = enc["input_ids"], enc["attention_mask"]
-            else:
-                ids = [causal_prompt_ids(tokenizer, p, max_length) for p in batch]
-                width = max(map(len, ids))
-                input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])
-                mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
-            with torch.no_grad():
-                out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                                     max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
-                                     pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
-            if not seq2seq:
-                out = out[:, input_ids.shape[1]:]
-            for i, text in zip(idx, tokenizer.batch_decode(out, skip_special_tokens=True)):
-                results[i] = clean_output(text, task, seq2seq)
-    finally:
-        model.train(was_training)
-    return results
-
-
-def clean_output(text: str, task: Task, seq2seq: bool) -> str:
-    """Stripped text; a decoder's short answer is cut at its first newline (as the hf backend)."""
-    text = text.strip()
-    if not seq2seq and task.family in SHORT_ANSWER_FAMILIES:
-        text = first_line(text)
-    return text
+def generation_settings(cfg: TrainConfig) -> GenerationSettings:
+    """The settings ``evaluate_llm.py`` uses for the same flags, so the dev scores of a run equal
+    that script's on the saved model (beam search, no sampling, the answer line; reference §4)."""
+    return GenerationSettings(max_new_tokens=cfg.generation_max_length, num_beams=cfg.generation_num_beams,
+                              max_input_length=cfg.max_length, stop_at_newline=True)
 
 
 def score(task: str | Task, golds: dict[str, str], preds: dict[str, str]) -> dict[str, float]:
@@ -250,21 +190,31 @@ def score(task: str | Task, golds: dict[str, str], preds: dict[str, str]) -> dic
 
 # --------------------------------------------------------------------------- the Trainer
 
-def _distributed_generate(trainer: Any, prompts: list[str], task: Task, cfg: TrainConfig) -> list[str]:
-    """Each process generates every ``world``-th prompt; the pieces are gathered in order."""
+def _distributed_generate(trainer: Any, examples: list[Example], cfg: TrainConfig) -> list[str]:
+    """The model being trained, wrapped as a backend, generates the examples through the driver
+    every verb uses; each process generates every ``world``-th example and the pieces are
+    gathered in order."""
     import torch.distributed as dist
 
+    from lamp.backends.hf import wrap_model
+    from lamp.generation import generate_all
+
     world, rank = trainer.args.world_size, trainer.args.process_index
-    mine = list(range(rank, len(prompts), world))
-    outs = generate_outputs(trainer.model, trainer.lamp_tokenizer, [prompts[i] for i in mine], task,
-                            max_length=cfg.max_length, max_new_tokens=cfg.generation_max_length,
-                            num_beams=cfg.generation_num_beams, batch_size=cfg.per_device_batch_size,
-                            progress=trainer.is_world_process_zero())
+    mine = list(range(rank, len(examples), world))
+    model = trainer.model
+    was_training = model.training
+    try:
+        backend = wrap_model(model, trainer.lamp_tokenizer, identity=f"in-training:{cfg.output_dir}",
+                             batch_size=cfg.per_device_batch_size)
+        outs = generate_all(backend, [examples[i] for i in mine], generation_settings(cfg),
+                            progress=trainer.is_world_process_zero(), desc="generating")
+    finally:
+        model.train(was_training)
     if world == 1 or not (dist.is_available() and dist.is_initialized()):
         return outs
     gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, list(zip(mine, outs)))
-    result = [""] * len(prompts)
+    result = [""] * len(examples)
     for part in gathered:
         for i, text in part:
             result[i] = text
@@ -289,7 +239,7 @@ class GenerativeEvalMixin:
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys,  # type: ignore[misc]
                                    metric_key_prefix=metric_key_prefix, **kwargs)
         task = get_task(self.lamp_config.task)
-        outs = _distributed_generate(self, [e.source for e in self.lamp_examples], task, self.lamp_config)
+        outs = _distributed_generate(self, self.lamp_examples, self.lamp_config)
         self.lamp_predictions = {e.id: o for e, o in zip(self.lamp_examples, outs)}
         golds = {e.id: e.target for e in self.lamp_examples}
         extra = {f"{metric_key_prefix}_{k}": v for k, v in score(task, golds, self.lamp_predictions).items()}
@@ -326,7 +276,10 @@ def _training_args(cfg: TrainConfig, seq2seq: bool, has_eval: bool) -> Any:
 
     cls = Seq2SeqTrainingArguments if seq2seq else TrainingArguments
     task = get_task(cfg.task)
-    metric, greater = BEST_METRIC[task.family]
+    from eval.metrics import get_metric
+
+    metric = task.primary_metric        # the official best-model choice
+    greater = get_metric(metric).higher_is_better
     kwargs: dict[str, Any] = dict(
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.per_device_batch_size,
         per_device_eval_batch_size=cfg.per_device_batch_size, learning_rate=cfg.learning_rate,
@@ -349,31 +302,6 @@ def _training_args(cfg: TrainConfig, seq2seq: bool, has_eval: bool) -> Any:
         kwargs.update(predict_with_generate=False, generation_max_length=cfg.generation_max_length,
                       generation_num_beams=cfg.generation_num_beams)
     return cls(**kwargs)
-
-
-def load_model_and_tokenizer(name: str, dtype: Any = None) -> tuple[Any, Any]:
-    """A seq2seq or causal model (chosen by its config) and its tokenizer, from a folder or hub id."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    path = resolve_model_name(name)
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except OSError as exc:
-        raise LampError(f"cannot load model {name!r}: {exc}") from None
-    auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-    model = auto.from_pretrained(path, dtype=dtype or torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    return model, tokenizer
-
-
-def resolve_model_name(name: str) -> str:
-    """A local folder for the bundled model's names (lamp.models), the name unchanged otherwise."""
-    try:
-        from lamp.models import resolve_model
-    except ImportError:
-        return name
-    return resolve_model(name)
 
 
 def _take(items: list[Any], n: int | None) -> list[Any]:
@@ -411,7 +339,9 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
 
     from lamp.adapters import lora_config_for
     from lamp.files import write_json, write_outputs
-    from lamp.train_data import FeatureDataset, build_examples, is_seq2seq, load_split, make_collator
+    from lamp.generation import build_examples
+    from lamp.models import load_model_and_tokenizer
+    from lamp.train_data import FeatureDataset, is_seq2seq, load_split, make_collator
 
     task = get_task(cfg.task)
     out = Path(cfg.output_dir)
@@ -419,12 +349,16 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
     model, tokenizer = load_model_and_tokenizer(cfg.model_name)
     seq2seq = is_seq2seq(model)
 
-    def examples(path: str, outputs: str | None, limit: int | None, need_golds: bool) -> list[Any]:
+    def examples(path: str, outputs: str | None, limit: int | None, need_golds: bool) -> list[Example]:
         questions, golds = load_split(path, task, outputs, require_outputs=need_golds)
         questions = _take(questions, limit)
-        return build_examples(questions, golds, task, use_profile=cfg.use_profile, num_retrieved=cfg.num_retrieved,
-                              tokenizer=tokenizer, max_length=cfg.max_length, retriever=cfg.retriever,
-                              is_ranked=cfg.is_ranked)
+        ranking = None
+        if cfg.use_profile and not cfg.is_ranked:
+            from retrievers.ranking import rank_questions
+
+            ranking = rank_questions(questions, task, cfg.retriever)
+        k = (cfg.num_retrieved or 0) if cfg.use_profile else 0
+        return build_examples(task, questions, k, cfg.max_length, tokenizer, ranking, golds)
 
     train_ex = examples(cfg.train_data, cfg.train_outputs, cfg.max_train_samples, True)
     dev_ex = examples(cfg.validation_data, cfg.validation_outputs, cfg.max_eval_samples, True)
@@ -467,7 +401,7 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
     if cfg.test_data:
         test_ex = examples(cfg.test_data, cfg.test_outputs, None, False)
         trainer.lamp_examples = test_ex
-        outs = _distributed_generate(trainer, [e.source for e in test_ex], task, cfg)
+        outs = _distributed_generate(trainer, test_ex, cfg)
         test_path = out / "test_predictions.json"
         if trainer.is_world_process_zero():
             preds = {e.id: o for e, o in zip(test_ex, outs)}

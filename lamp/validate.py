@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import re
 import zipfile
 from collections import defaultdict
@@ -18,8 +17,8 @@ from pathlib import Path, PurePosixPath
 
 from lamp.errors import LampDataError, LampError
 from lamp.files import (Problems, Source, _clean_read_errors, _file, _zip_member, iter_questions, max_member_bytes,
-                        outputs_from_json)
-from lamp.tasks import TASKS, get_task
+                        outputs_from_json, read_json)
+from lamp.tasks import TASKS, find_task, get_task
 
 EXAMPLES = 3
 
@@ -40,9 +39,9 @@ class FileReport:
 def guess_task_from_path(name: str) -> str | None:
     """'.../LaMP_2/dev/dev_questions.json' -> 'LaMP-2' (time-based and 'new' folders too)."""
     for part in reversed(re.split(r"[/\\!]", name)):
-        m = re.fullmatch(r"LaMP[_-](\d)", part, flags=re.IGNORECASE)
-        if m:
-            return f"LaMP-{m.group(1)}"
+        task = find_task(part)
+        if task is not None:
+            return task.name
     return None
 
 
@@ -59,9 +58,13 @@ def _sniff(src: Source) -> str:
     """'questions' or 'outputs', from the first record of the file."""
     with contextlib.closing(src.open()) as fh:
         head = fh.read(4096).lstrip()
-    if head.startswith("{"):
-        return "outputs" if '"golds"' in head and '"input"' not in head else "questions"
-    return "outputs" if '"output"' in head.split("}", 1)[0] and '"input"' not in head.split("}", 1)[0] else "questions"
+    first = head.split("}", 1)[0]           # about the first record
+    if head.startswith("{"):                # {"task", "golds"}, or JSON Lines of questions or outputs
+        if '"golds"' in head:
+            return "outputs" if '"input"' not in head else "questions"
+        if '"task"' in first and '"id"' not in first:     # the optional first line of outputs lines
+            return "outputs"
+    return "outputs" if '"output"' in first and '"input"' not in first else "questions"
 
 
 def check_file(src: Source, task: str | None = None) -> FileReport:
@@ -91,11 +94,7 @@ def check_file(src: Source, task: str | None = None) -> FileReport:
                         problems.warn("input lacks the query marker; the whole input will be the query",
                                       q.id, "input")
         else:
-            with contextlib.closing(src.open()) as fh, _clean_read_errors(src.name):
-                try:
-                    obj = json.load(fh)
-                except json.JSONDecodeError as exc:
-                    raise LampDataError(f"not valid JSON ({exc})", file=src.name) from None
+            obj = read_json(src)
             outputs = outputs_from_json(obj, problems, task)
             if task is None and outputs.task:
                 with contextlib.suppress(LampError):

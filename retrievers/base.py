@@ -3,11 +3,15 @@
 A retriever orders one user's profile for one input. It receives :class:`Query` objects (the
 retrieval query, the profile, and each item's document text as the task registry makes it) in
 batches, and returns, for each, the profile indices best first: a full permutation.
-Retrievers register under a name; :func:`get_retriever` looks one up with a "did you mean".
+Retrievers register under a name with the options they take; :func:`get_retriever` looks one up
+with a "did you mean", and every verb (``lamp rank``, ``rank_profiles.py``, ``lamp run``,
+``lamp serve``) offers every registered retriever and its options from here
+(:func:`add_retriever_flags`, :func:`check_retriever_options`).
 """
 
 from __future__ import annotations
 
+import argparse
 import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -47,19 +51,64 @@ class Retriever:
         return {"ranker": self.name}
 
 
+@dataclass(frozen=True)
+class Option:
+    """One option a retriever takes: the keyword its factory receives, and how verbs offer it.
+
+    The command line spells it ``--{flag or name}`` (``lamp serve``: dashes for underscores); a run
+    config and the Python API use ``name``. A ``bool`` option is a flag that sets ``not default``.
+    """
+
+    name: str
+    type: type = str
+    default: Any = None
+    help: str = ""
+    flag: str = ""
+    minimum: float | None = None
+
+    def parse(self, text: str) -> Any:
+        """The value of a command-line argument (argparse reports a ValueError as a usage error)."""
+        value = self.type(text)
+        if self.minimum is not None and value < self.minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {self.minimum:g}, got {text}")
+        return value
+
+
 RETRIEVERS: dict[str, Callable[..., Retriever]] = {}
+#: Every retriever option by name; a retriever that shares one (e.g. ``contriever_checkpoint``)
+#: registers the same :class:`Option`.
+OPTIONS: dict[str, Option] = {}
+#: retriever name -> the names of the options it takes.
+OPTIONS_OF: dict[str, tuple[str, ...]] = {}
+#: retriever name -> the option a short spec ``name:ARG`` sets (RSPG pools: ``trained:DIR``, ``rrf:bm25,recency``).
+ARGUMENT_OF: dict[str, str] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., Retriever]], Callable[..., Retriever]]:
+def register(name: str, options: Sequence[Option] = (), argument: str = ""
+             ) -> Callable[[Callable[..., Retriever]], Callable[..., Retriever]]:
+    """Register a retriever factory under ``name``, with the options it takes; ``argument`` names the
+    one of them that a short spec ``name:ARG`` sets."""
+    if argument and argument not in [option.name for option in options]:
+        raise ValueError(f"retriever {name!r}: argument {argument!r} is not one of its options")
+    for option in options:
+        known = OPTIONS.setdefault(option.name, option)
+        if known != option:
+            raise ValueError(f"retriever {name!r}: option {option.name!r} differs from the one already "
+                             f"registered ({known}); share one Option object")
+
     def deco(factory: Callable[..., Retriever]) -> Callable[..., Retriever]:
         RETRIEVERS[name] = factory
+        OPTIONS_OF[name] = tuple(option.name for option in options)
+        if argument:
+            ARGUMENT_OF[name] = argument
         return factory
     return deco
 
 
-#: Modules whose import registers retrievers. A new retriever is one module with its ``@register``
-#: line, named here; packages above ``retrievers`` (ropg, rspg) add theirs, since this layer may not
-#: import them. Models load lazily on first use, so importing a module is cheap.
+#: The only list of modules whose import registers retrievers: a new retriever is one module with
+#: its ``@register`` line (options included), named here. ropg and rspg are above this layer, so it
+#: names them as strings, imported on first use like the backends' registry (tests/test_retrievers_registry.py
+#: checks that no registering module is missing). Models load lazily, so importing a module is cheap.
 RETRIEVER_MODULES: list[str] = ["retrievers.baselines", "retrievers.bm25_retriever", "retrievers.dense",
                                 "retrievers.fusion", "ropg.oracle", "rspg.retriever"]
 
@@ -86,3 +135,47 @@ def get_retriever(name: str, **opts: Any) -> Retriever:
         raise LampError(f"unknown ranker {name!r}{hint} (known: {', '.join(sorted(RETRIEVERS))})")
     return factory(**opts)
 
+
+def retriever_options() -> dict[str, list[str]]:
+    """Every registered option name -> the retrievers that take it."""
+    _load_all()
+    return {option: sorted(r for r, names in OPTIONS_OF.items() if option in names) for option in sorted(OPTIONS)}
+
+
+def add_retriever_flags(parser: argparse.ArgumentParser, dashes: bool = False) -> None:
+    """A flag for every registered retriever option; an option not given stays None (the retriever's
+    default applies). Read them back with :func:`retriever_kwargs`."""
+    for name, users in retriever_options().items():
+        option = OPTIONS[name]
+        flag = "--" + (option.flag or name).replace("_", "-" if dashes else "_")
+        shown = f"; default {option.default}" if option.default is not None and option.type is not bool else ""
+        text = f"{option.help} ({', '.join(users)}{shown})"
+        if option.type is bool:
+            parser.add_argument(flag, dest=f"retriever_{name}", action="store_const", const=not option.default,
+                                default=None, help=text)
+        else:
+            parser.add_argument(flag, dest=f"retriever_{name}", type=option.parse, default=None,
+                                metavar=name.upper(), help=text)
+
+
+def retriever_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The retriever options given on a command line built with :func:`add_retriever_flags`."""
+    return {name: value for name in OPTIONS
+            if (value := getattr(args, f"retriever_{name}", None)) is not None}
+
+
+def check_retriever_options(options: dict[str, Any], source: str) -> None:
+    """Unknown option names (did-you-mean) and values of the wrong type or range are a :class:`LampError`."""
+    _load_all()
+    for name, value in options.items():
+        option = OPTIONS.get(name)
+        if option is None:
+            close = difflib.get_close_matches(name, list(OPTIONS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise LampError(f"{source}: no retriever has an option {name!r}{hint} "
+                            f"(options: {', '.join(sorted(OPTIONS))})")
+        want = (int, float) if option.type is float else option.type
+        if not isinstance(value, want) or (isinstance(value, bool) and option.type is not bool):
+            raise LampError(f"{source}: retriever option {name} must be {option.type.__name__}, got {value!r}")
+        if option.minimum is not None and value < option.minimum:
+            raise LampError(f"{source}: retriever option {name} must be at least {option.minimum:g}, got {value!r}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from lamp.errors import LampDataError
 from lamp.files import parse_date
-from retrievers.base import Query, Retriever, register
+from retrievers.base import Option, Query, Retriever, register
 
 
 @register("recency")
@@ -45,7 +45,7 @@ def question_seed(question_id: str, seed: int) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-@register("random")
+@register("random", [Option("seed", int, 0, "seed of the random ranker")], argument="seed")
 class RandomRetriever(Retriever):
     """A full random permutation, the same for the same question id and seed on any machine.
 

@@ -17,7 +17,7 @@ order, so this module repeats the library's float operations exactly:
 Speed comes from never making a Python string per token. A slice of a batch of profiles
 becomes one UTF-8 buffer; whitespace (exactly ``str.split()``'s; a test checks every code point)
 is a byte mask; every token gets an exact two-word code (its bytes and length when it has at
-most 15 bytes, an Arrow dictionary id of its bytes otherwise) and a hash of that code. One sort
+most 15 bytes, an id from a dict of its bytes otherwise) and a hash of that code. One sort
 of (hash, position) keys per profile groups each word's tokens in text order; adjacent codes are
 then compared, so a hash collision (two words of one profile with equal hash bits, about one
 chance in 10**5 for a profile of 25,000 distinct words) is detected and resolved exactly instead
@@ -107,7 +107,7 @@ def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Returns (first code word, second code word, tokens per text); tokens are in text order and
     two tokens are the same word exactly when both code words are equal. Tokens of up to 7 bytes
     are (bytes | length << 56, 0); of 8 to 15 bytes (first 8 bytes, last bytes | (length - 7)
-    << 56); longer ones (Arrow dictionary id, 15 << 60). Lone surrogates are kept by
+    << 56); longer ones (an id from a dict of their bytes, 15 << 60). Lone surrogates are kept by
     ``surrogatepass`` and compare like any other character.
     """
     joined = "\n".join(texts)
@@ -154,18 +154,14 @@ def _tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _long_ids(buffer: bytes, edges: np.ndarray, which: np.ndarray) -> np.ndarray:
-    """Exact ids (Arrow's hash table on the bytes) of the tokens ``which`` (over 15 bytes)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """Exact ids of the tokens ``which`` (over 15 bytes): their order of first appearance among them.
 
-    # Offsets start, end, start, end, ...: even elements are the tokens, odd ones the spaces.
-    large = len(buffer) >= 2**31
-    offsets = edges.astype(np.int64 if large else np.int32)
-    kind = pa.large_binary() if large else pa.binary()
-    pieces = pa.Array.from_buffers(kind, len(edges) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(buffer)])
-    tokens = pc.take(pieces, pa.array(2 * which))
-    ids = pc.dictionary_encode(tokens).indices.to_numpy(zero_copy_only=False)
-    return ids.astype(_U64)
+    One dict of the tokens' bytes; such tokens are rare (a fraction of a percent of LaMP's), and a
+    dict costs less than importing a columnar library into every worker process.
+    """
+    ids: dict[bytes, int] = {}
+    spans = zip(edges[0::2][which].tolist(), edges[1::2][which].tolist())
+    return np.array([ids.setdefault(buffer[s:e], len(ids)) for s, e in spans], dtype=_U64)
 
 
 def _hash(code0: np.ndarray, code1: np.ndarray, bits: int) -> np.ndarray:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Sequence
 
-from retrievers.base import Query, Retriever, register
+from retrievers.base import Option, Query, Retriever, register
 from retrievers.bm25 import bm25_rank, default_workers, rank_stream
 
 
-@register("bm25")
+@register("bm25", [Option("workers", int, 0, "worker processes (0: one per core)", minimum=0)])
 class BM25Retriever(Retriever):
     """rank_bm25 0.2.2 ``BM25Okapi`` order, item for item; ``workers`` processes (default: the cores)."""
 

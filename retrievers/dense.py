@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lamp.errors import LampError
-from retrievers.base import Query, Retriever, register
+from retrievers.base import Option, Query, Retriever, register
 from retrievers.embedding_cache import EmbeddingCache, default_cache_dir, encoder_identity
 
 
@@ -48,6 +48,14 @@ def mean_pool(hidden: Any, attention_mask: Any) -> Any:
     The one definition shared by ranking and by ROPG's training, so both score alike."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)
+
+
+def embed_texts(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) -> Any:
+    """One mean-pooled vector per text (a torch tensor, with gradients when the caller trains): the
+    encoder as the ranker runs it and as ROPG trains it, saved with ``save_pretrained``."""
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
+    hidden = model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")})
+    return mean_pool(hidden.last_hidden_state, enc["attention_mask"])
 
 
 class Encoder:
@@ -106,12 +114,8 @@ class Encoder:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
-                enc = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                      max_length=self.max_length, return_tensors="pt").to(self.device)
-                hidden = self._model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                     **({"token_type_ids": enc["token_type_ids"]} if "token_type_ids" in enc
-                                        else {})).last_hidden_state
-                pooled = mean_pool(hidden, enc["attention_mask"])
+                pooled = embed_texts(self._model, self._tokenizer, [texts[i] for i in idx], self.max_length,
+                                     self.device)
                 for i, vec in zip(idx, pooled.float().cpu().numpy()):
                     out[i] = vec
         self.encoded += len(texts)
@@ -133,7 +137,16 @@ class Encoder:
         return found
 
 
-@register("contriever")
+CHECKPOINT = Option("contriever_checkpoint", help="encoder folder (save_pretrained) or hub id; default: the "
+                    "bundled all-MiniLM-L6-v2")
+#: The options of every dense ranker.
+DENSE_OPTIONS = (CHECKPOINT, Option("batch_size", int, 16, "encoder batch size", minimum=1),
+                 Option("embedding_cache", help="embedding cache folder (default $LAMP_CACHE_DIR/embeddings or "
+                                                "~/.cache/lamp/embeddings)"),
+                 Option("use_cache", bool, True, "encode every text, store nothing", flag="no_embedding_cache"))
+
+
+@register("contriever", DENSE_OPTIONS, argument="contriever_checkpoint")
 class DenseRetriever(Retriever):
     """Rank a profile by the dot product of mean-pooled embeddings (the Contriever recipe)."""
 
@@ -158,7 +171,7 @@ class DenseRetriever(Retriever):
         return {"ranker": self.name, "encoder": self.encoder.identity}
 
 
-@register("trained")
+@register("trained", DENSE_OPTIONS, argument="contriever_checkpoint")
 def trained_retriever(contriever_checkpoint: str | None = None, **opts: Any) -> DenseRetriever:
     """A retriever trained by ROPG: the dense recipe over the given checkpoint folder."""
     if not contriever_checkpoint:

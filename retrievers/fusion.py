@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from lamp.errors import LampError
-from retrievers.base import Query, Retriever, get_retriever, register
+from retrievers.base import Option, Query, Retriever, get_retriever, register
 
 
 def rrf_order(rankings: Sequence[Sequence[int]], n: int, k: float = 60.0) -> list[int]:
@@ -21,7 +21,8 @@ def rrf_order(rankings: Sequence[Sequence[int]], n: int, k: float = 60.0) -> lis
     return sorted(range(n), key=lambda i: -scores[i])
 
 
-@register("rrf")
+@register("rrf", [Option("members", str, "bm25,recency", "comma-separated rankers to fuse", flag="fuse"),
+                  Option("rrf_k", float, 60.0, "the k in 1/(k + rank)", minimum=0)], argument="members")
 class RRFRetriever(Retriever):
     """Fuse ``members`` (names or Retriever objects; default bm25 + recency)."""
 

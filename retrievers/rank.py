@@ -22,24 +22,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output_ranking_addr", "--output", required=True,
                         help="where to write {question id: [profile ids, best first]}")
     parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
-    from retrievers.base import retriever_names
+    from retrievers.base import add_retriever_flags, retriever_names
 
     parser.add_argument("--ranker", default="bm25", choices=retriever_names())
-    parser.add_argument("--batch_size", type=int, default=16, help="encoder batch size (dense rankers)")
     parser.add_argument("--use_date", action="store_true", help="append ' date: {date}' to every document")
-    parser.add_argument("--contriever_checkpoint", default=None,
-                        help="encoder folder (save_pretrained) or hub id; default: the bundled all-MiniLM-L6-v2")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random ranker")
-    parser.add_argument("--fuse", default="bm25,recency", help="rrf: comma-separated rankers to fuse")
-    parser.add_argument("--rrf_k", type=float, default=60.0, help="rrf: the k in 1/(k + rank)")
-    parser.add_argument("--workers", type=int, default=0, help="bm25 worker processes (0: one per core)")
-    parser.add_argument("--feedback_scores", default=None,
-                        help="oracle: the per-item feedback of 'lamp ropg score' (items ranked by it)")
-    parser.add_argument("--feedback_metric", default=None,
-                        help="oracle: the feedback key to rank by (default accuracy, mae or rouge-1)")
-    parser.add_argument("--embedding_cache", default=None,
-                        help="embedding cache folder (default $LAMP_CACHE_DIR/embeddings or ~/.cache/lamp/embeddings)")
-    parser.add_argument("--no_embedding_cache", action="store_true", help="encode every text, store nothing")
+    add_retriever_flags(parser)         # every registered retriever's options (rankers that take each in brackets)
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     from lamp.scrub import add_scrub_flag
 
@@ -52,10 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from lamp.scrub import set_active
     from retrievers.ranking import partial_path_for
 
-    if args.batch_size < 1:
-        raise LampError(f"--batch_size must be at least 1, got {args.batch_size}")
-    if args.workers < 0:
-        raise LampError(f"--workers must be 0 (one per core) or more, got {args.workers}")
     partial = partial_path_for(args.output_ranking_addr)
     check_distinct_outputs([args.input_data_addr], [args.output_ranking_addr, partial])
     set_active(args.scrub)
@@ -71,11 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rank(args: argparse.Namespace) -> dict:
+    from retrievers.base import retriever_kwargs
     from retrievers.ranking import rank_file
 
     return rank_file(args.input_data_addr, args.output_ranking_addr, args.task, args.ranker,
-                     use_date=args.use_date, progress=not args.no_progress,
-                     batch_size=args.batch_size, contriever_checkpoint=args.contriever_checkpoint,
-                     seed=args.seed, members=args.fuse, rrf_k=args.rrf_k, workers=args.workers,
-                     embedding_cache=args.embedding_cache, use_cache=not args.no_embedding_cache,
-                     feedback_scores=args.feedback_scores, feedback_metric=args.feedback_metric)
+                     use_date=args.use_date, progress=not args.no_progress, **retriever_kwargs(args))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from eval.metrics import sample_stats
+from eval.metrics import get_metric, sample_stats
 from lamp.backends.base import Backend, GenerationSettings
 from lamp.errors import LampDataError, LampError
 from lamp.files import write_json
@@ -35,8 +35,6 @@ from lamp.prompts import as_counter, build_prompt
 from lamp.records import ProfileItem, Question
 from lamp.tasks import Task, get_task
 
-#: The official training metrics name rating errors in lower case (reference §5.3).
-TRAINING_KEYS = {"MAE": "mae", "RMSE": "rmse"}
 SHARD_NAME = re.compile(r"^scores_(\d+)_(-?\d+)\.json$")
 
 
@@ -82,9 +80,10 @@ def shard_range(n_pairs: int, start: int, end: int) -> tuple[int, int]:
 
 
 def item_metrics(task: Task, prediction: str, gold: str) -> dict[str, float]:
-    """The official metric dict of one answer (macro-F1 over the full label list, as officially)."""
+    """The official metric dict of one answer (macro-F1 over the full label list, as officially), keyed
+    by the official training code's spelling (``mae``/``rmse``, reference §5.3), as its feedback files are."""
     metrics = sample_stats(task, [prediction], [gold]).metrics()
-    return {TRAINING_KEYS.get(k, k): v for k, v in metrics.items()}
+    return {get_metric(k).training_key: v for k, v in metrics.items()}
 
 
 def score_items(task: str | Task, questions: Sequence[Question], golds: Mapping[str, str], backend: Backend,

@@ -13,10 +13,11 @@ from typing import Mapping, Sequence
 
 import torch
 
+from eval.metrics import get_metric
 from lamp.errors import LampDataError
 
-#: Feedback metrics where lower is better (the official training keys, and the per-token loss).
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "MAE", "RMSE", "loss"})
+#: Feedback keys that are no metric of the registry (the gold output's likelihood) -> higher is better.
+LIKELIHOOD_KEYS: dict[str, bool] = {"loglik": True, "loss": False}
 KD_LOSSES = ("kl", "official_double_softmax")
 
 
@@ -26,6 +27,14 @@ def rating_range(gold: str) -> float:
     return max(abs(y - 1), abs(y - 5))
 
 
+def higher_is_better(key: str) -> bool:
+    """The direction of a feedback key: a likelihood key, or a metric of the registry by name or
+    training key (``mae``); an unknown key is an error rather than a guess."""
+    if key in LIKELIHOOD_KEYS:
+        return LIKELIHOOD_KEYS[key]
+    return get_metric(key).higher_is_better
+
+
 def gold_values(metrics: Sequence[Mapping[str, float]], metric: str, gold: str, family: str) -> list[float]:
     """Each item's feedback as a higher-is-better value.
 
@@ -33,17 +42,15 @@ def gold_values(metrics: Sequence[Mapping[str, float]], metric: str, gold: str, 
     official code maps LaMP-3's MAE; the per-token ``loss`` becomes ``−loss``; everything else
     (accuracy, ROUGE, log-likelihood) is taken as it is."""
     values = [float(m[metric]) for m in metrics]
-    if metric in LOWER_IS_BETTER and metric != "loss":
-        if family != "rating":
-            return [-v for v in values]
-        try:
-            w = rating_range(gold)
-        except ValueError:
-            raise LampDataError(f"a rating gold must be a number, got {gold!r}", field="output") from None
-        return [(w - v) / w for v in values]
-    if metric == "loss":
+    if higher_is_better(metric):
+        return values
+    if metric in LIKELIHOOD_KEYS or family != "rating":
         return [-v for v in values]
-    return values
+    try:
+        w = rating_range(gold)
+    except ValueError:
+        raise LampDataError(f"a rating gold must be a number, got {gold!r}", field="output") from None
+    return [(w - v) / w for v in values]
 
 
 def _masked(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

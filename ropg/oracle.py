@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from eval.metrics import get_metric
 from lamp.errors import LampDataError, LampError
-from retrievers.base import Query, Retriever, register
-from ropg.losses import LOWER_IS_BETTER
+from lamp.tasks import TASKS
+from retrievers.base import Option, Query, Retriever, register
+from ropg.losses import higher_is_better
 
 
-@register("oracle")
+def primary_keys() -> list[str]:
+    """Every task's primary metric in the spellings feedback files use (training key first: ``mae``)."""
+    metrics = [get_metric(t.primary_metric) for t in TASKS.values()]
+    return list(dict.fromkeys(key for m in metrics for key in (m.training_key, m.name)))
+
+
+@register("oracle", [Option("feedback_scores", help="the per-item feedback of 'lamp ropg score' (items ranked by it)"),
+                     Option("feedback_metric", help="the feedback key to rank by (default accuracy, mae or rouge-1)")])
 class OracleRetriever(Retriever):
     """Rank by feedback: higher metric first (lower first for errors and loss)."""
 
@@ -36,7 +45,7 @@ class OracleRetriever(Retriever):
 
     def _metric(self, record: dict[str, float], key: str) -> str:
         if self.metric is None:
-            for name in ("accuracy", "mae", "MAE", "rouge-1"):
+            for name in primary_keys():
                 if name in record:
                     self.metric = name
                     return name
@@ -59,7 +68,7 @@ class OracleRetriever(Retriever):
                     continue
                 metric = self._metric(record, key)
                 value = float(record[metric])
-                keyed.append((0, value if metric in LOWER_IS_BETTER else -value, index))
+                keyed.append((0, -value if higher_is_better(metric) else value, index))
             if all(k[0] for k in keyed):
                 raise LampDataError("the feedback has no item of this question (scored on other data?)",
                                     file=self.source, record_id=q.id)

@@ -2,7 +2,7 @@
 
 The retriever is any HF encoder folder (``facebook/contriever`` where it is available; offline
 default the bundled all-MiniLM-L6-v2) scored as the dense ranker scores: mean pooling and a dot
-product (:func:`retrievers.dense.mean_pool`). For each training question, its query and its first
+product (:func:`retrievers.dense.embed_texts`). For each training question, its query and its first
 ``ctx_size`` items (in the initial ranking's order) are encoded; padding for shorter profiles is
 masked (no target mass, no sample, no reward). Losses: :mod:`ropg.losses`.
 
@@ -39,8 +39,6 @@ from lamp.errors import LampDataError, LampError
 from lamp.records import Question
 from lamp.tasks import Task, get_task
 
-#: The feedback metric each task family learns from by default (the official choice, §6.3).
-DEFAULT_METRIC = {"classification": "accuracy", "rating": "mae", "generation": "rouge-1"}
 METHODS = ("kd", "rl")
 STATE_FILE = "training_state.pt"
 SETTINGS_FILE = "ropg_settings.json"
@@ -60,7 +58,9 @@ def resolve_metric(name: str | None, task: Task, available: Sequence[str], where
     """The feedback key to learn from (case-insensitive), with a suggestion when it is absent."""
     import difflib
 
-    wanted = name or DEFAULT_METRIC[task.family]
+    from eval.metrics import default_feedback_metric
+
+    wanted = name or default_feedback_metric(task)
     if wanted in available:
         return wanted
     for key in available:
@@ -188,23 +188,17 @@ def _lr_factor(args: argparse.Namespace, total: int):
     return factor
 
 
-def _encode(model: Any, tokenizer: Any, texts: list[str], max_length: int, device: Any) -> Any:
-    from retrievers.dense import mean_pool
-
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
-    hidden = model(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")})
-    return mean_pool(hidden.last_hidden_state, enc["attention_mask"])
-
-
 def batch_scores(model: Any, tokenizer: Any, batch: Sequence[TrainingQuery], ctx_size: int, max_q: int, max_d: int,
                  device: Any) -> tuple[Any, Any, Any]:
     """``(scores, gold, mask)``, each ``(B, ctx_size)``: dot products of the query and document
     embeddings; padding positions are masked and never encoded."""
     import torch
 
-    q = _encode(model, tokenizer, [x.query for x in batch], max_q, device)
+    from retrievers.dense import embed_texts
+
+    q = embed_texts(model, tokenizer, [x.query for x in batch], max_q, device)
     flat = [d for x in batch for d in x.docs]
-    d = _encode(model, tokenizer, flat, max_d, device)
+    d = embed_texts(model, tokenizer, flat, max_d, device)
     b = len(batch)
     mask = torch.zeros((b, ctx_size), dtype=torch.bool, device=device)
     gold = torch.zeros((b, ctx_size), dtype=torch.float32, device=device)

@@ -97,8 +97,10 @@ def run_score(args: argparse.Namespace) -> int:
                          seed=args.seed)
 
     def backend():
-        opts = {"model": args.model_name, "batch_size": args.batch_size} if args.backend.startswith("hf-") \
-            else {"model": args.model_name}
+        from lamp.backends.base import backend_class
+
+        opts = {"model": args.model_name, "batch_size": args.batch_size} \
+            if backend_class(args.backend).loads_local_model else {"model": args.model_name}
         return load_backend(args.backend, **{**opts, **(args.backend_options or {})})
 
     folder = Path(args.cache_dir) if args.cache_dir else cache_dir()

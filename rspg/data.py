@@ -18,18 +18,11 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from eval.metrics import default_feedback_metric
 from lamp.errors import LampDataError, LampError
 from lamp.tasks import get_task
 
 from rspg.feedback import SCORES_FILE, load_scores
-
-#: The metric each task's feedback is read by default (as in ROPG, reference §6.3).
-DEFAULT_METRIC = {"classification": "accuracy", "rating": "mae", "generation": "rouge-1"}
-
-
-def default_metric(task: str) -> str:
-    return DEFAULT_METRIC[get_task(task).family]
-
 
 def check_metric(metric: str, available: Sequence[str], where: str) -> None:
     """A clear error, with the close key, for a metric the feedback does not hold."""
@@ -115,7 +108,7 @@ def create_data_files(feedback_dirs: Sequence[str | os.PathLike], inputs_addr: s
     names = list(names) if names else names_of(feedback_dirs)
     if len(names) != len(feedback):
         raise LampError(f"{len(names)} names for {len(feedback)} feedback folders")
-    records = create_data(raw, outputs.by_id(), feedback, metric or default_metric(task), names,
+    records = create_data(raw, outputs.by_id(), feedback, metric or default_feedback_metric(task), names,
                           [str(d) for d in feedback_dirs], outputs_addr)
     write_json(pool_info_path(output_addr), pool_info(feedback_dirs, names), indent=1)
     write_json(output_addr, records)

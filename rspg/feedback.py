@@ -53,13 +53,12 @@ class FeedbackConfig:
 
 
 def question_metrics(task: str, gold: str, output: str) -> dict[str, float]:
-    """The official metrics of one sample (plus LaMP-3's lower-case feedback keys)."""
-    from eval.metrics import score_task
+    """The official metrics of one sample, plus the official training code's spelling of each (LaMP-3's
+    ``mae``/``rmse``), which the official feedback files use."""
+    from eval.metrics import get_metric, score_task
 
     metrics = score_task(task, {"q": gold}, {"q": output})
-    if get_task(task).family == "rating":
-        metrics.update(mae=metrics["MAE"], rmse=metrics["RMSE"])
-    return metrics
+    return metrics | {get_metric(k).training_key: v for k, v in metrics.items()}
 
 
 def build_scores(task: str, golds: Mapping[str, str], prompts: Mapping[str, str],

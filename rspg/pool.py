@@ -3,8 +3,9 @@
 The official RSPG hard-codes six retrievers; here a pool member is a spec string or a JSON entry:
 
 * ``bm25``, ``contriever``, ``recency``, ``rrf``, ``none`` … — a registered ranker, named after itself;
-* ``trained:runs/ropg/kd`` — the ranker with its one argument (an encoder folder for ``trained`` and
-  ``contriever``, the fused members for ``rrf`` (``rrf:bm25,contriever``), the seed for ``random``);
+* ``trained:runs/ropg/kd`` — the ranker with its one argument, the option its registration names
+  (an encoder folder for ``trained`` and ``contriever``, the fused members for ``rrf``
+  (``rrf:bm25,contriever``), the seed for ``random``);
 * ``ropg-kd=trained:runs/ropg/kd`` — the same with an explicit name (the name is what tables,
   folders and the selector's outputs use);
 * a JSON file: ``[{"name": "ropg-kd", "ranker": "trained", "options": {"contriever_checkpoint": "…"}}]``.
@@ -24,9 +25,6 @@ from lamp.errors import LampError
 
 #: The ranker name that means "no retrieval": k = 0, the prompt is the input.
 NO_RETRIEVAL = "none"
-#: Which option a ranker's one ``ranker:ARG`` argument sets.
-_ARGUMENT = {"trained": "contriever_checkpoint", "contriever": "contriever_checkpoint", "rrf": "members",
-             "random": "seed"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -65,11 +63,16 @@ def parse_member(spec: str) -> PoolMember:
                         + f" (known: {', '.join(retriever_names())})")
     options: dict[str, Any] = {}
     if arg:
-        key = _ARGUMENT.get(ranker)
+        from retrievers.base import ARGUMENT_OF, OPTIONS
+
+        key = ARGUMENT_OF.get(ranker)
         if key is None:
             raise LampError(f"pool member {spec!r}: the ranker {ranker!r} takes no ':ARG' "
-                            f"(rankers with one: {', '.join(sorted(_ARGUMENT))})")
-        options[key] = int(arg) if key == "seed" else arg
+                            f"(rankers with one: {', '.join(sorted(ARGUMENT_OF))})")
+        try:
+            options[key] = OPTIONS[key].type(arg)
+        except ValueError:
+            raise LampError(f"pool member {spec!r}: {key} must be {OPTIONS[key].type.__name__}, got {arg!r}") from None
     if name is None:
         name = ranker if not arg else f"{ranker}-{Path(arg.rstrip('/')).name if key == 'contriever_checkpoint' else arg.replace(',', '+')}"
     return _checked(PoolMember(name, ranker, options), spec)
@@ -106,6 +109,9 @@ def load_pool(specs: Sequence[str]) -> list[PoolMember]:
                 if entry["ranker"] not in retriever_names():
                     raise LampError(f"{spec}: entry {i}: unknown ranker {entry['ranker']!r} "
                                     f"(known: {', '.join(retriever_names())})")
+                from retrievers.base import check_retriever_options
+
+                check_retriever_options(dict(entry.get("options") or {}), f"{spec}: entry {i}: options")
                 members.append(_checked(PoolMember(str(entry.get("name") or entry["ranker"]), entry["ranker"],
                                                    dict(entry.get("options") or {})), f"{spec} entry {i}"))
         else:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lamp.errors import LampError
-from retrievers.base import Query, Retriever, get_retriever, register
+from retrievers.base import Option, Query, Retriever, get_retriever, register
+from retrievers.dense import CHECKPOINT
 
 from rspg.pool import NO_RETRIEVAL
 
@@ -43,7 +44,8 @@ def _selector_folder(rspg_selector: str | None, contriever_checkpoint: str | Non
                     "--contriever_checkpoint DIR")
 
 
-@register("rspg-pre")
+@register("rspg-pre", [Option("rspg_selector", help=f"a trained Pre selector folder (default ${ENV})"), CHECKPOINT,
+                       Option("prompt_tokenizer", help="the LLM tokenizer of the prompts (default: the selector's)")])
 class RSPGPreRetriever(Retriever):
     """Delegate each query to the pool member the Pre selector picks from the prompts."""
 

@@ -79,10 +79,10 @@ def write_selection(out_dir: str | Path, task: str, records: Sequence[Mapping[st
 
 
 def _primary(task: str) -> tuple[str, bool]:
-    from eval.metrics import HIGHER_IS_BETTER, METRIC_KEYS
+    from eval.metrics import get_metric
 
-    key = METRIC_KEYS[get_task(task).family][0]
-    return key, HIGHER_IS_BETTER[key]
+    key = get_task(task).primary_metric
+    return key, get_metric(key).higher_is_better
 
 
 def pool_table(task: str, records: Sequence[Mapping[str, Any]], selectors: Mapping[str, Sequence[int]],
@@ -126,9 +126,7 @@ def pool_table(task: str, records: Sequence[Mapping[str, Any]], selectors: Mappi
 
 def format_pool_table(table: Mapping[str, Any]) -> str:
     """A markdown table of :func:`pool_table` (single retrievers, oracle, selectors)."""
-    from eval.metrics import METRIC_KEYS
-
-    keys = METRIC_KEYS[get_task(table["task"]).family]
+    keys = get_task(table["task"]).metrics
     head = ["method", *keys, "picks the best", "p vs best single", "picks"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in table["rows"].items():

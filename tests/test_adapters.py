@@ -114,18 +114,29 @@ def test_finished_users_are_skipped_and_unfinished_ones_retrained(tmp_path, user
     assert marker["user_id"] == "u1" and marker["pairs"] == 3
 
 
+def _generate(model, tok, prompt: str, **gen) -> str:
+    """One prompt through the backend driver, as ``lamp run`` generates it."""
+    from lamp.backends.base import GenerationSettings
+    from lamp.backends.hf import wrap_model
+    from lamp.generation import generate_all
+
+    settings = GenerationSettings(max_new_tokens=gen["max_new_tokens"], num_beams=gen["num_beams"],
+                                  max_input_length=512, stop_at_newline=True)
+    return generate_all(wrap_model(model, tok, "reference"), [prompt], settings, progress=False)[0]
+
+
 def test_inference_swaps_adapters_over_one_base_and_falls_back_to_the_base(tmp_path, users, llama, monkeypatch):
     from peft import PeftModel
 
-    import lamp.train as train_mod
-    from lamp.train import generate_outputs, load_model_and_tokenizer
+    import lamp.models as models_mod
+    from lamp.models import load_model_and_tokenizer
 
     questions = load_questions(users, task="LaMP-3")
     store = tmp_path / "store"
     train_user_adapters(questions, "LaMP-3", str(llama), store, FAST, user_ids=["u0", "u2"], progress=False)
     loads = []
-    real = train_mod.load_model_and_tokenizer
-    monkeypatch.setattr(train_mod, "load_model_and_tokenizer", lambda name: loads.append(name) or real(name))
+    real = models_mod.load_model_and_tokenizer
+    monkeypatch.setattr(models_mod, "load_model_and_tokenizer", lambda name: loads.append(name) or real(name))
     gen = dict(max_new_tokens=3, num_beams=1)
     preds = predict_with_adapters(questions, "LaMP-3", str(llama), store, use_retrieval=False, progress=False, **gen)
     assert loads == [str(llama)] and set(preds) == {"q0", "q1", "q2"}
@@ -133,22 +144,23 @@ def test_inference_swaps_adapters_over_one_base_and_falls_back_to_the_base(tmp_p
     for qid, uid in (("q0", "u0"), ("q2", "u2")):
         base, tok = load_model_and_tokenizer(str(llama))
         alone = PeftModel.from_pretrained(base, str(adapter_path(store, uid)))
-        assert preds[qid] == generate_outputs(alone, tok, [by_id[qid].input], "LaMP-3", **gen)[0]
+        assert preds[qid] == _generate(alone, tok, by_id[qid].input, **gen)
     base, tok = load_model_and_tokenizer(str(llama))
-    assert preds["q1"] == generate_outputs(base, tok, [by_id["q1"].input], "LaMP-3", **gen)[0]
+    assert preds["q1"] == _generate(base, tok, by_id["q1"].input, **gen)
 
 
 def test_retrieval_modes_change_the_prompt_not_the_ids(tmp_path, users, llama, monkeypatch):
-    import lamp.train as train_mod
+    import lamp.generation as generation_mod
 
     questions = load_questions(users, task="LaMP-3")
     seen: list[str] = []
-    real = train_mod.generate_outputs
-    monkeypatch.setattr(train_mod, "generate_outputs",
-                        lambda m, t, prompts, task, **kw: seen.extend(prompts) or real(m, t, prompts, task, **kw))
+    real = generation_mod.generate_all
+    monkeypatch.setattr(generation_mod, "generate_all",
+                        lambda backend, entries, *a, **kw: seen.extend(e.prompt for e in entries)
+                        or real(backend, entries, *a, **kw))
     preds = predict_with_adapters(questions, "LaMP-3", str(llama), None, use_retrieval=True, k=1,
                                   max_new_tokens=2, num_beams=1, progress=False)
-    assert set(preds) == {"q0", "q1", "q2"}
+    assert set(preds) == {"q0", "q1", "q2"} and len(seen) == 3
     assert all(p.startswith(tuple(f"{s} is the score for" for s in "12345")) and PREFIX in p for p in seen)
 
 

@@ -382,7 +382,7 @@ class _Cfg:
     """The RunConfig fields ranking_for reads."""
 
     def __init__(self, use_date: bool = False) -> None:
-        self.use_date, self.seed, self.contriever_checkpoint = use_date, 0, None
+        self.use_date, self.seed, self.contriever_checkpoint, self.retriever_options = use_date, 0, None, {}
 
 
 def test_run_resume_recomputes_a_ranking_made_with_other_settings(tmp_path, capsys):

@@ -120,3 +120,173 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 def test_write_outputs_uses_official_format(tmp_path):
     write_outputs(tmp_path / "p.json", "LaMP-3", {"1": "4"})
     assert json.loads((tmp_path / "p.json").read_text()) == {"task": "LaMP_3", "golds": [{"id": "1", "output": "4"}]}
+
+
+# --------------------------------------------------------------------------- one loader per kind: fast path, forms
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+def _demo_questions() -> list[Path]:
+    return sorted(DEMO.glob("LaMP_*/*/*_questions.json"))
+
+
+@pytest.mark.skipif(not _demo_questions(), reason="no bundled demo data")
+def test_fast_path_and_detailed_loader_give_identical_records_on_every_demo_file():
+    from lamp.files import _file, fast_questions, iter_questions
+    from lamp.validate import guess_task_from_path
+
+    for path in _demo_questions():
+        task = guess_task_from_path(str(path))
+        fast = fast_questions(_file(path), task)
+        assert fast is not None, path                      # valid files take the fast path
+        assert fast == list(iter_questions(path, task=task)), path
+        assert load_questions(path, task=task) == fast
+
+
+VALID = [{"id": "1", "input": "x: a b", "user_id": None, "profile": [
+             {"id": "10", "text": "t é \u2028", "score": "4", "date": "2020-02-29"},
+             {"id": "11", "title": "", "text": "u", "score": "1.5", "date": "2019"}]},
+         {"id": "2", "input": "x: c", "user_id": "u9", "profile": [{"id": "10", "text": "v", "date": "2020-1-2"}]}]
+
+
+@pytest.mark.parametrize("change", [
+    None,
+    lambda q: q[0]["profile"][0].update(rating="5"),          # a field of no task: kept in extra
+    lambda q: q[0].update(split="dev"),                        # a question key of no field: extra
+    lambda q: q[0]["profile"][0].update(extra={"a": 1}),       # a key named "extra" is nested, not taken
+    lambda q: q[0]["profile"][0].update(extra=None),
+    lambda q: q[1].update(extra={"b": 2}),
+    lambda q: q[0].update(id=1),                               # integer ids and numeric ratings: strings
+    lambda q: q[0]["profile"][0].update(score=4),
+    lambda q: q[0].update(user_id=7),
+    lambda q: q[0]["profile"][1].update(date=2019),
+], ids=["valid", "item-extra", "question-extra", "extra-key", "extra-null", "question-extra-key", "int-id",
+        "int-score", "int-user", "int-date"])
+def test_load_questions_equals_the_detailed_loader_whichever_path_it_takes(tmp_path, change):
+    from lamp.files import _file, fast_questions, iter_questions
+
+    data = json.loads(json.dumps(VALID))
+    if change:
+        change(data)
+    path = write(tmp_path / "q.json", data)
+    fast = fast_questions(_file(path))
+    assert (fast is not None) == (change is None)             # anything unusual goes the detailed way
+    assert load_questions(path) == list(iter_questions(path))
+    if change is None:
+        assert fast == list(iter_questions(path))
+
+
+@pytest.mark.parametrize("bad, record, field, reason", [
+    ([{"id": "1", "input": "x", "profile": [{"id": "a", "title": None}]}], "a", "title", "expected a string"),
+    ([{"id": "1", "input": "x", "profile": [{"id": "a", "date": "2021-02-30"}]}], "a", "date", "impossible date"),
+    ([{"id": "1", "input": "x", "profile": [{"id": "a", "score": "NaN"}]}], "a", "score", "finite"),
+    ([{"id": "1", "input": None, "profile": [{"id": "a"}]}], "1", "input", "missing"),
+    ([{"id": "1", "input": "x", "profile": [{"id": "a", "text": 3}]}], "a", "text", "expected a string"),
+])
+def test_a_bad_record_gets_the_detailed_error_naming_file_record_and_field(tmp_path, bad, record, field, reason):
+    path = write(tmp_path / "q.json", bad)
+    with pytest.raises(LampDataError) as err:
+        load_questions(path)
+    assert (err.value.file, err.value.record_id, err.value.field) == (str(path), record, field)
+    assert reason in err.value.reason
+
+
+def test_fast_path_checks_the_task_fields_and_ratings(tmp_path):
+    path = write(tmp_path / "q.json", [{"id": "1", "input": "x", "profile": [{"id": "10", "text": "t", "score": "9"}]}])
+    assert load_questions(path)[0].profile[0].score == "9"            # a rating is checked only for LaMP-3
+    with pytest.raises(LampDataError, match="rating from 1 to 5") as err:
+        load_questions(path, task="LaMP-3")
+    assert err.value.record_id == "10" and err.value.field == "score"
+
+
+def test_question_hook_is_applied_alike_on_both_paths(tmp_path):
+    from lamp.files import iter_questions, set_question_hook
+
+    def hook(q, state):
+        state["n"] = state.get("n", 0) + 1
+        q.input = f"{q.input} #{state['n']}"
+        return q
+
+    path = write(tmp_path / "q.json", VALID + [{**VALID[1], "id": "3"}])
+    set_question_hook(hook)
+    try:
+        fast, slow = load_questions(path), list(iter_questions(path))
+    finally:
+        set_question_hook(None)
+    assert fast == slow and [q.input[-2:] for q in fast] == ["#1", "#1", "#2"]
+
+
+def _jsonl(path: Path, records: list, bom: bool = False) -> Path:
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("bom", [False, True], ids=["plain", "bom"])
+@pytest.mark.parametrize("form", ["json", "jsonl"])
+def test_every_loader_accepts_a_bom_and_json_lines(tmp_path, bom, form):
+    from lamp.files import iter_questions, load_rankings
+
+    def save(name: str, obj, lines: list) -> Path:
+        if form == "jsonl":
+            return _jsonl(tmp_path / f"{name}.jsonl", lines, bom)
+        path = tmp_path / f"{name}.json"
+        path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + json.dumps(obj).encode())
+        return path
+
+    q = save("dev_questions", VALID, VALID)
+    expected = list(iter_questions(write(tmp_path / "ref.json", VALID)))
+    assert load_questions(q) == list(iter_questions(q)) == expected
+    zpath = tmp_path / "data.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.write(q, f"LaMP_3/dev/{q.name}")
+    assert load_questions(zpath, split="dev") == expected                 # a zip member: the streaming path
+    golds = [{"id": "1", "output": "4"}, {"id": "2", "output": "5"}]
+    o = save("dev_outputs", {"task": "LaMP_3", "golds": golds}, [{"task": "LaMP_3"}, *golds])
+    assert load_outputs(o).task == "LaMP_3" and load_outputs(o).by_id() == {"1": "4", "2": "5"}
+    r = save("ranking", {"1": ["11", "10"], "2": ["10"]},
+             [{"id": "1", "ranking": ["11", "10"]}, {"id": "2", "ranking": ["10"]}])
+    assert load_rankings(r) == {"1": ["11", "10"], "2": ["10"]}
+
+
+def test_one_line_json_lines_files_are_one_record(tmp_path):
+    from lamp.files import load_rankings
+
+    assert [q.id for q in load_questions(_jsonl(tmp_path / "q.jsonl", VALID[:1]))] == ["1"]
+    assert load_outputs(_jsonl(tmp_path / "o.jsonl", [{"id": "1", "output": "4"}])).by_id() == {"1": "4"}
+    assert load_rankings(_jsonl(tmp_path / "r.jsonl", [{"id": "1", "ranking": ["10"]}])) == {"1": ["10"]}
+    assert load_rankings(write(tmp_path / "r.json", {"1": ["10"]})) == {"1": ["10"]}
+
+
+def test_bare_outputs_lines_and_their_errors_name_the_line_or_record(tmp_path):
+    from lamp.files import load_rankings
+
+    bare = _jsonl(tmp_path / "o.jsonl", [{"id": "1", "output": "4"}, {"id": "2", "output": "3"}])
+    assert load_outputs(bare).task is None and load_outputs(bare).by_id() == {"1": "4", "2": "3"}
+    broken = tmp_path / "b.jsonl"
+    broken.write_text('{"id": "1", "output": "4"}\n{"id": "2", "output": \n')
+    with pytest.raises(LampDataError, match="line 2: not valid JSON Lines"):
+        load_outputs(broken)
+    with pytest.raises(LampDataError) as err:
+        load_outputs(_jsonl(tmp_path / "m.jsonl", [{"id": "1", "output": "4"}, {"id": "2"}]))
+    assert err.value.record_id == "2" and err.value.field == "output"
+    with pytest.raises(LampDataError, match="ranked twice"):
+        load_rankings(_jsonl(tmp_path / "r.jsonl", [{"id": "1", "ranking": []}, {"id": "1", "ranking": []}]))
+    bad_q = _jsonl(tmp_path / "q.jsonl", [VALID[0], {**VALID[1], "profile": []}])
+    with pytest.raises(LampDataError) as err:
+        load_questions(bad_q)
+    assert err.value.record_id == "2" and err.value.field == "profile"
+
+
+def test_eval_reads_outputs_with_a_bom_and_as_json_lines(tmp_path):
+    from eval.loading import read_outputs_set
+
+    golds = [{"id": "1", "output": "4"}]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "dev_outputs.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"task": "LaMP_3", "golds": golds}).encode())
+    (tmp_path / "b" / "LaMP_3").mkdir(parents=True)
+    _jsonl(tmp_path / "b" / "LaMP_3" / "dev_outputs.jsonl", [{"task": "LaMP_3"}, *golds])
+    for folder in ("a", "b"):
+        found = read_outputs_set(tmp_path / folder, role="golds")
+        assert list(found) == ["LaMP-3"] and found["LaMP-3"].outputs == {"1": "4"}

@@ -18,8 +18,8 @@ from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
 from lamp.errors import LampDataError
-from lamp.prompts import CharCounter, build_prompt, build_prompts, retry_factors, select_items
-from lamp.records import ProfileItem
+from lamp.prompts import CharCounter, build_prompt, retry_factors, select_items
+from lamp.records import ProfileItem, Question
 from lamp.tasks import get_task
 
 
@@ -321,15 +321,26 @@ def test_t5_cut_of_one_keeps_only_eos_so_the_field_is_empty():
 @pytest.mark.parametrize("style", ["llama", "t5"])
 def test_no_items_gives_the_raw_input(style):
     tok = tokenizer_for("LaMP-4", LAMP4_INPUT, LAMP4_ITEMS, style)
-    assert build_prompt("LaMP-4", LAMP4_INPUT, select_items(LAMP4_ITEMS, 0), 40, tok) == LAMP4_INPUT
-    assert build_prompt("LaMP-4", LAMP4_INPUT, select_items([], 3), 40, tok) == LAMP4_INPUT
+    assert build_prompt("LaMP-4", LAMP4_INPUT, select_items(_q(LAMP4_ITEMS), 0), 40, tok) == LAMP4_INPUT
+    assert build_prompt("LaMP-4", LAMP4_INPUT, select_items(_q([]), 3), 40, tok) == LAMP4_INPUT
+
+
+def _q(items) -> Question:
+    return Question(id="q4", input=LAMP4_INPUT, profile=list(items))
 
 
 def test_k_larger_than_the_profile_uses_the_whole_profile():
-    assert select_items(LAMP4_ITEMS, 5) == LAMP4_ITEMS
-    assert select_items(LAMP4_ITEMS, 1) == LAMP4_ITEMS[:1]
-    assert prompt("LaMP-4", LAMP4_INPUT, select_items(LAMP4_ITEMS, 5), 40, "llama") == \
+    assert select_items(_q(LAMP4_ITEMS), 5) == list(LAMP4_ITEMS)
+    assert select_items(_q(LAMP4_ITEMS), 1) == list(LAMP4_ITEMS[:1])
+    assert prompt("LaMP-4", LAMP4_INPUT, select_items(_q(LAMP4_ITEMS), 5), 40, "llama") == \
         lamp4(("a strong storm", "experts expect a"))
+
+
+def test_select_items_follows_the_ranking_and_names_unknown_ids():
+    ids = [p.id for p in LAMP4_ITEMS]
+    assert select_items(_q(LAMP4_ITEMS), 1, ids[::-1]) == [LAMP4_ITEMS[-1]]
+    with pytest.raises(LampDataError, match=r"record id 'q4'.*'zz'"):
+        select_items(_q(LAMP4_ITEMS), 1, [ids[0], "zz"])
 
 
 def test_missing_item_field_names_the_item_and_field():
@@ -343,9 +354,3 @@ def test_without_a_tokenizer_four_characters_count_as_a_token():
     assert counter.truncate("abc", 0) == (0, "") and counter.truncate("abc", -1) is None
     out = build_prompt("LaMP-4", LAMP4_INPUT, LAMP4_ITEMS, 256, None)
     assert out == lamp4(("a strong storm hit the coast last night", "experts expect a dry summer"))
-
-
-def test_build_prompts_matches_build_prompt():
-    tok = tokenizer_for("LaMP-3", LAMP3_INPUT, LAMP3_ITEMS, "llama")
-    assert build_prompts("LaMP-3", [LAMP3_INPUT, LAMP3_INPUT], [LAMP3_ITEMS, []], 70, tok) == [
-        build_prompt("LaMP-3", LAMP3_INPUT, LAMP3_ITEMS, 70, tok), LAMP3_INPUT]

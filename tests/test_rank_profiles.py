@@ -187,3 +187,29 @@ def test_bundled_demo_bm25_rankings_equal_a_bm25okapi_loop(task, tmp_path):
         assert list(ranking) == [q.id for q in questions]
         for q in questions:
             assert ranking[q.id] == official_bm25(q, t), (path, q.id)
+
+
+@pytest.mark.parametrize("use_date", [False, True])
+def test_documents_in_one_pass_equal_task_document_for_every_task(use_date):
+    from lamp.records import ITEM_FIELDS, ProfileItem
+    from lamp.tasks import TASKS
+    from retrievers.ranking import documents
+
+    items = [ProfileItem(id="1", **{f: f"{f} words" for f in ITEM_FIELDS}),
+             ProfileItem(id="2", title="", text="t", date=None), ProfileItem(id="3", extra={"x": 1})]
+    for task in TASKS.values():
+        assert documents(task, items, use_date) == [task.document(i, use_date) for i in items], task.name
+
+
+def test_rank_profiles_equals_the_official_loop_of_the_benchmark(tmp_path):
+    """The benchmark's re-implementation of the official loop, on its own generated data (small)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_rank_profiles", ROOT / "bench" / "bench_rank_profiles.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = tmp_path / "train_questions.json"
+    bench.make_questions(data, 12, seed=3, corpus_words=20_000)
+    subprocess.run([PY, "-c", bench.OFFICIAL, str(data), str(tmp_path / "official.json")], check=True)
+    ours = rank_file(data, tmp_path / "ours.json", "LaMP-4", "bm25", progress=False, workers=2)
+    assert ours == json.loads((tmp_path / "official.json").read_text())

@@ -138,23 +138,3 @@ def test_rank_file_with_a_saved_encoder_folder_and_dates(tiny, tmp_path):
     docs = ["dog sleeps date: 2020-01-01", "cat runs date: 2021-01-01", "red apple date: 2019-01-01"]
     scores = [float(reference_embedding(tiny, d) @ q) for d in docs]
     assert ranking == {"1": [["10", "11", "12"][i] for i in sorted(range(3), key=lambda i: -scores[i])]}
-
-
-def test_faiss_index_gives_cold_start_users_other_users_nearest_items(tiny, tmp_path):
-    from lamp.records import Question
-    from retrievers.global_index import neighbours_from_other_users
-
-    prefix = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
-              "without further explanation. review: ")
-    qs = [Question("a", prefix + "cat sleeps", [ProfileItem(id="a1", text="cat sleeps")], user_id="u1"),
-          Question("b", prefix + "dog runs", [ProfileItem(id=f"b{i}", text=t) for i, t in
-                                               enumerate(["cat sleeps", "dog runs", "red apple", "fish eats"])],
-                   user_id="u2")]
-    enc = Encoder(str(tiny), cache_dir=tmp_path)
-    got = neighbours_from_other_users(qs, "LaMP-3", enc, k=2, only_profiles_below=3)
-    assert list(got) == ["a"] and [item for _, item, _ in got["a"]][0] == "b0"   # identical text is nearest
-    vecs = enc.embed(["cat sleeps", "dog runs", "red apple", "fish eats"])
-    exact = sorted(((float(vecs[t] @ vecs["cat sleeps"]), f"b{i}") for i, t in
-                    enumerate(["cat sleeps", "dog runs", "red apple", "fish eats"])), reverse=True)
-    assert [i for _, i, _ in got["a"]] == [i for _, i in exact[:2]]
-    assert all(owner == "b" for owner, _, _ in got["a"])

@@ -425,3 +425,29 @@ def test_openai_backend_through_lamp_serve_matches_hf_with_the_real_smollm2():
                                                    progress=False, chat=True) as remote:
         assert remote.generate(prompts, settings) == direct
     assert all(direct)
+
+
+def test_cli_takes_its_backends_from_the_registry_before_loading_anything(tmp_path, capsys):
+    from lamp.cli import main
+
+    db = tmp_path / "x.sqlite3"
+    base = ["serve", "--no-auth", "--db", str(db)]
+    assert main(base + ["--backend", "profile-baseline"]) == 2
+    assert "not an LLM backend" in capsys.readouterr().err
+    assert main(base + ["--backend", "hf-causl"]) == 2
+    assert "did you mean 'hf-causal'" in capsys.readouterr().err
+    assert main(base + ["--backend", "hf-causal", "--base-url", "http://127.0.0.1:1/v1"]) == 2
+    assert "has no option 'base_url'" in capsys.readouterr().err          # not silently ignored
+    assert not db.exists()
+
+
+def test_serve_without_its_extra_says_which_extra_to_install(monkeypatch, capsys):
+    import sys
+
+    from lamp.cli import main
+
+    for name in ("fastapi", "pydantic", "lamp.serve"):
+        monkeypatch.setitem(sys.modules, name, None)      # as if not installed
+    monkeypatch.delitem(sys.modules, "lamp.serve")
+    assert main(["serve", "--help"]) == 2
+    assert "pip install 'lamp-harness[serve]'" in capsys.readouterr().err

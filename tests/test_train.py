@@ -11,7 +11,7 @@ import pytest
 from test_train_tiny import ROOT_PATH, lamp3_data, tiny_llama, tiny_t5  # noqa: F401
 
 from lamp.cli import main as lamp_main
-from lamp.train import BEST_METRIC, SaveEveryNSteps, TrainConfig, _training_args, train_llm
+from lamp.train import SaveEveryNSteps, TrainConfig, _training_args, train_llm
 
 
 def _config(data: dict[str, Path], model: Path, out: Path, **extra) -> TrainConfig:
@@ -59,6 +59,55 @@ def test_causal_lora_training_merges_the_adapter_into_a_plain_model(tmp_path, la
     assert len(_official(out / "dev_predictions.json")) == 4
 
 
+@pytest.mark.parametrize("kind", ["t5", "llama"])
+def test_lamp_train_dev_scores_equal_evaluate_llm_on_the_saved_model(tmp_path, lamp3_data, monkeypatch, kind):
+    """One way to produce text: the dev predictions and scores a run reports are what
+    evaluate_llm.py gives for the saved model with the same flags (same examples, backend,
+    settings and clean-up)."""
+    import argparse
+
+    from lamp import evaluate_llm
+
+    build = tiny_t5 if kind == "t5" else tiny_llama
+    out, evaluated = tmp_path / "out", tmp_path / "evaluated"
+    train_llm(_config(lamp3_data, build(tmp_path / kind), out, num_train_epochs=1, generation_max_length=6))
+    monkeypatch.setenv("LAMP_CACHE_DIR", str(tmp_path / "cache"))
+    parser = argparse.ArgumentParser()
+    evaluate_llm.configure(parser)
+    args = parser.parse_args(["--validation_data", str(lamp3_data["dev"]), "--model_addr", str(out), "--task",
+                              "LaMP-3", "--output_dir", str(evaluated), "--use_profile", "--num_retrieved", "1",
+                              "--generation_num_beams", "1", "--generation_max_length", "6",
+                              "--per_device_batch_size", "4"])
+    assert evaluate_llm.run(args) == 0
+    assert _official(out / "dev_predictions.json") == _official(evaluated / "predictions.json")
+    trained = json.loads((out / "results_output.json").read_text())
+    scored = json.loads((evaluated / "results_output.json").read_text())
+    assert {"eval_MAE", "eval_RMSE"} <= set(scored)
+    assert {k: trained[k] for k in scored} == scored
+
+
+def test_train_time_generation_keeps_the_answer_line_as_every_backend_does(tmp_path, monkeypatch):
+    """LaMP-4 used to keep "A title\nmore" in `lamp train` and "A title" in evaluate_llm.py."""
+    from types import SimpleNamespace
+
+    from lamp.backends.hf import CausalBackend
+    from lamp.generation import build_examples
+    from lamp.models import load_model_and_tokenizer
+    from lamp.records import Question
+    from lamp.train import _distributed_generate
+
+    monkeypatch.setattr(CausalBackend, "_generate_batch", lambda self, texts, settings: [" A title\nmore"] * len(texts))
+    model, tok = load_model_and_tokenizer(str(tiny_llama(tmp_path / "llama")))
+    model.train()
+    trainer = SimpleNamespace(model=model, lamp_tokenizer=tok, args=SimpleNamespace(world_size=1, process_index=0),
+                              is_world_process_zero=lambda: False)
+    examples = build_examples("LaMP-4", [Question("q", "Generate a headline for the following article: x", [])],
+                              0, 256, tok)
+    cfg = TrainConfig(task="LaMP-4", output_dir=str(tmp_path), generation_num_beams=1)
+    assert _distributed_generate(trainer, examples, cfg) == ["A title"]
+    assert model.training                                  # handed back to the Trainer as it was
+
+
 def test_training_args_pick_the_official_best_metric_per_family(tmp_path):
     for task, metric, greater in (("LaMP-1", "accuracy", True), ("LaMP-3", "MAE", False), ("LaMP-5", "rouge-1", True)):
         args = _training_args(TrainConfig(task=task, output_dir=str(tmp_path)), seq2seq=True, has_eval=True)
@@ -67,7 +116,6 @@ def test_training_args_pick_the_official_best_metric_per_family(tmp_path):
         assert args.per_device_train_batch_size == 16 and args.lr_scheduler_type == "linear"
         assert args.get_warmup_steps(100) == 5 and args.load_best_model_at_end
         assert args.generation_num_beams == 4 and args.generation_max_length == 128
-    assert set(BEST_METRIC) == {"classification", "rating", "generation"}
 
 
 def test_a_run_interrupted_mid_epoch_resumes_from_its_last_checkpoint(tmp_path, lamp3_data, monkeypatch, capsys):

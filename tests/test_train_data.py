@@ -1,4 +1,5 @@
-"""Training examples, tokenised features and collators (lamp/train_data.py)."""
+"""Reading a split with its golds, tokenised features and collators (lamp/train_data.py), over the
+one Example that every verb builds (lamp.generation.build_examples)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import json
 import pytest
 from test_train_tiny import lamp3_data, lamp3_records, tiny_tokenizer, write_split  # noqa: F401
 
-from lamp.errors import LampDataError, LampError
+from lamp.backends.base import Example
+from lamp.errors import LampDataError
+from lamp.generation import build_examples
+from lamp.prompts import chat_prompt
 from lamp.records import ProfileItem, Question
-from lamp.train import clean_output
-from lamp.tasks import get_task
-from lamp.train_data import (IGNORE_INDEX, CausalCollator, Example, build_examples, causal_features,
-                             format_causal_prompt, load_split, select_items, seq2seq_features)
+from lamp.train_data import IGNORE_INDEX, CausalCollator, causal_features, load_split, seq2seq_features
 
 
 def test_load_split_finds_the_outputs_file_next_to_the_questions(lamp3_data):
@@ -28,6 +29,11 @@ def test_load_split_reads_golds_embedded_in_the_merged_sorted_dataset(tmp_path):
     questions, golds = load_split(path, "LaMP-3")
     assert golds == {"q0": "1", "q1": "2"}
     assert [p.id for p in questions[0].profile] == ["0-0", "0-1", "0-2"]
+
+
+def test_load_split_of_an_official_folder_finds_its_outputs_file(lamp3_data):
+    questions, golds = load_split(lamp3_data["dev"].parent, "LaMP-3")
+    assert len(questions) == 4 and golds == {f"q{u}": str(1 + u % 5) for u in range(8, 12)}
 
 
 def test_load_split_explicit_outputs_file_wins(tmp_path, lamp3_data):
@@ -51,68 +57,44 @@ def _question() -> Question:
     return Question(id="q", input="What is the score ... review: item 2", profile=items)
 
 
-def test_select_items_takes_the_stored_order_or_the_ranking():
+def test_examples_carry_the_gold_as_target_and_features_read_the_built_prompt():
     q = _question()
-    assert [p.id for p in select_items(q, 2, None)] == ["0", "1"]
-    assert [p.id for p in select_items(q, 2, ["3", "missing", "1", "0"])] == ["3", "1"]
-
-
-def test_build_examples_without_profile_uses_the_raw_input():
-    q = _question()
-    ex = build_examples([q], {"q": "3"}, "LaMP-3", use_profile=False, num_retrieved=None, tokenizer=None,
-                        max_length=256)
-    assert ex == [Example("q", q.input, "3", None)]
-
-
-def test_build_examples_with_profile_puts_the_ranked_items_in_the_official_prompt():
-    q = _question()
-    ex = build_examples([q], {"q": "3"}, "LaMP-3", use_profile=True, num_retrieved=1, tokenizer=None,
-                        max_length=256, ranking={"q": ["2", "0"]})
-    assert ex[0].source == '2 is the score for "item 2" . ' + q.input
-    ranked = build_examples([q], {}, "LaMP-3", use_profile=True, num_retrieved=1, tokenizer=None,
-                            max_length=256, is_ranked=True)
-    assert ranked[0].source.startswith('0 is the score for "item 0" ') and ranked[0].target is None
-
-
-def test_build_examples_ranks_on_the_fly_with_bm25():
-    q = _question()
-    ex = build_examples([q], {}, "LaMP-3", use_profile=True, num_retrieved=1, tokenizer=None, max_length=256,
-                        retriever="bm25")
-    assert ex[0].source.startswith('2 is the score for "item 2"')  # "2" is the only shared rare word
-
-
-def test_build_examples_with_profile_needs_k():
-    with pytest.raises(LampError, match="num_retrieved"):
-        build_examples([_question()], {}, "LaMP-3", use_profile=True, num_retrieved=None, tokenizer=None,
-                       max_length=256)
+    (raw,) = build_examples("LaMP-3", [q], 0, 256, None, golds={"q": "3"})
+    assert (raw.text(), raw.target) == (q.input, "3")
+    (ex,) = build_examples("LaMP-3", [q], 1, 256, None, {"q": ["2", "0"]}, golds={"q": "3"})
+    assert ex.prompt == '2 is the score for "item 2" . ' + q.input
+    tok = tiny_tokenizer(seq2seq=True)
+    assert seq2seq_features(ex, tok, 256)["input_ids"] == tok(ex.prompt)["input_ids"]
+    (unlabelled,) = build_examples("LaMP-3", [q], 1, 256, None)
+    assert unlabelled.prompt.startswith('0 is the score for "item 0" ') and unlabelled.target is None
 
 
 def test_seq2seq_features_truncate_source_and_target_to_max_length():
     tok = tiny_tokenizer(seq2seq=True)
-    feats = seq2seq_features(Example("1", "great kit broke fast lovely book", "okay meh cable lamp"), tok, 4)
+    feats = seq2seq_features(Example("1", "great kit broke fast lovely book", target="okay meh cable lamp"), tok, 4)
     assert len(feats["input_ids"]) == 4 and feats["input_ids"][-1] == tok.eos_token_id
     assert tok.decode(feats["labels"], skip_special_tokens=True) == "okay meh cable"
 
 
 def test_causal_features_put_the_loss_on_the_answer_and_eos_only():
     tok = tiny_tokenizer(chat=True)
-    feats = causal_features(Example("1", "great kit", "5"), tok, 64)
+    feats = causal_features(Example("1", "great kit", target="5"), tok, 64)
     prompt_ids = tok("<user> great kit <bot> ", add_special_tokens=False)["input_ids"]
     answer = tok("5", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     assert feats["input_ids"] == prompt_ids + answer
     assert feats["labels"] == [IGNORE_INDEX] * len(prompt_ids) + answer
-    assert format_causal_prompt(tok, "great kit") == "<user> great kit <bot> "
+    assert chat_prompt(tok, "great kit") == "<user> great kit <bot> "
 
 
 def test_causal_features_cut_the_user_text_not_the_template():
     tok = tiny_tokenizer(chat=True)
-    feats = causal_features(Example("1", "great kit broke fast", "5"), tok, 2)
+    feats = causal_features(Example("1", "great kit broke fast", target="5"), tok, 2)
     assert tok.decode(feats["input_ids"]).startswith("<user> great kit <bot>")
 
 
 def test_causal_features_without_template_continue_after_a_space():
     tok = tiny_tokenizer(chat=False)
-    feats = causal_features(Example("1", "great kit", "5"), tok, 64)
+    feats = causal_features(Example("1", "great kit", target="5"), tok, 64)
     assert tok.decode([i for i, lab in zip(feats["input_ids"], feats["labels"]) if lab != IGNORE_INDEX],
                       skip_special_tokens=True) == "5"
 
@@ -124,9 +106,3 @@ def test_causal_collator_right_pads_with_minus_100_labels():
     assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 6, 7], [5, -100, -100]]
-
-
-def test_clean_output_cuts_decoder_short_answers_at_the_first_newline():
-    assert clean_output("\n 4\nBecause the review", get_task("LaMP-3"), seq2seq=False) == "4"
-    assert clean_output(" A title\nmore", get_task("LaMP-4"), seq2seq=False) == "A title\nmore"
-    assert clean_output(" 4\nx ", get_task("LaMP-3"), seq2seq=True) == "4\nx"

@@ -116,7 +116,7 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 def _load(folder: Path, seq2seq: bool = False):
     from lamp.models import model_identity
-    from lamp.train import load_model_and_tokenizer
+    from lamp.models import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(str(folder))
     return model, tok, model_identity(str(folder))
@@ -596,7 +596,7 @@ def test_the_bundled_smollm2_and_minilm_train_and_answer_through_an_artifact(tmp
     root = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_7"
     train, golds = load_split(root / "train" / "train_questions.json", "LaMP-7")
     path, identity = resolve_base("SmolLM2-135M-Instruct")
-    from lamp.train import load_model_and_tokenizer
+    from lamp.models import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(path)
     before = _digest(model)

@@ -40,13 +40,16 @@ class GenerationSettings:
 
 @dataclass(frozen=True)
 class Example:
-    """One input as the generation driver sees it: what a backend that reads profile items
-    (``uses_examples``, e.g. the profile baselines) needs beside the prompt string."""
+    """One question made ready for a model, built once (:func:`lamp.generation.build_examples`) and
+    used everywhere: generated through a backend (the prompt, or the items for a backend that reads
+    them, ``uses_examples``) and, with its gold ``target``, tokenised for training (lamp.train_data)."""
 
     id: str
     input: str
     items: tuple[ProfileItem, ...] = ()
     prompt: str = ""
+    #: The gold output (None: unlabelled, e.g. a test question); never part of a cache key.
+    target: str | None = None
 
     def text(self) -> str:
         """The prompt (the raw input when none was built)."""
@@ -114,6 +117,11 @@ class Backend:
 
     #: True: the driver calls :meth:`predict_examples` with :class:`Example` objects.
     uses_examples: bool = False
+    #: True: ``model`` names weights (a folder, hub id or bundled name) loaded into this process,
+    #: and ``batch_size`` says how many prompts run at once (the hf backends).
+    loads_local_model: bool = False
+    #: False: not a language model (the profile baselines), so not a backend to run or serve prompts on.
+    is_llm: bool = True
 
     def predict_examples(self, examples: list[Example], settings: GenerationSettings) -> list[str]:
         """One output per example, for backends that read the profile items themselves."""
@@ -147,12 +155,17 @@ def register_backend(name: str, target: str) -> None:
     BACKENDS[name] = target
 
 
-def load_backend(name: str, **kwargs: Any) -> Backend:
-    """Instantiate a backend by registry name, with a did-you-mean error for unknown names."""
+def backend_class(name: str) -> Callable[..., Backend]:
+    """The factory registered as ``name`` (its module imported now), with a did-you-mean error for
+    unknown names; its class attributes (``loads_local_model``, ``is_llm``…) describe it."""
     if name not in BACKENDS:
         close = difflib.get_close_matches(name, list(BACKENDS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise LampError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})")
     module, cls = BACKENDS[name].split(":")
-    factory: Callable[..., Backend] = getattr(importlib.import_module(module), cls)
-    return factory(**kwargs)
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_backend(name: str, **kwargs: Any) -> Backend:
+    """Instantiate a backend by registry name, with a did-you-mean error for unknown names."""
+    return backend_class(name)(**kwargs)

@@ -2,13 +2,13 @@
 
 ``variant="profile"`` reads the retrieved top-k items (so the retriever matters):
 
-| task family | prediction |
-|---|---|
-| LaMP-1 (citation) | the reference whose words overlap most with the top-k items' title + abstract |
-| classification | the majority label (``task.target_field``) of the top-k items; ties: the better-ranked |
-| rating | the rounded (half up) mean score of the top-k items |
-| generation | the top item's target field (its headline / title / subject) |
-| LaMP-7 (paraphrase) | the input tweet plus the words that recur in the top-k items (hashtags, catchphrases) |
+| rule (``Task.baseline``) | prediction | tasks |
+|---|---|---|
+| ``citation`` | the reference whose words overlap most with the top-k items' title + abstract | LaMP-1 |
+| ``majority`` | the majority label (``task.target_field``) of the top-k items; ties: the better-ranked | LaMP-2 |
+| ``mean`` | the rounded (half up) mean score of the top-k items | LaMP-3 |
+| ``copy_top`` | the top item's target field (its headline / title / subject) | LaMP-4/5/6 |
+| ``habits`` | the input tweet plus the words that recur in the top-k items (hashtags, catchphrases) | LaMP-7 |
 
 ``variant="blind"`` never looks at the profile: the global majority label or the rounded global
 mean learnt by :meth:`ProfileBaselineBackend.fit` (before fitting: the first label, or the middle
@@ -32,6 +32,9 @@ from lamp.errors import LampError
 from lamp.tasks import Task, get_task, quoted
 
 VARIANTS = ("profile", "blind")
+#: ``Task.baseline`` -> the method of :class:`ProfileBaselineBackend` that predicts from the selected items.
+RULES: dict[str, str] = {"majority": "_majority", "mean": "_mean", "copy_top": "_copy_top",
+                         "citation": "_citation", "habits": "_with_habits"}
 _WORD = re.compile(r"\w+")
 #: Words too common to say anything about topical overlap.
 _STOPWORDS = frozenset("a an and are as at be by for from in into is it its of on or that the this to with "
@@ -55,6 +58,7 @@ class ProfileBaselineBackend(Backend):
     """Majority / mean / copy predictors over the retrieved profile items (or profile-blind)."""
 
     uses_examples = True
+    is_llm = False
     batch_size = 4096
 
     def __init__(self, task: str | Task, variant: str = "profile", prior: str | None = None,
@@ -138,11 +142,8 @@ class ProfileBaselineBackend(Backend):
         return " ".join([tweet, *extra])
 
     def _rule(self) -> Callable[[Example], str | None]:
-        special: dict[str, Callable[[Example], str | None]] = {"LaMP-1": self._citation,
-                                                                "LaMP-7": self._with_habits}
-        by_family: dict[str, Callable[[Example], str | None]] = {
-            "classification": self._majority, "rating": self._mean, "generation": self._copy_top}
-        return special.get(self.task.name) or by_family[self.task.family]
+        """The profile-aware rule the task table names (``Task.baseline``)."""
+        return getattr(self, RULES[self.task.baseline])
 
     # ------------------------------------------------------------------ Backend
 

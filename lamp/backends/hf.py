@@ -31,6 +31,7 @@ from lamp.backends import greedy
 from lamp.backends.base import Backend, GenerationSettings, finish_output
 from lamp.errors import LampError
 from lamp.models import model_identity, resolve_model
+from lamp.prompts import chat_prompt, cut_to_tokens
 
 
 #: Generation-config fields that change which token greedy decoding picks.
@@ -73,6 +74,7 @@ class StopAtNewline:
 class HFBackend(Backend):
     """Shared loading, batching and decoding; subclasses say how to encode and score."""
 
+    loads_local_model = True
     registry_name = ""
     auto_class = ""
 
@@ -85,14 +87,18 @@ class HFBackend(Backend):
         computed model identity (a weights hash for folders, id@revision for hub ids)."""
         import transformers
 
-        self.device = _device(device)
         self.batch_size = batch_size
-        if isinstance(model, torch.nn.Module):  # an in-memory model (e.g. just fine-tuned)
+        if isinstance(model, torch.nn.Module):  # an in-memory model (e.g. being fine-tuned): used where it is
             if tokenizer is None or identity is None:
                 raise LampError(f"{self.registry_name}: an in-memory model needs tokenizer= and identity=")
-            self.model, self.tokenizer = model, tokenizer
+            # A peft model's LoRA layers live inside its base model, so the base runs with them
+            # (and honours ``disable_adapter()``) while exposing the plain transformers interface.
+            self.model = model.get_base_model() if hasattr(model, "get_base_model") else model
+            self.tokenizer = tokenizer
+            self.device = torch.device(device) if device else next(self.model.parameters()).device
             model_id = identity
         else:
+            self.device = _device(device)
             path = resolve_model(model)
             tokenizer_name = str(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else None
             try:
@@ -262,29 +268,22 @@ class CausalBackend(HFBackend):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tokenizer.padding_side = "left"
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
         self.greedy_loop_fits = greedy.supports(self.model)     # once: it depends on the model only
 
     def format_prompt(self, prompt: str) -> str:
         """The prompt as the user turn of the chat template (plain text when there is none)."""
-        if not self.chat:
-            return prompt
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                  add_generation_prompt=True)
+        return chat_prompt(self.tokenizer, prompt)
 
     def _cut(self, prompt: str, max_length: int) -> str:
         """The official final truncation, applied to the user text (never to the template)."""
-        if max_length <= 0:
-            return prompt
-        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        if len(ids) <= max_length:
-            return prompt
-        return self.tokenizer.decode(ids[:max_length], skip_special_tokens=True)
+        return cut_to_tokens(self.tokenizer, prompt, max_length)
 
     def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         # The chat template already holds every special token the model expects.
-        enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=not self.chat)
+        # Left padding per call, so a tokenizer shared with training (right padding) is left as it is.
+        enc = self.tokenizer(texts, padding=True, padding_side="left", return_tensors="pt",
+                             add_special_tokens=not self.chat)
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
     def _generate_batch(self, texts: list[str], settings: GenerationSettings) -> list[str]:
@@ -399,3 +398,11 @@ class CausalBackend(HFBackend):
             scores = scores + self._later_option_tokens(out, mask, option_ids)
         return scores
 
+
+def wrap_model(model: Any, tokenizer: Any, identity: str, batch_size: int = 8) -> HFBackend:
+    """An in-memory model (e.g. the one being fine-tuned, or a base carrying per-user LoRA
+    adapters) as a backend of its kind, so it generates exactly as ``lamp run`` and
+    ``evaluate_llm.py`` do with the saved model; it stays on its device."""
+    config = getattr(model, "config", None)
+    kind = Seq2SeqBackend if getattr(config, "is_encoder_decoder", False) else CausalBackend
+    return kind(model=model, tokenizer=tokenizer, identity=identity, batch_size=batch_size)

@@ -89,7 +89,7 @@ def _lora_predict(questions: list, task: Any, model_name: str, adapter_dir: Path
     from peft import PeftModel
 
     from lamp.adapters import adapter_path, group_users, has_adapter
-    from lamp.train import load_model_and_tokenizer
+    from lamp.models import load_model_and_tokenizer
     from lamp.uemb.features import UserRow
     from lamp.uemb.runner import Runner
 
@@ -181,7 +181,7 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
         info[m] = {"seconds": round(seconds, 1), "per_user_bytes": 0}
 
     if perplexity:
-        from lamp.train import load_model_and_tokenizer
+        from lamp.models import load_model_and_tokenizer
         from retrievers.dense import Encoder
 
         model, tok = load_model_and_tokenizer(args.model)
@@ -265,12 +265,12 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
 
 def markdown(results: list[dict[str, Any]]) -> str:
     """One table per task: metrics (Δ vs none, † p < 0.05), perplexity, time, per-user bytes."""
-    from eval.metrics import METRIC_KEYS, HIGHER_IS_BETTER
+    from eval.metrics import HIGHER_IS_BETTER
 
     lines = []
     for res in results:
         task = get_task(res["task"])
-        keys = METRIC_KEYS[task.family]
+        keys = task.metrics
         ppl = any("perplexity_per_user" in r for r in res["rows"].values())
         head = ["method", *[f"{k} {'↑' if HIGHER_IS_BETTER[k] else '↓'}" for k in keys]]
         head += ["p vs none"] + (["ppl/user ↓"] if ppl else []) + ["wall s", "per-user state"]

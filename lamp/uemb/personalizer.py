@@ -153,7 +153,7 @@ def load_personalizer(folder: str, base_model: str | None = None, encoder: str |
     else:
         path, identity = resolve_base(base_model or art.base_model)
         art.check(identity, enc.identity)
-        from lamp.train import load_model_and_tokenizer
+        from lamp.models import load_model_and_tokenizer
 
         model, tokenizer = load_model_and_tokenizer(path)
         if device:

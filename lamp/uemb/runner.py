@@ -20,12 +20,11 @@ from typing import Any, Callable, Sequence
 import torch
 
 
-from lamp.backends.base import GenerationSettings, finish_output
+from lamp.backends.base import Example, GenerationSettings, finish_output
 from lamp.backends.greedy import accepts, cache_argument
 from lamp.errors import LampError
 from lamp.tasks import Task, get_task
-from lamp.train_data import (IGNORE_INDEX, Example, causal_features, causal_prompt_ids, is_seq2seq,
-                             pad_token_id)
+from lamp.train_data import IGNORE_INDEX, causal_features, causal_prompt_ids, is_seq2seq, pad_token_id
 from lamp.uemb.features import UserRow
 from lamp.uemb.model import UserConditioner
 
@@ -112,7 +111,7 @@ class Runner:
         embs, labels = [], []
         for i, r in enumerate(rows):
             if with_target:
-                feats = causal_features(Example(r.id, r.prompt, r.target or ""), self.tokenizer, self.max_length)
+                feats = causal_features(Example(r.id, r.prompt, target=r.target or ""), self.tokenizer, self.max_length)
                 ids, lab = feats["input_ids"], feats["labels"]
                 n_prompt = sum(1 for x in lab if x == IGNORE_INDEX)
             else:

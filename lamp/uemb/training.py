@@ -88,7 +88,7 @@ def train_uemb(questions: Sequence[Question], golds: Mapping[str, str], task: st
     if model_and_tokenizer is not None:
         model, tokenizer, identity = model_and_tokenizer
     else:
-        from lamp.train import load_model_and_tokenizer
+        from lamp.models import load_model_and_tokenizer
         from lamp.uemb.personalizer import resolve_base
 
         path, identity = resolve_base(base_model)

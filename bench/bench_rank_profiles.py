@@ -1,0 +1,142 @@
+"""Whole-process speed of ``rank_profiles.py --ranker bm25`` against the official ranking loop.
+
+Generates LaMP-4-shaped questions in a temp folder (seeded): profile sizes log-normal around a
+median of 150 items, clipped to 10..1,000; items ``{id, title, text, date}`` with titles of 6-14 and
+texts of 50-165 words from a Zipf vocabulary; inputs "Generate a headline for the following
+article: ...". 2,000 questions make a file of about 390 MB, the size of the official LaMP-4 train
+questions. Then it runs, one after the other as separate processes:
+
+* ours: ``python retrievers/rank_profiles.py --task LaMP-4 --ranker bm25`` with default settings
+  (BM25 workers: one per core);
+* the official loop (reference §2), re-implemented here: ``json.load`` the file, for each
+  question split the query and every ``"{title} {text}"`` on whitespace, build
+  ``rank_bm25.BM25Okapi`` over the profile, ``get_top_n(query, profile, n=len(profile))``, and
+  ``json.dump`` ``{question id: [profile ids]}``.
+
+It checks that both ranking files are identical and prints one table. Each time includes the
+interpreter start, imports, reading, ranking and writing.
+
+    python bench/bench_rank_profiles.py                    # 2,000 questions (about 390 MB)
+    python bench/bench_rank_profiles.py --questions 500    # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The official loop (reference §2.1-2.2, LaMP-4: query after "article:", document "{title} {text}").
+OFFICIAL = r'''
+import json, sys
+from rank_bm25 import BM25Okapi
+
+def after(marker, text):
+    return text[text.find(marker) + len(marker):].strip() if marker in text else None
+
+with open(sys.argv[1]) as f:
+    data = json.load(f)
+rank_dict = {}
+for sample in data:
+    profile = sample["profile"]
+    query = after("article:", sample["input"])
+    corpus = [f'{x["title"]} {x["text"]}' for x in profile]
+    bm25 = BM25Okapi([x.split() for x in corpus])
+    selected = bm25.get_top_n(query.split(), profile, n=len(profile))
+    rank_dict[sample["id"]] = [x["id"] for x in selected]
+with open(sys.argv[2], "w") as f:
+    json.dump(rank_dict, f)
+'''
+
+
+def make_questions(path: Path, n: int, seed: int = 0, corpus_words: int = 4_000_000) -> None:
+    """Write ``n`` LaMP-4-shaped questions to ``path`` (a JSON list, as the official files are)."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("etaoinshrdlcumwfgypbvkjxqz"))
+    freq = np.array([12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.4, 2.2, 2.0, 2.0, 1.9,
+                     1.5, 1.0, 0.8, 0.2, 0.2, 0.1, 0.1])
+    vocab_size = 50_000
+    lengths = np.clip(rng.poisson(5, vocab_size) + 1, 1, 14)
+    chars = rng.choice(letters, size=int(lengths.sum()), p=freq / freq.sum())
+    ends = np.cumsum(lengths)
+    vocab = ["".join(chars[e - k:e]) for e, k in zip(ends.tolist(), lengths.tolist())]
+    punct = ["", "", "", "", "", "", ",", ".", ";", ":", "'s", "!"]
+    vocab = [w + punct[i % len(punct)] if i > 100 else w.capitalize() if i % 7 == 0 else w
+             for i, w in enumerate(vocab)]
+    p = 1.0 / np.arange(1, vocab_size + 1) ** 1.05
+    p /= p.sum()
+    # One long Zipf text; every document is a run of consecutive words from a random offset in it.
+    words = [vocab[i] for i in rng.choice(vocab_size, size=corpus_words, p=p).tolist()]
+    corpus = " ".join(words)
+    starts = np.zeros(corpus_words + 1, dtype=np.int64)
+    np.cumsum([len(w) + 1 for w in words], out=starts[1:])
+    starts = starts.tolist()
+
+    def text(k: int) -> str:
+        at = int(rng.integers(0, corpus_words - k))
+        return corpus[starts[at]:starts[at + k] - 1]
+
+    sizes = np.clip(np.round(np.exp(rng.normal(np.log(150), 0.9, n))), 10, 1000).astype(int).tolist()
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("[")
+        for q, size in enumerate(sizes):
+            profile = [{"text": text(int(rng.integers(50, 166))), "title": text(int(rng.integers(6, 15))),
+                        "id": f"{q}{j:04d}",
+                        "date": f"{rng.integers(2008, 2023)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"}
+                       for j in range(size)]
+            record = {"id": f"{q:07d}", "input": "Generate a headline for the following article: "
+                      + text(int(rng.integers(30, 201))), "profile": profile}
+            fh.write(("," if q else "") + json.dumps(record))
+        fh.write("]")
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", default=None, help="generate into (and reuse) this folder instead of a temp one")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        data = folder / f"train_questions_{args.questions}_{args.seed}.json"
+        if not data.exists():
+            make_questions(data, args.questions, args.seed)
+        ours, official = folder / "ours.json", folder / "official.json"
+        t_ours = timed([sys.executable, "retrievers/rank_profiles.py", "--input_data_addr", str(data),
+                        "--output_ranking_addr", str(ours), "--task", "LaMP-4", "--ranker", "bm25"])
+        t_official = timed([sys.executable, "-c", OFFICIAL, str(data), str(official)])
+        a, b = json.loads(ours.read_text()), json.loads(official.read_text())
+        same = sum(a.get(k) == v for k, v in b.items())
+        load = os.getloadavg()[0]
+        print(f"data: {args.questions} LaMP-4-shaped questions, {data.stat().st_size / 1e6:.0f} MB; "
+              f"{os.cpu_count()} cores, load average {load:.1f} after the run")
+        print(f"{'':36} {'seconds':>8} {'ratio':>7}")
+        print(f"{'official loop (json + BM25Okapi)':36} {t_official:8.1f} {1.0:7.1f}x")
+        print(f"{'rank_profiles.py --ranker bm25':36} {t_ours:8.1f} {t_official / t_ours:7.1f}x")
+        print(f"identical rankings: {same} of {len(b)} questions" + ("" if len(a) == len(b) else
+              f" (ours has {len(a)})"))
+        if same != len(b) or len(a) != len(b):
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
