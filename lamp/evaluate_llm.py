@@ -37,6 +37,18 @@ def can_score_labels(backend: object) -> bool:
     return kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
 
 
+def add_prompt_flags(parser: argparse.ArgumentParser, k: int, retriever_help: str) -> None:
+    """The official evaluation flags for the profile, the prompt and beam search (shared with RSPG's scorer)."""
+    parser.add_argument("--use_profile", action="store_true", help="personalize the prompts with profile items")
+    parser.add_argument("--retriever", default="bm25", help=retriever_help)
+    parser.add_argument("--is_ranked", action="store_true", help="profiles are already in ranked order")
+    parser.add_argument("--num_retrieved", type=int, default=k, help=f"k, profile items in the prompt (default {k})")
+    parser.add_argument("--max_length", type=int, default=256, help="prompt token budget (default 256)")
+    parser.add_argument("--generation_max_length", type=int, default=128, help="max generated tokens (default 128)")
+    parser.add_argument("--generation_num_beams", "--num_beams", dest="num_beams", type=int, default=4,
+                        help="beam search width (official name; --num_beams is an alias; default 4)")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation_data", required=True, help="merged ranked dataset or questions file")
     parser.add_argument("--validation_outputs", help="outputs file (default: the one beside the questions, "
@@ -46,14 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "served model's name (default: the bundled SmolLM2-135M-Instruct)")
     parser.add_argument("--task", required=True, help="LaMP-1 … LaMP-7 (or LaMP-2-old)")
     parser.add_argument("--output_dir", required=True, help="predictions.json and results_output.json go here")
-    parser.add_argument("--use_profile", action="store_true", help="personalize the prompts with profile items")
-    parser.add_argument("--retriever", default="bm25", help="ranker when the data is not ranked (--is_ranked)")
-    parser.add_argument("--is_ranked", action="store_true", help="profiles are already in ranked order")
-    parser.add_argument("--num_retrieved", type=int, default=1, help="k, profile items in the prompt (default 1)")
-    parser.add_argument("--max_length", type=int, default=256, help="prompt token budget (default 256)")
-    parser.add_argument("--generation_max_length", type=int, default=128, help="max generated tokens (default 128)")
-    parser.add_argument("--generation_num_beams", "--num_beams", dest="num_beams", type=int, default=4,
-                        help="beam search width (official name; --num_beams is an alias; default 4)")
+    add_prompt_flags(parser, k=1, retriever_help="ranker when the data is not ranked (--is_ranked)")
     parser.add_argument("--per_device_batch_size", type=int, default=16, help="prompts per batch (default 16)")
     parser.add_argument("--cache_dir", default=None,
                         help="where hub downloads are cached, as officially (sets HF_HUB_CACHE; default: the "
@@ -108,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     given = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None}
     options = {key: value for key, value in given.items() if value is not None}
     if cls.loads_local_model:
+        for flag in options:
+            raise LampError(f"--{flag} is for --backend openai (a served model), not {kind}")
         # float32 as the official script and `lamp train`'s dev evaluation: the same checkpoint, the same scores
         options.update(model=args.model_addr or DEFAULT_MODEL, dtype="float32")
     else:

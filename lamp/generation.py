@@ -14,6 +14,7 @@ gets the prompt strings.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,26 @@ from lamp.tasks import Task, get_task
 #: loglikelihood: entries are (prompt, continuation) pairs, output ``[log p, token count]`` (JSON).
 MODES = ("generate", "choose", "scores", "loglikelihood")
 Entry = str | Example | tuple[str, str]
+
+
+@dataclass
+class MethodSettings:
+    """What changes a method's prompts and answers besides its ranking: the same fields, meaning and
+    defaults in ``lamp run`` and in RSPG's feedback, so both share the generation cache."""
+
+    k: int = 1
+    max_length: int = 256
+    max_new_tokens: int = 128
+    num_beams: int = 4
+    batch_size: int = 8
+    label_choice: bool = False
+    use_date: bool = False
+    seed: int = 0
+
+    def settings(self) -> GenerationSettings:
+        """Beam search (no sampling), the prompt cut at ``max_length`` tokens, the answer line kept."""
+        return GenerationSettings(max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, seed=self.seed,
+                                  max_input_length=self.max_length, stop_at_newline=True)
 
 
 def build_examples(task: str | Task, questions: Sequence[Question], k: int, max_length: int, tokenizer: object,

@@ -31,9 +31,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lamp.backends.base import Backend, GenerationSettings, load_backend
+from lamp.backends.base import Backend, load_backend
 from lamp.errors import LampDataError, LampError
 from lamp.files import find_file, load_outputs, load_questions, load_rankings, write_json, write_outputs, atomic_write
+from lamp.generation import MethodSettings, build_examples, generate_all
 from lamp.records import Question
 from lamp.tasks import BENCHMARK_TASKS, get_task
 
@@ -74,27 +75,19 @@ CONFIG_HELP: dict[str, str] = {
 
 
 @dataclass
-class RunConfig:
+class RunConfig(MethodSettings):
     """Everything a run depends on; a JSON or YAML config file sets any of these, flags override it."""
 
     data: str = "data/demo"
     split: str = "dev"
     tasks: list[str] = field(default_factory=lambda: list(BENCHMARK_TASKS))
     retrievers: list[str] = field(default_factory=lambda: [NO_RETRIEVAL, "bm25", "contriever", "recency"])
-    k: int = 1
     backend: str = "auto"
     model: str = "SmolLM2-135M-Instruct"
-    max_length: int = 256
-    max_new_tokens: int = 128
-    num_beams: int = 4
-    batch_size: int = 8
-    label_choice: bool = False
     calibrate_labels: bool = False
     baselines: bool = True
-    use_date: bool = False
     contriever_checkpoint: str | None = None
     limit: int | None = None
-    seed: int = 0
     output_dir: str = "runs/latest"
     baseline_method: str = NO_RETRIEVAL
     backend_options: dict[str, Any] = field(default_factory=dict)
@@ -145,10 +138,6 @@ class RunConfig:
             raise LampError(f"{source}: the openai backend needs a tokenizer to budget personalized prompts: "
                             "backend_options {\"tokenizer\": <the served model's tokenizer folder or hub id, or "
                             "SmolLM2-135M-Instruct>}, or \"chars/4\" for a rough count (recorded in the manifest)")
-
-    def settings(self) -> GenerationSettings:
-        return GenerationSettings(max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, seed=self.seed,
-                                  max_input_length=self.max_length, stop_at_newline=True)
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -382,7 +371,6 @@ def write_prompts(path: Path, examples: list) -> None:
 
 
 def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: Any, desc: str) -> list[str]:
-    from lamp.generation import generate_all
 
     t = get_task(task)
     kind = type(backend)
@@ -431,7 +419,6 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     from eval.metrics import score_task
     from eval.report import RunResult, build_report
     from lamp.gen_cache import GenerationCache
-    from lamp.generation import build_examples
     from lamp.models import cache_dir
 
     cfg.validate(check_backend=backend is None)     # nothing is written for a bad config...

@@ -1,5 +1,8 @@
 """The official ``train_kd.py`` command line (same flags): ROPG-KD, over :mod:`ropg.train`.
 
+Knowledge distillation: the retriever's softmax over a question's profile items is pulled towards
+the softmax of the LLM's feedback on each item (KL divergence, reference §6.3).
+
     python ropg/train_kd.py --train_data merged_train.json --scores_path scores.json --task LaMP-2 \\
         --checkpoint_dir checkpoints --name kd --do_train [--per_gpu_batch_size 8 --accumulation_steps 8]
 """

@@ -2,6 +2,10 @@
 
     python ropg/train_rl.py --train_data merged_train.json --scores_path scores.json --task LaMP-2 \\
         --checkpoint_dir checkpoints --name rl --do_train [--per_gpu_batch_size 8 --accumulation_steps 8]
+
+Reinforcement learning: items are sampled from the retriever's distribution and the LLM's feedback
+on the sampled item, less that on the initial top-1 item, is the reward of a policy-gradient step
+(reference §6.4).
 """
 
 import os

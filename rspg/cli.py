@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from lamp.errors import LampError
+from lamp.evaluate_llm import add_prompt_flags
 
 EXAMPLES = """examples (one task, a pool of three, then the selector):
   for r in none bm25 contriever; do for s in train dev; do
@@ -43,13 +44,7 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model_name", default="SmolLM2-135M-Instruct", help="the LLM (folder or hub id)")
     parser.add_argument("--backend", default="hf-causal", help="LLM backend (hf-causal, hf-seq2seq, openai)")
     parser.add_argument("--backend_options", type=json.loads, default=None, help="JSON object for the backend")
-    parser.add_argument("--use_profile", action="store_true", help="retrieval-augmented (without it: no profile)")
-    parser.add_argument("--retriever", default="bm25", help="pool member: RANKER[:ARG] or NAME=RANKER[:ARG]")
-    parser.add_argument("--is_ranked", action="store_true", help="the profiles are already in ranked order")
-    parser.add_argument("--num_retrieved", type=int, default=4, help="k, the items in the prompt")
-    parser.add_argument("--max_length", type=int, default=256, help="prompt budget in LLM tokens")
-    parser.add_argument("--generation_max_length", type=int, default=128, help="max new tokens")
-    parser.add_argument("--generation_num_beams", type=int, default=4)
+    add_prompt_flags(parser, k=4, retriever_help="pool member: RANKER[:ARG] or NAME=RANKER[:ARG]")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--label_choice", action="store_true",
                         help="LaMP-1/2/3: answer with the most likely label (as `lamp run --label_choice`)")
@@ -92,7 +87,7 @@ def run_score(args: argparse.Namespace) -> int:
     questions = load_questions(args.data_addr, split=args.split, task=args.task)
     golds, golds_file = _golds(args, args.data_addr)
     cfg = FeedbackConfig(k=args.num_retrieved, max_length=args.max_length,
-                         max_new_tokens=args.generation_max_length, num_beams=args.generation_num_beams,
+                         max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
                          batch_size=args.batch_size, label_choice=args.label_choice, use_date=args.use_date,
                          seed=args.seed)
 

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from lamp.backends.base import Backend, GenerationSettings
+from lamp.backends.base import Backend
 from lamp.errors import LampDataError, LampError
 from lamp.files import write_json
+from lamp.generation import MethodSettings, build_examples, generate_all
 from lamp.records import Question
 from lamp.tasks import get_task
 
@@ -34,22 +35,10 @@ INFO_FILE = "feedback_info.json"
 
 
 @dataclass
-class FeedbackConfig:
-    """What changes a retriever's feedback (the same fields, meaning and defaults as ``lamp run``'s)."""
+class FeedbackConfig(MethodSettings):
+    """What changes a retriever's feedback: ``lamp run``'s method settings, four items by default."""
 
     k: int = 4
-    max_length: int = 256
-    max_new_tokens: int = 128
-    num_beams: int = 4
-    batch_size: int = 8
-    label_choice: bool = False
-    use_date: bool = False
-    seed: int = 0
-
-    def settings(self) -> GenerationSettings:
-        # Identical to lamp.pipeline.RunConfig.settings(), so the generation cache is shared with `lamp run`.
-        return GenerationSettings(max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, seed=self.seed,
-                                  max_input_length=self.max_length, stop_at_newline=True)
 
 
 def question_metrics(task: str, gold: str, output: str) -> dict[str, float]:
@@ -119,7 +108,6 @@ def score_member(task: str, questions: Sequence[Question], golds: Mapping[str, s
         prompts, outputs = found
         source = f"lamp run {run_dir}"
     else:
-        from lamp.generation import build_examples, generate_all
 
         model = backend if isinstance(backend, Backend) else backend()
         ranking = None

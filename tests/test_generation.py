@@ -11,16 +11,13 @@ import textwrap
 
 import pytest
 import torch
-from tokenizers import Tokenizer
-from tokenizers.models import WordLevel
-from tokenizers.pre_tokenizers import WhitespaceSplit
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from lamp.backends.base import Backend, Example, GenerationSettings
 from lamp.errors import LampError
 from lamp.gen_cache import GenerationCache, cache_key
 from lamp.generation import build_examples, generate_all
 from lamp.records import ProfileItem, Question
+from tests.tiny_models import save_small_llama, word_tokenizer
 
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=4)
 
@@ -203,19 +200,8 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_causal(tmp_path_factory, one_thread):
-    words = "the a kit great broke fast lovely book movie tag score review love robot city bike".split()
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}}
-    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    torch.manual_seed(1)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32,
-                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                                         pad_token_id=0, eos_token_id=1, bos_token_id=1))
-    folder = tmp_path_factory.mktemp("tiny")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    words = "the a kit great broke fast lovely book movie tag score review love robot city bike"
+    return save_small_llama(tmp_path_factory.mktemp("tiny"), word_tokenizer([words]), seed=1)
 
 
 def test_real_model_interrupted_and_resumed_gives_byte_identical_predictions(tiny_causal, tmp_path, monkeypatch):

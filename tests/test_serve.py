@@ -18,6 +18,7 @@ from lamp.profile_store import DuplicateItems, ProfileStore
 from lamp.records import ProfileItem
 from lamp.serve import ServeLimits, configure, create_app, running_server
 from lamp.serve_engine import find_stop
+from tests.tiny_models import save_small_llama, word_tokenizer
 
 LAMP3 = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
          "without further explanation. review: ")
@@ -35,25 +36,7 @@ SERVER_SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=6, max_input_le
 
 def build_tiny_causal_lm(folder) -> str:
     """A 2-layer random Llama with a word-level tokenizer (and a chat template), saved to ``folder``."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.decoder = decoders.WordPiece(prefix="##")          # joins words with spaces
-    tok.train_from_iterator([" ".join(WORDS)], trainers.WordLevelTrainer(special_tokens=["[UNK]", "<pad>", "<s>", "</s>"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="<pad>", bos_token="<s>",
-                                   eos_token="</s>")
-    fast.chat_template = ("{% for m in messages %}<s> {{ m['content'] }} </s>{% endfor %}"
-                          "{% if add_generation_prompt %} <s>{% endif %}")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=2, eos_token_id=3, pad_token_id=1)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    fast.save_pretrained(folder)
-    return str(folder)
+    return str(save_small_llama(folder, word_tokenizer([" ".join(WORDS)], chat=True), hidden=32, layers=2))
 
 
 @pytest.fixture(scope="module")

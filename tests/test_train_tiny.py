@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_models import save_small_llama, save_small_t5, word_tokenizer
+
 ROOT_PATH = Path(__file__).resolve().parents[1]
-SPECIALS = ["<pad>", "</s>", "<unk>", "<user>", "<bot>"]
-CHAT_TEMPLATE = ("{% for m in messages %}<user> {{ m['content'] }} {% endfor %}"
-                 "{% if add_generation_prompt %}<bot> {% endif %}")
 PREFIX = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, "
           "or 5 without further explanation. review: ")
 WORDS = ["great", "kit", "broke", "fast", "lovely", "book", "okay", "meh", "cable", "lamp", "shoe", "pen"]
@@ -54,46 +53,15 @@ def corpus() -> list[str]:
 
 def tiny_tokenizer(chat: bool = False, seq2seq: bool = False):
     """A word-level fast tokenizer over the test vocabulary (``</s>`` appended for seq2seq)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator(corpus() + ['"great', 'kit"', '"broke', "\n"],
-                            trainers.WordLevelTrainer(special_tokens=SPECIALS))
-    if seq2seq:
-        tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    if chat:
-        fast.chat_template = CHAT_TEMPLATE
-    return fast
+    return word_tokenizer(corpus() + ['"great', 'kit"', '"broke', "\n"], chat=chat, eos_after=seq2seq)
 
 
 def tiny_t5(folder: Path) -> Path:
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    tokenizer = tiny_tokenizer(seq2seq=True)
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_small_t5(folder, tiny_tokenizer(seq2seq=True))
 
 
 def tiny_llama(folder: Path, chat: bool = True) -> Path:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = tiny_tokenizer(chat=chat)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         pad_token_id=0, eos_token_id=1, bos_token_id=1)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_small_llama(folder, tiny_tokenizer(chat=chat))
 
 
 @pytest.fixture

@@ -51,3 +51,48 @@ def save_tiny_t5(folder: Path, tok: PreTrainedTokenizerFast) -> Path:
     T5ForConditionalGeneration(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+# --------------------------------------------------------------------------- word-level models
+# Small vocabularies where every test word is one token: outputs read as words, prompts stay short.
+
+WORD_SPECIALS = ("<pad>", "</s>", "<unk>", "<user>", "<bot>")
+WORD_CHAT_TEMPLATE = ("{% for m in messages %}<user> {{ m['content'] }} {% endfor %}"
+                      "{% if add_generation_prompt %}<bot> {% endif %}")
+
+
+def word_tokenizer(texts: Sequence[str], *, chat: bool = False, eos_after: bool = False) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over the whitespace-separated words of ``texts`` (``</s>`` appended
+    when ``eos_after``, as T5 does; the chat template when ``chat``)."""
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##")          # joins words with spaces
+    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=list(WORD_SPECIALS)))
+    if eos_after:
+        tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    if chat:
+        fast.chat_template = WORD_CHAT_TEMPLATE
+    return fast
+
+
+def save_small_llama(folder: Path, tok: PreTrainedTokenizerFast, seed: int = 0, hidden: int = 16,
+                     layers: int = 1) -> Path:
+    """A small random Llama (default initial weights) saved with ``tok``."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=512, pad_token_id=0, eos_token_id=1, bos_token_id=1)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def save_small_t5(folder: Path, tok: PreTrainedTokenizerFast, seed: int = 0) -> Path:
+    """A 1-layer random T5 saved with ``tok`` (which should append ``</s>``)."""
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
+                      num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
