@@ -3,7 +3,7 @@
 Generates LaMP-4-shaped questions in a temp folder (seeded): profile sizes log-normal around a
 median of 150 items, clipped to 10..1,000; items ``{id, title, text, date}`` with titles of 6-14 and
 texts of 50-165 words from a Zipf vocabulary; inputs "Generate a headline for the following
-article: ...". 2,000 questions make a file of about 390 MB, the size of the official LaMP-4 train
+article: ...". 2,000 questions make a file of about 400 MB, the size of the official LaMP-4 train
 questions. Then it runs, one after the other as separate processes:
 
 * ours: ``python retrievers/rank_profiles.py --task LaMP-4 --ranker bm25`` with default settings
@@ -11,7 +11,9 @@ questions. Then it runs, one after the other as separate processes:
 * the official loop (reference §2), re-implemented here: ``json.load`` the file, for each
   question split the query and every ``"{title} {text}"`` on whitespace, build
   ``rank_bm25.BM25Okapi`` over the profile, ``get_top_n(query, profile, n=len(profile))``, and
-  ``json.dump`` ``{question id: [profile ids]}``.
+  ``json.dump`` ``{question id: [profile ids]}``. The official script also imports torch and
+  transformers (for its contriever ranker); the re-implementation does not, so the official time
+  here is a lower bound.
 
 It checks that both ranking files are identical and prints one table. Each time includes the
 interpreter start, imports, reading, ranking and writing.

@@ -117,11 +117,11 @@ def check_file(src: Source, task: str | None = None) -> FileReport:
 def _sources(path: Path) -> list[Source]:
     """The JSON files to check; a folder or zip without any is an error, not a silent pass."""
     if path.is_dir():
-        found = [_file(p) for p in sorted(path.rglob("*.json")) if p.is_file()]
+        found = [_file(p) for p in sorted(path.rglob("*.json*")) if p.is_file() and p.suffix in (".json", ".jsonl")]
     elif zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
-                names = sorted(n for n in zf.namelist() if n.endswith(".json") and not n.startswith("__MACOSX"))
+                names = sorted(n for n in zf.namelist() if n.endswith((".json", ".jsonl")) and not n.startswith("__MACOSX"))
                 limit = max_member_bytes()
                 for n in names:         # outputs members are parsed whole: refuse a zip bomb up front
                     if zf.getinfo(n).file_size > limit:
@@ -141,7 +141,7 @@ def _sources(path: Path) -> list[Source]:
 
 
 def _pair_key(name: str) -> tuple[str, str] | None:
-    m = re.search(r"(.*?)(\w+)_(questions|outputs)\.json$", name)
+    m = re.search(r"(.*?)(\w+)_(questions|outputs)\.jsonl?$", name)
     return (m.group(1) + m.group(2), m.group(3)) if m else None
 
 

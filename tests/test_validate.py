@@ -55,3 +55,19 @@ def test_zip_is_validated(lamp3_files, tmp_path, capsys):
 
 def test_bundled_demo_data_is_valid(demo_dir, capsys):
     assert main(["validate", str(demo_dir)]) == 0, capsys.readouterr().out
+
+
+def test_json_lines_files_with_a_bom_are_validated_and_paired(lamp3_files, tmp_path, capsys):
+    q, o = lamp3_files
+    questions, golds = json.loads(q.read_text()), json.loads(o.read_text())["golds"]
+    q.unlink()
+    o.unlink()
+    lines = lambda records: b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in records).encode()  # noqa: E731
+    q.with_suffix(".jsonl").write_bytes(lines(questions))
+    o.with_suffix(".jsonl").write_bytes(lines([{"task": "LaMP_3"}, *golds]))
+    assert main(["validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "dev_outputs.jsonl (outputs, LaMP-3, 2 records" in out and "dev_questions.jsonl (questions" in out
+    o.with_suffix(".jsonl").write_bytes(lines([{"task": "LaMP_3"}, golds[0]]))
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "ids do not match dev_questions.jsonl" in capsys.readouterr().out
