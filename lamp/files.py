@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from operator import attrgetter
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import msgspec
 
@@ -444,6 +444,11 @@ def question_from_json(obj: Any, problems: Problems, item_fields: tuple[str, ...
 _question_hook: Callable[[Question, dict], Question] | None = None
 
 
+def question_hook() -> Callable[[Question, dict], Question] | None:
+    """The transform :func:`set_question_hook` set (None: questions load as they are)."""
+    return _question_hook
+
+
 def set_question_hook(hook: Callable[[Question, dict], Question] | None) -> None:
     """Transform every question loaded from now on in this process (None: stop)."""
     global _question_hook
@@ -505,6 +510,7 @@ def load_questions(path: str | os.PathLike | Source, *, split: str | None = None
 
 _QUESTIONS = msgspec.json.Decoder(list[Question])
 _QUESTION = msgspec.json.Decoder(Question)
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _GET = {name: attrgetter(name) for name in ("id", "extra", *ITEM_FIELDS)}
 
 
@@ -513,27 +519,31 @@ def fast_questions(src: Source, task: str | None = None) -> list[Question] | Non
 
     ``msgspec`` decodes a JSON list (or JSON Lines) into :class:`Question` records, refusing
     unknown keys (anything the detailed loader would keep in ``extra``), explicit nulls in item
-    fields and non-string values. Then the checks of :func:`question_from_json` and
-    :func:`iter_questions` that decoding cannot express run over the records: non-empty
-    profiles, unique question and item ids, the task's item fields, valid dates and ratings
-    (each distinct value checked once), and no key named ``extra`` (the only way ``extra`` is
-    set here; the detailed loader nests it). A file that passes gives exactly the records the
-    detailed loader builds; None sends the caller to it, for the same records or the detailed
-    error.
+    fields and non-string values; :func:`records_pass` and a unique-id check then do what decoding
+    cannot express. A file that passes gives exactly the records the detailed loader builds; None
+    sends the caller to it, for the same records or the detailed error.
     """
-    from lamp.tasks import get_task
-
     assert src.path is not None
     try:        # mapped, not read: no copy of the file in memory, a third less time
         with open(src.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             questions = _decode_questions(data)
     except (OSError, ValueError):          # unreadable or empty (mmap refuses size 0), not JSON, ...
         return None                        # the detailed loader words the error
-    if questions is None:
+    if questions is None or not records_pass(questions, task):
         return None
+    return questions if len(set(map(_GET["id"], questions))) == len(questions) else None
+
+
+def records_pass(questions: Sequence[Question], task: str | None) -> bool:
+    """The checks of :func:`question_from_json` that decoding cannot express, over decoded records:
+    non-empty profiles, unique item ids, the task's item fields, valid dates and ratings (each
+    distinct value checked once), and no key named ``extra`` (the only way ``extra`` is set on a
+    decoded record; the detailed loader nests it). Question ids are the caller's to compare."""
+    from lamp.tasks import get_task
+
     required = get_task(task).item_fields if task else ()
     if any(name not in ITEM_FIELDS for name in required):
-        return None
+        return False
     get_id, get_extra = _GET["id"], _GET["extra"]
     getters = [_GET[name] for name in required]
     dates: set[str] = set()
@@ -544,21 +554,73 @@ def fast_questions(src: Source, task: str | None = None) -> list[Question] | Non
         n = len(profile)
         if not n or q.extra is not None or len(set(map(get_id, profile))) != n \
                 or list(map(get_extra, profile)).count(None) != n or any(None in map(get, profile) for get in getters):
-            return None
+            return False
         dates.update(map(get_date, profile))
         scores.update(map(get_score, profile))
-    if len(set(map(get_id, questions))) != len(questions):
-        return None
     dates.discard(None)                    # type: ignore[arg-type]
     scores.discard(None)                   # type: ignore[arg-type]
     try:
         for date in dates:
             parse_date(date)
     except ValueError:
+        return False
+    return not any(_score_problem(score, required) for score in scores)
+
+
+@contextlib.contextmanager
+def question_texts(path: str | os.PathLike) -> Iterator[list[Any] | None]:
+    """Each question's JSON text in a plain questions file, found at parser speed without decoding
+    it (``msgspec.Raw`` views of the mapped file), for workers that each decode a share with
+    :func:`decode_questions`; None for a file that is not a JSON list or JSON Lines of objects.
+    The texts are valid only inside the ``with`` block."""
+    try:
+        fh = open(path, "rb")
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        yield None
+        return
+    view = memoryview(data)
+    texts: list[Any] | None = None
+    try:
+        pos = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+        start = data[pos:pos + 256].lstrip()[:1]
+        try:
+            if start == b"[":
+                texts = _RAW_LIST.decode(view[pos:])
+            elif start == b"{":
+                texts = [view[a:b] for a, b in _line_spans(data, pos)]
+        except (msgspec.DecodeError, RecursionError):
+            texts = None
+        yield texts
+    finally:
+        texts = None
+        fh.close()
+        try:
+            view.release()
+            data.close()
+        except BufferError:                 # a caller still holds a text: the map goes with it
+            pass
+
+
+def decode_questions(texts: Sequence[Any], task: str | None) -> list[Question] | None:
+    """Records from some of :func:`question_texts`, or None when any of them would need the
+    detailed loader (see :func:`records_pass`)."""
+    try:
+        questions = [_QUESTION.decode(text) for text in texts]
+    except (msgspec.DecodeError, RecursionError):
         return None
-    if any(_score_problem(score, required) for score in scores):
-        return None
-    return questions
+    return questions if records_pass(questions, task) else None
+
+
+def _line_spans(data: mmap.mmap, pos: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of every non-blank line from ``pos`` (longer blank lines fail to decode)."""
+    size = len(data)
+    while pos < size:
+        end = data.find(b"\n", pos)
+        end = size if end < 0 else end
+        if end - pos > 2 or data[pos:end].strip():
+            yield pos, end
+        pos = end + 1
 
 
 def _decode_questions(data: mmap.mmap) -> list[Question] | None:
@@ -571,14 +633,7 @@ def _decode_questions(data: mmap.mmap) -> list[Question] | None:
                 return _QUESTIONS.decode(view[pos:])
             if start != b"{":
                 return None
-            out, size = [], len(data)          # JSON Lines: one question per line, blank lines skipped
-            while pos < size:
-                end = data.find(b"\n", pos)
-                end = size if end < 0 else end
-                if end - pos > 2 or data[pos:end].strip():   # longer blank lines fail to decode
-                    out.append(_QUESTION.decode(view[pos:end]))
-                pos = end + 1
-            return out
+            return [_QUESTION.decode(view[a:b]) for a, b in _line_spans(data, pos)]   # JSON Lines
         except (msgspec.DecodeError, RecursionError):
             return None
 

@@ -37,6 +37,9 @@ class Retriever:
     name = "base"
     #: True when the retriever ignores the input (downstream may use k=0 for it).
     profile_blind = False
+    #: Worker processes it ranks with on the CPU; above 1, :func:`retrievers.ranking.rank_file` gives
+    #: each worker a share of the file to decode as well, and calls :meth:`rank_batch` there.
+    workers = 1
 
     def rank_batch(self, queries: Sequence[Query]) -> list[list[int]]:
         raise NotImplementedError

@@ -13,9 +13,10 @@ import os
 import sys
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 from lamp.errors import LampDataError, LampError
+from lamp import files
 from lamp.files import atomic_write, load_questions, write_json
 from lamp.records import ITEM_FIELDS, ProfileItem, Question
 from lamp.tasks import Task, get_task
@@ -111,26 +112,13 @@ def rank_questions(questions: Sequence[Question], task: str | Task, ranker: str 
         fallbacks += fell_back
         if question.id not in done:
             todo.append(query)
-    if fallbacks:
-        print(f"warning: {fallbacks} of {len(questions)} inputs lack the {task.name} query marker "
-              f"({task.query_marker or 'two quoted references'!r}); the whole input was used as their query",
-              file=sys.stderr)
+    _warn_fallbacks(task, fallbacks, len(questions))
 
     from tqdm import tqdm
 
     bar = tqdm(total=len(questions), initial=len(done), unit="q", desc=f"rank {retriever.name}",
                disable=not progress, dynamic_ncols=True)
-    sink = None
-    if partial is not None:
-        if not done:
-            with atomic_write(partial) as fh:
-                fh.write(json.dumps({"settings": header}) + "\n")
-        else:   # rewrite the kept lines so a cut last line never precedes new ones
-            with atomic_write(partial) as fh:
-                fh.write(json.dumps({"settings": header}) + "\n")
-                for qid, ranking in done.items():
-                    fh.write(json.dumps({"id": qid, "ranking": ranking}, ensure_ascii=False) + "\n")
-        sink = open(partial, "a", encoding="utf-8")
+    sink = _open_partial(partial, header, done) if partial is not None else None
     try:
         chunks = list(_chunks(todo))
         for chunk, orders in zip(chunks, retriever.rank_stream(chunks)):
@@ -152,17 +140,118 @@ def rank_questions(questions: Sequence[Question], task: str | Task, ranker: str 
     return {q.id: done[q.id] for q in questions}
 
 
+def _warn_fallbacks(task: Task, fallbacks: int, total: int) -> None:
+    if fallbacks:
+        print(f"warning: {fallbacks} of {total} inputs lack the {task.name} query marker "
+              f"({task.query_marker or 'two quoted references'!r}); the whole input was used as their query",
+              file=sys.stderr)
+
+
+def _open_partial(partial: Path, header: dict[str, Any], done: dict[str, list[str]]) -> IO[str]:
+    """The sidecar, rewritten with the kept lines (a cut last line never precedes new ones), for appending."""
+    with atomic_write(partial) as fh:
+        fh.write(json.dumps({"settings": header}) + "\n")
+        for qid, ranking in done.items():
+            fh.write(json.dumps({"id": qid, "ranking": ranking}, ensure_ascii=False) + "\n")
+    return open(partial, "a", encoding="utf-8")
+
+
 def partial_path_for(output: str | os.PathLike) -> Path:
     return Path(f"{output}.partial.jsonl")
 
 
 def rank_file(input_path: str | os.PathLike, output_path: str | os.PathLike, task: str, ranker: str = "bm25", *,
               use_date: bool = False, progress: bool = True, **opts: Any) -> dict[str, list[str]]:
-    """Rank a questions file into the official ranking file (atomic, resumable)."""
-    questions = load_questions(input_path, task=task)
+    """Rank a questions file into the official ranking file (atomic, resumable).
+
+    A retriever that ranks in worker processes gets the file in shares: each worker decodes and
+    checks its questions and ranks them, so decoding runs in parallel too and the parent never
+    holds the records. Anything unusual (a zip, ``--scrub``, a record the fast decoder refuses)
+    takes the one-process path, which names the problem exactly.
+    """
     partial = partial_path_for(output_path)
-    ranking = rank_questions(questions, task, ranker, use_date=use_date, progress=progress,
-                             partial_path=partial, source=str(input_path), **opts)
+    retriever = get_retriever(ranker, **opts)
+    ranking = None
+    if retriever.workers > 1 and files.question_hook() is None and Path(input_path).is_file():
+        ranking = _rank_file_shared(input_path, get_task(task), retriever, use_date, partial, progress)
+    if ranking is None:
+        questions = load_questions(input_path, task=task)
+        ranking = rank_questions(questions, task, retriever, use_date=use_date, progress=progress,
+                                 partial_path=partial, source=str(input_path))
     write_json(output_path, ranking)
     partial.unlink(missing_ok=True)
     return ranking
+
+
+#: What forked workers inherit for :func:`_rank_share`, by call.
+_SHARED: dict[int, tuple] = {}
+#: Questions per share: small enough for a steady progress bar and sidecar, large enough to amortise.
+SHARE_QUESTIONS = 64
+
+
+def _rank_share(job: tuple[int, int, int]) -> tuple[list[str], list[list[str] | None], int] | None:
+    """Decode, check and rank questions ``start:stop`` of the file in a worker: (ids, rankings (None
+    for those already done), query fallbacks), or None when the share needs the detailed loader."""
+    call, start, stop = job
+    texts, task, use_date, retriever, done = _SHARED[call]
+    questions = files.decode_questions(texts[start:stop], task.name)
+    if questions is None:
+        return None
+    fallbacks = 0
+    todo: list[Query] = []
+    for question in questions:
+        query, fell_back = make_query(question, task, use_date)
+        fallbacks += fell_back
+        if question.id not in done:
+            todo.append(query)
+    ranked: dict[str, list[str]] = {}
+    for chunk in _chunks(todo):
+        for query, order in zip(chunk, retriever.rank_batch(chunk)):
+            ranked[query.id] = [query.profile[i].id for i in order]
+    return [q.id for q in questions], [ranked.get(q.id) for q in questions], fallbacks
+
+
+def _rank_file_shared(path: str | os.PathLike, task: Task, retriever: Retriever, use_date: bool, partial: Path,
+                      progress: bool) -> dict[str, list[str]] | None:
+    """:func:`rank_file` over forked workers that each decode their share (None: use the one-process path)."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        return None
+    header = {"task": task.name, "use_date": bool(use_date), **retriever.identity()}
+    done = _read_partial(partial, header)
+    with files.question_texts(path) as texts:
+        if not texts:
+            return None
+        call = id(texts)
+        _SHARED[call] = (texts, task, use_date, retriever, done)
+        jobs = [(call, i, min(i + SHARE_QUESTIONS, len(texts))) for i in range(0, len(texts), SHARE_QUESTIONS)]
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), unit="q", desc=f"rank {retriever.name}", disable=not progress,
+                   dynamic_ncols=True)
+        ids: list[str] = []
+        fallbacks = 0
+        sink = _open_partial(partial, header, done)
+        try:
+            with mp.get_context("fork").Pool(retriever.workers) as pool:
+                for result in pool.imap(_rank_share, jobs):
+                    if result is None:
+                        return None
+                    share_ids, rankings, share_fallbacks = result
+                    ids += share_ids
+                    fallbacks += share_fallbacks
+                    for qid, ranking in zip(share_ids, rankings):
+                        if ranking is not None:
+                            done[qid] = ranking
+                            sink.write(json.dumps({"id": qid, "ranking": ranking}, ensure_ascii=False) + "\n")
+                    sink.flush()
+                    bar.update(len(share_ids))
+        finally:
+            _SHARED.pop(call, None)
+            bar.close()
+            sink.close()
+    if len(set(ids)) != len(ids):
+        return None                      # a duplicate question id: the detailed loader names it
+    _warn_fallbacks(task, fallbacks, len(ids))
+    return {qid: done[qid] for qid in ids}

@@ -213,3 +213,61 @@ def test_rank_profiles_equals_the_official_loop_of_the_benchmark(tmp_path):
     subprocess.run([PY, "-c", bench.OFFICIAL, str(data), str(tmp_path / "official.json")], check=True)
     ours = rank_file(data, tmp_path / "ours.json", "LaMP-4", "bm25", progress=False, workers=2)
     assert ours == json.loads((tmp_path / "official.json").read_text())
+
+
+# --------------------------------------------------------------------------- the file shared among workers
+
+@pytest.fixture
+def small_shares(monkeypatch):
+    """Shares of two questions, so a small file spreads over several worker jobs."""
+    import retrievers.ranking as ranking
+
+    monkeypatch.setattr(ranking, "SHARE_QUESTIONS", 2)
+
+
+def test_workers_decoding_their_own_shares_rank_as_one_process(tmp_path, small_shares, monkeypatch):
+    import retrievers.ranking as ranking
+
+    src = lamp3(tmp_path, n=9, broken_input=True)
+    one = rank_file(src, tmp_path / "one.json", "LaMP-3", "bm25", progress=False, workers=1)
+    monkeypatch.setattr(ranking, "load_questions", None)      # the parent never loads the whole file
+    assert rank_file(src, tmp_path / "two.json", "LaMP-3", "bm25", progress=False, workers=2) == one
+    lines = tmp_path / "dev_questions.jsonl"
+    lines.write_text("\ufeff" + "\n".join(json.dumps(q) for q in json.loads(src.read_text())) + "\n")
+    assert rank_file(lines, tmp_path / "lines.json", "LaMP-3", "bm25", progress=False, workers=2) == one
+
+
+def test_a_bad_record_in_a_worker_share_gets_the_detailed_error(tmp_path, small_shares):
+    from lamp.errors import LampDataError
+
+    src = lamp3(tmp_path, n=7)
+    data = json.loads(src.read_text())
+    data[5]["profile"][2]["date"] = "yesterday"
+    src.write_text(json.dumps(data))
+    with pytest.raises(LampDataError) as err:
+        rank_file(src, tmp_path / "r.json", "LaMP-3", "bm25", progress=False, workers=2)
+    assert "q5-2" in str(err.value) and "date" in str(err.value)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_question_id_repeated_in_another_share_is_named(tmp_path, small_shares):
+    from lamp.errors import LampDataError
+
+    src = lamp3(tmp_path, n=7)
+    data = json.loads(src.read_text())
+    data[6]["id"] = "q1"
+    src.write_text(json.dumps(data))
+    with pytest.raises(LampDataError, match="duplicate question id"):
+        rank_file(src, tmp_path / "r.json", "LaMP-3", "bm25", progress=False, workers=2)
+
+
+def test_workers_resume_from_the_sidecar_without_reranking_finished_questions(tmp_path, small_shares):
+    src, out = lamp3(tmp_path, n=8), tmp_path / "rank.json"
+    full = rank_file(src, tmp_path / "full.json", "LaMP-3", "bm25", progress=False, workers=1)
+    partial = partial_path_for(out)
+    settings = {"settings": {"task": "LaMP-3", "use_date": False, "ranker": "bm25"}}
+    kept = {k: list(reversed(v)) for k, v in list(full.items())[:3]}    # marked: reused, not recomputed
+    partial.write_text("\n".join([json.dumps(settings)] + [json.dumps({"id": k, "ranking": v}) for k, v in kept.items()])
+                       + '\n{"id": "q3", "rank')
+    assert rank_file(src, out, "LaMP-3", "bm25", progress=False, workers=2) == {**full, **kept}
+    assert not partial.exists()
