@@ -36,6 +36,7 @@ bench: install
 	$(PY) bench/bench_retrievers.py
 	$(PY) bench/bench_generation.py
 	$(PY) bench/bench_load.py
+	$(PY) bench/bench_rank_profiles.py
 
 # ROPG end to end on a larger demo split (resumable; about 30 min on 2 idle cores): runs/ropg/report.md
 ropg: install

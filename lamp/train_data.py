@@ -34,36 +34,38 @@ IGNORE_INDEX = -100
 
 # --------------------------------------------------------------------------- reading a split
 
-def _sibling_outputs(path: Path, task: Task) -> Any:
-    """``dev_questions.json`` -> ``dev_outputs.json`` next to it; in a folder or zip of the
-    official layout, its one ``*_outputs.json``; None when there is none."""
-    if path.is_file() and path.name.endswith("_questions.json"):
-        candidate = path.with_name(path.name[: -len("_questions.json")] + "_outputs.json")
-        return candidate if candidate.is_file() else None
+def _sibling_outputs(path: Path, task: Task, split: str | None = None) -> Any:
+    """``dev_questions.json`` -> ``dev_outputs.json`` next to it (``.jsonl`` too); in a folder or
+    zip of the official layout, its one ``*_outputs.json`` (of ``split``); None when there is none."""
+    for suffix in ("_questions.json", "_questions.jsonl"):
+        if path.is_file() and path.name.endswith(suffix):
+            stem = path.name[: -len(suffix)]
+            candidates = [path.with_name(f"{stem}_outputs{ext}") for ext in (".json", ".jsonl")]
+            return next((c for c in candidates if c.is_file()), None)
     if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
         try:
-            return find_file(path, "outputs", task=task.name)
+            return find_file(path, "outputs", split, task=task.name)
         except LampError:
             return None
     return None
 
 
 def load_split(questions_path: str | os.PathLike, task: str | Task, outputs_path: str | os.PathLike | None = None,
-               require_outputs: bool = True) -> tuple[list[Question], dict[str, str]]:
+               require_outputs: bool = True, split: str | None = None) -> tuple[list[Question], dict[str, str]]:
     """Questions and their gold outputs, from either file shape the official scripts use.
 
     Golds come from, in order: ``outputs_path`` when given; the ``output`` field of each record
     (the merged "sorted dataset" of ``merge_with_rank``: ``{id, input, profile, output}``); a
     ``{split}_outputs.json`` beside a ``{split}_questions.json`` (or in the folder or zip given).
-    With ``require_outputs`` a
-    question without a gold is an error naming the file and the question id.
+    With ``require_outputs`` a question without a gold is an error naming the file and the question
+    id; ``split`` picks the split in a folder or zip holding several.
     """
     task = get_task(task)
-    questions = load_questions(questions_path, task=task.name)
+    questions = load_questions(questions_path, split=split, task=task.name)
     golds: dict[str, str] = {}
     source = outputs_path or None
     if source is None and not any((q.extra or {}).get("output") is not None for q in questions[:1]):
-        source = _sibling_outputs(Path(questions_path), task)
+        source = _sibling_outputs(Path(questions_path), task, split)
     if source is not None:
         golds = load_outputs(source, task=task.name).by_id()
     for q in questions:

@@ -56,36 +56,18 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no_progress", action="store_true")
 
 
-def _golds(args: argparse.Namespace, questions_source: str) -> tuple[dict[str, str], str]:
-    from lamp.files import find_file, load_outputs
-
-    if args.outputs_addr:
-        return load_outputs(args.outputs_addr, split=args.split, task=args.task).by_id(), args.outputs_addr
-    path = Path(args.data_addr)
-    if path.is_file() and path.suffix == ".json":
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(raw, list) and raw and all(isinstance(r, dict) and "output" in r for r in raw):
-            return {str(r["id"]): r["output"] for r in raw}, str(path)
-        sibling = path.with_name(path.name.replace("questions", "outputs"))
-        if sibling != path and sibling.exists():
-            return load_outputs(sibling, task=args.task).by_id(), str(sibling)
-        raise LampError(f"{path}: no gold outputs found next to it; pass --outputs_addr")
-    src = find_file(args.data_addr, "outputs", args.split, args.task)
-    return load_outputs(src, task=args.task).by_id(), src.name
-
-
 def run_score(args: argparse.Namespace) -> int:
     from lamp.backends.base import load_backend
-    from lamp.files import load_questions
     from lamp.gen_cache import GenerationCache
     from lamp.models import cache_dir
+    from lamp.train_data import load_split
 
     from rspg.feedback import FeedbackConfig, score_member
     from rspg.pool import NO_RETRIEVAL, PoolMember, parse_member
 
     member = parse_member(args.retriever) if args.use_profile else PoolMember(NO_RETRIEVAL, NO_RETRIEVAL)
-    questions = load_questions(args.data_addr, split=args.split, task=args.task)
-    golds, golds_file = _golds(args, args.data_addr)
+    questions, golds = load_split(args.data_addr, args.task, args.outputs_addr, split=args.split)
+    golds_file = str(args.outputs_addr or args.data_addr)
     cfg = FeedbackConfig(k=args.num_retrieved, max_length=args.max_length,
                          max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
                          batch_size=args.batch_size, label_choice=args.label_choice, use_date=args.use_date,

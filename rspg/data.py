@@ -90,20 +90,11 @@ def create_data_files(feedback_dirs: Sequence[str | os.PathLike], inputs_addr: s
                       output_addr: str, metric: str | None, task: str | None = None,
                       names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The file-level ``create_data``: read, check, write ``output_addr`` atomically."""
-    import json
+    from lamp.files import load_outputs, load_questions, write_json
 
-    from lamp.files import load_outputs, write_json
-
-    try:
-        raw = json.loads(Path(inputs_addr).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LampError(f"{inputs_addr}: cannot read the questions ({exc})") from None
-    if isinstance(raw, dict) and "golds" not in raw:
-        raw = raw.get("questions", raw)
-    if not isinstance(raw, list) or not all(isinstance(q, dict) and "id" in q for q in raw):
-        raise LampDataError("expected a list of questions with 'id'", file=inputs_addr)
     outputs = load_outputs(outputs_addr)
     task = get_task(task or outputs.task).name
+    raw = [q.to_json() for q in load_questions(inputs_addr, task=task)]
     feedback = [load_scores(d) for d in feedback_dirs]
     names = list(names) if names else names_of(feedback_dirs)
     if len(names) != len(feedback):

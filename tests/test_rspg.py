@@ -239,7 +239,8 @@ def _pool_dirs(tmp_path, ids, outputs_by_member, gold):
 def _task_files(tmp_path, ids, gold):
     from lamp.files import write_json, write_outputs
 
-    q = write_json(tmp_path / "q.json", [{"id": i, "input": f"abstract {i}", "profile": []} for i in ids]) \
+    q = write_json(tmp_path / "q.json", [{"id": i, "input": f"abstract {i}", "profile": [{"id": f"{i}-0", "title": "t", "abstract": "a"}]}
+                                          for i in ids]) \
         or tmp_path / "q.json"
     o = tmp_path / "o.json"
     write_outputs(o, "LaMP-5", gold)
