@@ -14,7 +14,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 WORDS = ("market policy vote team season match profit growth study health energy climate city school "

@@ -106,7 +106,7 @@ def main() -> None:
         result["mean_batch"] = statistics.mean(engine.batch_sizes) if engine.batch_sizes else 0.0
         rows.append((name, result))
         print(f"  {name}: {result['rps']:.2f} req/s", flush=True)
-    print(f"\n| run | requests | wall s | requests/s | p50 s | p95 s | mean batch |\n|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| run | requests | wall s | requests/s | p50 s | p95 s | mean batch |\n|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
         print(f"| {name} | {r['requests']} | {r['wall_s']:.1f} | {r['rps']:.2f} | {r['p50_s']:.2f} | "
               f"{r['p95_s']:.2f} | {r['mean_batch']:.1f} |")

@@ -168,7 +168,7 @@ def test_mean_and_attention_ignore_padded_items():
     module = UserConditioner(spec)
     keys, values = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
     mask = torch.tensor([[True, True, False]])
-    u = module.user_vector(keys, values, mask, torch.randn(1, 4), None)
+    module.user_vector(keys, values, mask, torch.randn(1, 4), None)      # runs with padding
     keys2, values2 = keys.clone(), values.clone()
     keys2[0, 2], values2[0, 2] = 100.0, -100.0        # padding content must not matter
     q = torch.randn(1, 4)
