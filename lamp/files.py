@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from operator import attrgetter
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 import msgspec
 
@@ -455,6 +455,14 @@ def set_question_hook(hook: Callable[[Question, dict], Question] | None) -> None
     _question_hook = hook
 
 
+def _hooked(questions: Iterable[Question]) -> Iterator[Question]:
+    """The questions through the hook, in order, with one state dict per user (e.g. ``--scrub``'s
+    placeholder map); unchanged without a hook."""
+    hook, maps = _question_hook, {}
+    for q in questions:
+        yield q if hook is None else hook(q, maps.setdefault(q.user_id, {}) if q.user_id is not None else {})
+
+
 def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None, task: str | None = None,
                    problems: Problems | None = None) -> Iterator[Question]:
     """Stream the questions of a file (or of the one matching file in a folder or zip)."""
@@ -463,31 +471,34 @@ def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None
     src = as_source(path, "questions", split, task)
     problems = problems or Problems(src.name)
     fields = get_task(task).item_fields if task else ()
-    seen: set[str] = set()
-    hook, maps = _question_hook, {}
     with contextlib.closing(src.open()) as stream, _clean_read_errors(src.name):
-        for obj in iter_json_list(stream, src.name):
-            if isinstance(obj, WholeObject) and isinstance(obj.get("golds"), list):
-                # The official Avocado script wraps LaMP-6 test questions as {"task", "golds"} [BUG fix].
-                records = obj["golds"]
-            elif isinstance(obj, WholeObject) and "id" in obj and "golds" not in obj:
-                records = [dict(obj)]       # a JSON Lines file of one question
-            elif isinstance(obj, WholeObject):
-                problems.error(f"expected a JSON list of questions, found an object with keys {sorted(obj)[:6]}")
-                return
-            else:
-                records = [obj]
-            for raw in records:
-                q = question_from_json(raw, problems, fields)
-                if q is None:
-                    continue
-                if q.id in seen:
-                    problems.error("duplicate question id", q.id, "id")
-                    continue
-                seen.add(q.id)
-                if hook is not None:        # e.g. --scrub: one placeholder map per user
-                    q = hook(q, maps.setdefault(q.user_id, {}) if q.user_id is not None else {})
-                yield q
+        yield from _hooked(_checked_questions(stream, src.name, problems, fields))
+
+
+def _checked_questions(stream: IO[str], name: str, problems: Problems,
+                       fields: tuple[str, ...]) -> Iterator[Question]:
+    """The questions of an open file, each checked field by field, duplicates refused."""
+    seen: set[str] = set()
+    for obj in iter_json_list(stream, name):
+        if isinstance(obj, WholeObject) and isinstance(obj.get("golds"), list):
+            # The official Avocado script wraps LaMP-6 test questions as {"task", "golds"} [BUG fix].
+            records = obj["golds"]
+        elif isinstance(obj, WholeObject) and "id" in obj and "golds" not in obj:
+            records = [dict(obj)]       # a JSON Lines file of one question
+        elif isinstance(obj, WholeObject):
+            problems.error(f"expected a JSON list of questions, found an object with keys {sorted(obj)[:6]}")
+            return
+        else:
+            records = [obj]
+        for raw in records:
+            q = question_from_json(raw, problems, fields)
+            if q is None:
+                continue
+            if q.id in seen:
+                problems.error("duplicate question id", q.id, "id")
+                continue
+            seen.add(q.id)
+            yield q
 
 
 def load_questions(path: str | os.PathLike | Source, *, split: str | None = None,
@@ -501,11 +512,7 @@ def load_questions(path: str | os.PathLike | Source, *, split: str | None = None
     questions = fast_questions(src, task) if src.path is not None else None
     if questions is None:
         return list(iter_questions(src, task=task))
-    if _question_hook is not None:        # as iter_questions applies it: in order, one map per user
-        maps: dict[str, dict] = {}
-        questions = [_question_hook(q, maps.setdefault(q.user_id, {}) if q.user_id is not None else {})
-                     for q in questions]
-    return questions
+    return questions if _question_hook is None else list(_hooked(questions))
 
 
 _QUESTIONS = msgspec.json.Decoder(list[Question])
@@ -582,8 +589,7 @@ def question_texts(path: str | os.PathLike) -> Iterator[list[Any] | None]:
     view = memoryview(data)
     texts: list[Any] | None = None
     try:
-        pos = 3 if data[:3] == b"\xef\xbb\xbf" else 0
-        start = data[pos:pos + 256].lstrip()[:1]
+        pos, start = _body(data)
         try:
             if start == b"[":
                 texts = _RAW_LIST.decode(view[pos:])
@@ -612,6 +618,13 @@ def decode_questions(texts: Sequence[Any], task: str | None) -> list[Question] |
     return questions if records_pass(questions, task) else None
 
 
+def _body(data: mmap.mmap) -> tuple[int, bytes]:
+    """Where the JSON of a mapped file starts (past a UTF-8 byte-order mark), and its first
+    non-blank byte: ``b"["`` for a list, ``b"{"`` for JSON Lines (or one object)."""
+    pos = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+    return pos, data[pos:pos + 256].lstrip()[:1]
+
+
 def _line_spans(data: mmap.mmap, pos: int) -> Iterator[tuple[int, int]]:
     """(start, end) of every non-blank line from ``pos`` (longer blank lines fail to decode)."""
     size = len(data)
@@ -625,8 +638,7 @@ def _line_spans(data: mmap.mmap, pos: int) -> Iterator[tuple[int, int]]:
 
 def _decode_questions(data: mmap.mmap) -> list[Question] | None:
     """A JSON list or JSON Lines of questions as records; None for any other file or any decoding error."""
-    pos = 3 if data[:3] == b"\xef\xbb\xbf" else 0
-    start = data[pos:pos + 256].lstrip()[:1]
+    pos, start = _body(data)
     with memoryview(data) as view:
         try:
             if start == b"[":

@@ -13,7 +13,7 @@ import os
 import sys
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from lamp.errors import LampDataError, LampError
 from lamp import files
@@ -99,37 +99,23 @@ def rank_questions(questions: Sequence[Question], task: str | Task, ranker: str 
     """
     task = get_task(task)
     retriever = get_retriever(ranker, **opts) if isinstance(ranker, str) else ranker
-    header = {"task": task.name, "use_date": bool(use_date), **retriever.identity()}
+    header = _settings(task, use_date, retriever)
     partial = Path(partial_path) if partial_path else None
     done = _read_partial(partial, header) if partial else {}
     ids = {q.id for q in questions}
     done = {k: v for k, v in done.items() if k in ids}
-
-    todo: list[Query] = []
-    fallbacks = 0
-    for question in questions:
-        query, fell_back = make_query(question, task, use_date, source)
-        fallbacks += fell_back
-        if question.id not in done:
-            todo.append(query)
+    todo, fallbacks = _queries(questions, task, use_date, done, source)
     _warn_fallbacks(task, fallbacks, len(questions))
 
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(questions), initial=len(done), unit="q", desc=f"rank {retriever.name}",
-               disable=not progress, dynamic_ncols=True)
+    bar = _progress_bar(retriever, len(questions), len(done), progress)
     sink = _open_partial(partial, header, done) if partial is not None else None
     try:
         chunks = list(_chunks(todo))
         for chunk, orders in zip(chunks, retriever.rank_stream(chunks)):
-            for query, order in zip(chunk, orders):
-                if len(order) != len(query.profile):
-                    raise LampError(f"ranker {retriever.name} returned {len(order)} items for question "
-                                    f"{query.id!r}, which has {len(query.profile)}")
-                ranking = [query.profile[i].id for i in order]
-                done[query.id] = ranking
+            for qid, ranking in _profile_ids(retriever, chunk, orders):
+                done[qid] = ranking
                 if sink:
-                    sink.write(json.dumps({"id": query.id, "ranking": ranking}, ensure_ascii=False) + "\n")
+                    sink.write(_sidecar_line(qid, ranking))
             if sink:
                 sink.flush()
             bar.update(len(chunk))
@@ -138,6 +124,45 @@ def rank_questions(questions: Sequence[Question], task: str | Task, ranker: str 
         if sink:
             sink.close()
     return {q.id: done[q.id] for q in questions}
+
+
+def _settings(task: Task, use_date: bool, retriever: Retriever) -> dict[str, Any]:
+    """Everything that changes a ranking file (the sidecar's first line)."""
+    return {"task": task.name, "use_date": bool(use_date), **retriever.identity()}
+
+
+def _queries(questions: Sequence[Question], task: Task, use_date: bool, done: Mapping[str, Any],
+             source: str | None = None) -> tuple[list[Query], int]:
+    """The queries of the questions not ``done``, and how many inputs lacked the query marker."""
+    todo: list[Query] = []
+    fallbacks = 0
+    for question in questions:
+        query, fell_back = make_query(question, task, use_date, source)
+        fallbacks += fell_back
+        if question.id not in done:
+            todo.append(query)
+    return todo, fallbacks
+
+
+def _profile_ids(retriever: Retriever, chunk: Sequence[Query],
+                 orders: Sequence[Sequence[int]]) -> Iterator[tuple[str, list[str]]]:
+    """(question id, profile ids best first) from the retriever's index orders, each checked whole."""
+    for query, order in zip(chunk, orders):
+        if len(order) != len(query.profile):
+            raise LampError(f"ranker {retriever.name} returned {len(order)} items for question "
+                            f"{query.id!r}, which has {len(query.profile)}")
+        yield query.id, [query.profile[i].id for i in order]
+
+
+def _progress_bar(retriever: Retriever, total: int, initial: int, progress: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="q", desc=f"rank {retriever.name}", disable=not progress,
+                dynamic_ncols=True)
+
+
+def _sidecar_line(qid: str, ranking: list[str]) -> str:
+    return json.dumps({"id": qid, "ranking": ranking}, ensure_ascii=False) + "\n"
 
 
 def _warn_fallbacks(task: Task, fallbacks: int, total: int) -> None:
@@ -152,7 +177,7 @@ def _open_partial(partial: Path, header: dict[str, Any], done: dict[str, list[st
     with atomic_write(partial) as fh:
         fh.write(json.dumps({"settings": header}) + "\n")
         for qid, ranking in done.items():
-            fh.write(json.dumps({"id": qid, "ranking": ranking}, ensure_ascii=False) + "\n")
+            fh.write(_sidecar_line(qid, ranking))
     return open(partial, "a", encoding="utf-8")
 
 
@@ -197,17 +222,10 @@ def _rank_share(job: tuple[int, int, int]) -> tuple[list[str], list[list[str] | 
     questions = files.decode_questions(texts[start:stop], task.name)
     if questions is None:
         return None
-    fallbacks = 0
-    todo: list[Query] = []
-    for question in questions:
-        query, fell_back = make_query(question, task, use_date)
-        fallbacks += fell_back
-        if question.id not in done:
-            todo.append(query)
+    todo, fallbacks = _queries(questions, task, use_date, done)
     ranked: dict[str, list[str]] = {}
     for chunk in _chunks(todo):
-        for query, order in zip(chunk, retriever.rank_batch(chunk)):
-            ranked[query.id] = [query.profile[i].id for i in order]
+        ranked.update(_profile_ids(retriever, chunk, retriever.rank_batch(chunk)))
     return [q.id for q in questions], [ranked.get(q.id) for q in questions], fallbacks
 
 
@@ -218,7 +236,7 @@ def _rank_file_shared(path: str | os.PathLike, task: Task, retriever: Retriever,
 
     if "fork" not in mp.get_all_start_methods():
         return None
-    header = {"task": task.name, "use_date": bool(use_date), **retriever.identity()}
+    header = _settings(task, use_date, retriever)
     done = _read_partial(partial, header)
     with files.question_texts(path) as texts:
         if not texts:
@@ -226,10 +244,7 @@ def _rank_file_shared(path: str | os.PathLike, task: Task, retriever: Retriever,
         call = id(texts)
         _SHARED[call] = (texts, task, use_date, retriever, done)
         jobs = [(call, i, min(i + SHARE_QUESTIONS, len(texts))) for i in range(0, len(texts), SHARE_QUESTIONS)]
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(texts), unit="q", desc=f"rank {retriever.name}", disable=not progress,
-                   dynamic_ncols=True)
+        bar = _progress_bar(retriever, len(texts), 0, progress)
         ids: list[str] = []
         fallbacks = 0
         sink = _open_partial(partial, header, done)
@@ -244,7 +259,7 @@ def _rank_file_shared(path: str | os.PathLike, task: Task, retriever: Retriever,
                     for qid, ranking in zip(share_ids, rankings):
                         if ranking is not None:
                             done[qid] = ranking
-                            sink.write(json.dumps({"id": qid, "ranking": ranking}, ensure_ascii=False) + "\n")
+                            sink.write(_sidecar_line(qid, ranking))
                     sink.flush()
                     bar.update(len(share_ids))
         finally:
