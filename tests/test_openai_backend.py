@@ -357,10 +357,12 @@ def test_the_bundled_model_name_works_as_a_tokenizer(fake):
     assert len(b.tokenizer("Hello world")["input_ids"]) == 2
 
 
-def test_label_choice_is_an_error_not_free_generation(fake):
+def test_label_choice_without_a_tokenizer_is_an_error_not_free_generation(fake):
     script, url = fake
-    with pytest.raises(LampError, match="cannot score"):
-        backend(url).choose(["p"], ["1", "2"], GREEDY)
+    for tokenizer in (None, "chars/4"):
+        with pytest.raises(LampError, match="needs the served model's own tokenizer"):
+            backend(url, tokenizer=tokenizer).choose(["p"], ["1", "2"], GREEDY)
+    assert script.bodies == []                           # refused before any request
 
 
 def _swappable_server(state: dict) -> FastAPI:
