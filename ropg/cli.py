@@ -152,10 +152,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def official_train_script(method: str) -> int:
-    """``python ropg/train_kd.py`` / ``train_rl.py``: the official flags, the method fixed by the name."""
+    """``python ropg/train_kd.py`` / ``train_rl.py``: the official flags and defaults, the method fixed by
+    the name: ``facebook/contriever`` to start from, the official double-softmax KD loss, documents
+    with dates (as the official ROPG prompts), 1,000 steps of batch 1, a save every 5,000 steps and at
+    the end. Offline without Contriever it stops (exit 2) rather than train another encoder."""
     from lamp.cli import script_main
     from ropg.train import configure_train, run_train
 
-    return script_main(configure_train, run_train, argv=sys.argv[1:] + ["--method", method],
-                       prog=f"train_{method}.py",
+    prog = f"train_{method}.py"
+
+    def configure(parser: argparse.ArgumentParser) -> None:
+        configure_train(parser)
+        parser.set_defaults(kd_loss="official_double_softmax", use_date=True)
+
+    def run(args: argparse.Namespace) -> int:
+        from retrievers.official import CONTRIEVER, require_official
+
+        resuming = (Path(args.checkpoint_dir) / args.name / "checkpoint" / "latest").exists()
+        if not args.model_path and not resuming:
+            args.model_path = require_official(CONTRIEVER, script=prog, what="retriever to start from",
+                                               flag="--model_path")
+        return run_train(args)
+
+    return script_main(configure, run, argv=sys.argv[1:] + ["--method", method], prog=prog,
                        description=f"Train the retriever from the LLM's feedback (ROPG-{method.upper()}).")

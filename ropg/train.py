@@ -38,6 +38,7 @@ from typing import Any, Sequence
 from lamp.errors import LampDataError, LampError
 from lamp.records import Question
 from lamp.tasks import Task, get_task
+from ropg.losses import KD_LOSSES
 
 METHODS = ("kd", "rl")
 STATE_FILE = "training_state.pt"
@@ -52,6 +53,7 @@ class TrainingQuery:
     query: str
     docs: list[str]
     gold: list[float]
+    pad_gold: float = 0.0      # the official code's gold of a padded slot (LaMP-3: w; --official_padding)
 
 
 def resolve_metric(name: str | None, task: Task, available: Sequence[str], where: str) -> str:
@@ -79,7 +81,7 @@ def training_queries(task: str | Task, questions: Sequence[Question], golds: dic
 
     Every item among a question's first ``ctx_size`` must have feedback under ``"{qid}-{pid}"``
     (the keys of ``lamp ropg score``); a missing key is an error naming the scores file and key."""
-    from ropg.losses import gold_values
+    from ropg.losses import LIKELIHOOD_KEYS, gold_values, rating_range
 
     task = get_task(task)
     if not scores:
@@ -104,7 +106,9 @@ def training_queries(task: str | Task, questions: Sequence[Question], golds: dic
                 raise LampDataError(f"no metric {used!r} in this record", file=scores_file, record_id=key)
             dicts.append(found)
         docs = [task.document(item, use_date) for item in items]
-        out.append(TrainingQuery(q.id, task.query(q.input), docs, gold_values(dicts, used, golds[q.id], task.family)))
+        pad = rating_range(golds[q.id]) if task.family == "rating" and used not in LIKELIHOOD_KEYS else 0.0
+        out.append(TrainingQuery(q.id, task.query(q.input), docs, gold_values(dicts, used, golds[q.id], task.family),
+                                 pad))
     return out, used, skipped
 
 
@@ -121,7 +125,10 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--do_train", action="store_true", help="accepted for the official command lines (training "
                                                                 "always runs)")
     parser.add_argument("--model_path", default="", help="the encoder to start from: a folder or hub id "
-                        "(e.g. facebook/contriever); default the bundled all-MiniLM-L6-v2")
+                        "(e.g. facebook/contriever); default the bundled all-MiniLM-L6-v2 (train_kd.py / "
+                        "train_rl.py: facebook/contriever, as officially)")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer for a --model_path saved without one (an "
+                        "official ROPG checkpoint); default: the base model its config names")
     parser.add_argument("--max_length_query", type=int, default=512, help="query tokens")
     parser.add_argument("--max_length_document", type=int, default=512, help="document tokens")
     parser.add_argument("--name", default="experiment_name", help="the run's folder under --checkpoint_dir")
@@ -145,14 +152,19 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=0.1, help="accepted; unused, as officially")
     parser.add_argument("--ctx_size", type=int, default=20, help="documents per query (the paper: 16)")
     parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T")
-    parser.add_argument("--kd_loss", choices=("kl", "official_double_softmax"), default="kl",
-                        help="kl: the paper's KL(softmax(g/T) || softmax(s)); official_double_softmax: the "
-                             "official code's cross-entropy over softmax(s/T) taken as logits")
+    parser.add_argument("--kd_loss", choices=KD_LOSSES, default="paper",
+                        help="paper (alias kl): KL(softmax(g/T) || softmax(s/T)), ROPG Eq. 4; "
+                             "official_double_softmax: the official code's cross-entropy over softmax(s/T) "
+                             "taken as logits (the train_kd.py default)")
+    parser.add_argument("--official_padding", action="store_true",
+                        help="profiles shorter than --ctx_size are padded with empty documents that get a "
+                             "target and can be sampled, as officially (gold 0; LaMP-3: w); default: masked")
     parser.add_argument("--metric", default=None,
                         help="feedback key to learn from (default: accuracy, mae or rouge-1 by task; "
                              "'loglik' or 'loss' with 'ropg score --with_loglik')")
-    parser.add_argument("--use_date", action="store_true", help="append ' date: {date}' to documents, "
-                        "as the official ROPG prompts do (then rank with --use_date too)")
+    parser.add_argument("--use_date", action=argparse.BooleanOptionalAction, default=False,
+                        help="append ' date: {date}' to documents, as the official ROPG prompts always do "
+                             "(then rank with --use_date too); train_kd.py / train_rl.py: on")
     parser.add_argument("--seed", type=int, default=0, help="data order, RL samples")
     parser.add_argument("--save_freq", type=int, default=5000, help="save every N steps (and at the end)")
     parser.add_argument("--cache_dir", default=None, help="hub download cache for --model_path")
@@ -168,9 +180,11 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
 def _settings_fingerprint(args: argparse.Namespace, scores_file: str) -> dict[str, Any]:
     """What a resumed run must share with the run that wrote the checkpoint."""
     digest = hashlib.sha256(Path(scores_file).read_bytes()).hexdigest()[:16]
+    extra = {"official_padding": True} if args.official_padding else {}
     keys = ("method", "task", "ctx_size", "metric", "use_date", "per_gpu_batch_size", "accumulation_steps",
             "lr", "kd_loss", "temperature", "seed", "max_length_query", "max_length_document", "optim", "scheduler")
-    return {**{k: getattr(args, k) for k in keys}, "scores_sha256": digest, "train_data": str(args.train_data)}
+    return {**{k: getattr(args, k) for k in keys}, **extra, "scores_sha256": digest,
+            "train_data": str(args.train_data)}
 
 
 def _lr_factor(args: argparse.Namespace, total: int):
@@ -189,28 +203,33 @@ def _lr_factor(args: argparse.Namespace, total: int):
 
 
 def batch_scores(model: Any, tokenizer: Any, batch: Sequence[TrainingQuery], ctx_size: int, max_q: int, max_d: int,
-                 device: Any) -> tuple[Any, Any, Any]:
+                 device: Any, official_padding: bool = False) -> tuple[Any, Any, Any]:
     """``(scores, gold, mask)``, each ``(B, ctx_size)``: dot products of the query and document
-    embeddings; padding positions are masked and never encoded."""
+    embeddings. Padding positions are masked and never encoded; with ``official_padding`` they are
+    the empty document ``""``, encoded and scored, with the official gold (:func:`ropg.losses.official_padding`)."""
     import torch
 
     from retrievers.dense import embed_texts
+    from ropg.losses import official_padding as pad_like_official
 
     q = embed_texts(model, tokenizer, [x.query for x in batch], max_q, device)
-    flat = [d for x in batch for d in x.docs]
+    padded = [list(x.docs) + [""] * (ctx_size - len(x.docs)) if official_padding else x.docs for x in batch]
+    flat = [d for docs in padded for d in docs]
     d = embed_texts(model, tokenizer, flat, max_d, device)
     b = len(batch)
     mask = torch.zeros((b, ctx_size), dtype=torch.bool, device=device)
     gold = torch.zeros((b, ctx_size), dtype=torch.float32, device=device)
     docs = torch.zeros((b, ctx_size, d.shape[-1]), dtype=d.dtype, device=device)
     at = 0
-    for i, x in enumerate(batch):
+    for i, (x, row) in enumerate(zip(batch, padded)):
         n = len(x.docs)
         mask[i, :n] = True
         gold[i, :n] = torch.tensor(x.gold, dtype=torch.float32)
-        docs[i, :n] = d[at:at + n]
-        at += n
+        docs[i, :len(row)] = d[at:at + len(row)]
+        at += len(row)
     scores = torch.einsum("bd,bcd->bc", q, docs)
+    if official_padding:
+        gold, mask = pad_like_official(gold, mask, torch.tensor([x.pad_gold for x in batch], device=device))
     return scores, gold, mask
 
 
@@ -238,6 +257,21 @@ def _save(model: Any, tokenizer: Any, optimizer: Any, scheduler: Any, state: dic
     return final
 
 
+def describe(args: argparse.Namespace, source: str, resume: bool) -> str:
+    """The one line that says which encoder, loss, padding and documents a run uses."""
+    from retrievers.dense import default_checkpoint
+    from retrievers.official import BUNDLED_ENCODER, CONTRIEVER
+
+    name = BUNDLED_ENCODER + " (bundled)" if source == default_checkpoint() else source
+    if not resume and source != CONTRIEVER:
+        name += f", not the official {CONTRIEVER}"
+    loss = f"{args.kd_loss} KD, T={args.temperature:g}" if args.method == "kd" else "REINFORCE, reward g_j - g_0"
+    return (f"ROPG-{args.method.upper()}: encoder {'resumed from ' if resume else ''}{name}; loss {loss}; padding "
+            f"{'as officially' if args.official_padding else 'masked'}; documents "
+            f"{'with' if args.use_date else 'without'} dates; fp32; {args.total_steps if not args.epochs else 'epochs ' + str(args.epochs)}"
+            f"{' steps' if not args.epochs else ''} at batch {args.per_gpu_batch_size}x{args.accumulation_steps}")
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -254,14 +288,17 @@ def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training; returns the final checkpoint folder."""
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     from lamp.train_data import load_split
-    from retrievers.dense import default_checkpoint
+    from retrievers.dense import load_tokenizer, resolve_encoder
     from ropg.feedback import read_scores
     from ropg.losses import kd_loss, rl_loss
 
+    from ropg.losses import kd_form
+
     task = get_task(args.task)
+    args.kd_loss = kd_form(args.kd_loss)
     if args.per_gpu_batch_size < 1 or args.accumulation_steps < 1 or args.ctx_size < 1:
         raise LampError("--per_gpu_batch_size, --accumulation_steps and --ctx_size must be at least 1")
     questions, golds = load_split(args.train_data, task, args.train_outputs)
@@ -279,16 +316,19 @@ def train(args: argparse.Namespace) -> Path:
     settings = _settings_fingerprint(args, args.scores_path)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     resume = latest.exists()
-    source = str(latest.resolve()) if resume else (args.model_path or default_checkpoint())
+    source = str(latest.resolve()) if resume else resolve_encoder(args.model_path)
     if resume:
         saved = json.loads((latest / SETTINGS_FILE).read_text())
         changed = sorted(k for k in settings if saved.get(k) != settings[k])
         if changed:
             raise LampError(f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
                             f"use another --name or --checkpoint_dir")
+    if rank == 0:
+        print(describe(args, source, resume), file=sys.stderr)
     torch.manual_seed(args.seed)        # weights the folder lacks (e.g. an unused pooler) start alike
+    tokenizer = load_tokenizer(source, None if resume else args.tokenizer, "--tokenizer",
+                               **({"cache_dir": args.cache_dir} if args.cache_dir else {}))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=args.cache_dir)
         model = AutoModel.from_pretrained(source, cache_dir=args.cache_dir)
     except (OSError, ValueError) as exc:
         raise LampError(f"--model_path {source!r} is not an encoder model folder or hub id: {exc}") from None
@@ -333,7 +373,8 @@ def train(args: argparse.Namespace) -> Path:
                     mine = batches[state["position"]][rank::world] or batches[state["position"]][:1]
                     state["position"] += 1
                     s, g, m = batch_scores(trained, tokenizer, [data[i] for i in mine], args.ctx_size,
-                                           args.max_length_query, args.max_length_document, device)
+                                           args.max_length_query, args.max_length_document, device,
+                                           args.official_padding)
                     if args.method == "kd":
                         loss = kd_loss(s, g, m, args.temperature, args.kd_loss)
                     else:

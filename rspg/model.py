@@ -11,13 +11,15 @@ here any HF encoder folder works, pooled by ``pooling``:
 * ``auto`` (default): ``pooler`` when the checkpoint has trained pooler weights, else ``mean``.
 
 Inputs (:func:`selector_text`): Pre reads the prompt, Post reads ``"{prompt} {sep} {output}"``
-(Longformer's ``sep_token`` is ``</s>``); both lower-cased as the official dataset does.
+(Longformer's ``sep_token`` is ``</s>``); the prompt is lower-cased as the official dataset does, the
+generated output is kept as it is (the official lower-cases ``inputs`` only).
 
-Losses (:func:`kd_loss`), from the retrievers' metrics ``labels`` (B, n) and the scores ``o`` (B, n):
+Losses (:func:`kd_loss`, the one definition in :func:`ropg.losses.kd_loss`), from the retrievers'
+metrics ``labels`` (B, n) and the scores ``o`` (B, n):
 
-* ``paper`` (default): ``KL(softmax(labels/T) || softmax(o/T))`` per input, averaged (Eq. 5-7);
-* ``official``: ``KLDivLoss(batchmean)(log_softmax(o)/T, softmax(labels))`` [QUIRK kept as an
-  option]: the log-probabilities, not the logits, are divided by T, and the target is not scaled.
+* ``paper`` (the ``lamp rspg`` default): ``KL(softmax(labels/T) || softmax(o/T))`` per input (Eq. 5-7);
+* ``official`` (the ``rspg.py`` default): ``KLDivLoss(batchmean)(log_softmax(o)/T, softmax(labels))``
+  [QUIRK]: the log-probabilities, not the logits, are divided by T, and the target is not scaled.
 """
 
 from __future__ import annotations
@@ -40,11 +42,12 @@ HEAD_FILE = "head.pt"
 
 
 def selector_text(rspg_type: str, prompt: str, output: str, sep: str) -> str:
-    """What the encoder reads for one (input, retriever) pair, lower-cased as the official."""
+    """What the encoder reads for one (input, retriever) pair: the prompt lower-cased as the official
+    dataset does (``inputs`` only; a Post output keeps its case)."""
     if rspg_type == "Pre":
         return prompt.lower()
     if rspg_type == "Post":
-        return f"{prompt} {sep} {output}".lower()
+        return f"{prompt.lower()} {sep} {output}"
     raise LampError(f"--rspg_type must be one of {', '.join(RSPG_TYPES)}, got {rspg_type!r}")
 
 
@@ -59,15 +62,13 @@ def rating_labels(maes: Sequence[float], gold: str) -> list[float]:
 
 
 def kd_loss(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, form: str = "paper") -> torch.Tensor:
-    """KD from the retrievers' metrics to the selector's scores (see the module docstring)."""
-    if form == "paper":
-        target = torch.softmax(labels / temperature, dim=-1)
-        log_p = torch.log_softmax(scores / temperature, dim=-1)
-        return (torch.xlogy(target, target) - target * log_p).sum(dim=-1).mean()
-    if form == "official":
-        return nn.KLDivLoss(reduction="batchmean")(torch.log_softmax(scores, dim=-1) / temperature,
-                                                   torch.softmax(labels, dim=-1))
-    raise LampError(f"--loss must be one of {', '.join(LOSSES)}, got {form!r}")
+    """KD from the retrievers' metrics to the selector's scores: :func:`ropg.losses.kd_loss` with
+    ``paper`` or ``official`` (= ``official_kldiv``, the RSPG code's form)."""
+    from ropg.losses import kd_loss as shared_kd_loss
+
+    if form not in LOSSES:
+        raise LampError(f"--loss must be one of {', '.join(LOSSES)}, got {form!r}")
+    return shared_kd_loss(scores, labels, None, temperature, "official_kldiv" if form == "official" else form)
 
 
 class Selector(nn.Module):
@@ -96,8 +97,9 @@ class Selector(nn.Module):
         hidden = out.last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        from retrievers.dense import mean_pool
+
+        return mean_pool(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int) -> torch.Tensor:
         """``input_ids`` is (B*n, T), question-major; returns scores (B, n)."""

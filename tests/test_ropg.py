@@ -22,7 +22,7 @@ from lamp.train_data import load_split
 from retrievers.base import Query
 from retrievers.merge import merge_with_rank
 from ropg.feedback import flatten_pairs, merge_shards, read_scores, score_items, shard_path, write_scores
-from ropg.losses import gold_values, kd_loss, rl_loss
+from ropg.losses import gold_values, kd_loss, official_padding, rl_loss
 from ropg.oracle import OracleRetriever
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,24 +47,51 @@ def test_kd_kl_loss_matches_the_hand_computed_value():
     assert got.item() == pytest.approx(0.4322781, rel=1e-5)          # worked by hand: 0.4933 - 0.2424 + 0.1814
 
 
-def test_kd_temperature_scales_the_target_only_in_the_paper_form():
+def test_kd_paper_form_divides_both_scores_and_gold_by_the_temperature():
     s, g = [1.0, 2.0, 0.0], [1.0, 0.0, 0.0]
-    t, p = softmax([x / 2 for x in g]), softmax(s)
+    t, p = softmax([x / 2 for x in g]), softmax([x / 2 for x in s])
     expected = sum(ti * math.log(ti / pi) for ti, pi in zip(t, p))
     got = kd_loss(torch.tensor([s]), torch.tensor([g]), torch.ones(1, 3, dtype=torch.bool), temperature=2.0)
     assert got.item() == pytest.approx(expected, rel=1e-6)
+    assert kd_loss(torch.tensor([s]), torch.tensor([g]), None, 2.0, "kl").item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_official_double_softmax_loss_matches_the_hand_computed_value():
-    s, g = [1.0, 2.0, 0.0], [1.0, 0.0, 0.0]
-    t, p = softmax(g), softmax(s)
-    log_q = [math.log(q) for q in softmax(p)]                 # softmax over probabilities
-    expected = -sum(ti * lq for ti, lq in zip(t, log_q))
-    got = kd_loss(torch.tensor([s]), torch.tensor([g]), torch.ones(1, 3, dtype=torch.bool),
-                  form="official_double_softmax")
+def test_official_double_softmax_at_t2_with_padding_is_the_official_unmasked_sum():
+    """Official ROPG at T=2: softmax(s/T) taken as logits, target softmax(g/T), padded slots real (gold 0)."""
+    s, g = [1.0, 2.0, 0.0, 0.3], [1.0, 0.0, 0.0, 0.0]            # the last slot is an empty padding document
+    t = softmax([x / 2 for x in g])
+    log_q = [math.log(q) for q in softmax(softmax([x / 2 for x in s]))]
+    official = -sum(ti * lq for ti, lq in zip(t, log_q))
+    assert t[3] == pytest.approx(math.exp(0) / sum(math.exp(x / 2) for x in g))    # padding's target mass
+    gold, mask = official_padding(torch.tensor([g]), torch.tensor([[True, True, True, False]]))
+    got = kd_loss(torch.tensor([s]), gold, mask, 2.0, "official_double_softmax")
+    assert got.item() == pytest.approx(official, rel=1e-6)
+    masked = kd_loss(torch.tensor([s]), torch.tensor([g]), torch.tensor([[True, True, True, False]]), 2.0,
+                     "official_double_softmax")
+    t3, q3 = softmax([x / 2 for x in g[:3]]), softmax(softmax([x / 2 for x in s[:3]]))
+    assert masked.item() == pytest.approx(-sum(a * math.log(b) for a, b in zip(t3, q3)), rel=1e-6)
+    assert masked.item() != pytest.approx(got.item(), rel=1e-3)
+
+
+def test_official_kldiv_at_t2_divides_log_probabilities_and_masks_padding():
+    """Official RSPG: KLDivLoss(batchmean)(log_softmax(s)/T, softmax(g)), the target unscaled."""
+    s, g = [0.5, -1.0, 2.0], [0.2, 1.0, 0.0]
+    t, lp = softmax(g), [math.log(x) for x in softmax(s)]
+    expected = sum(ti * (math.log(ti) - l / 2) for ti, l in zip(t, lp))
+    got = kd_loss(torch.tensor([s]), torch.tensor([g]), None, 2.0, "official_kldiv")
     assert got.item() == pytest.approx(expected, rel=1e-6)
-    with pytest.raises(ValueError, match="unknown KD loss"):
-        kd_loss(torch.tensor([s]), torch.tensor([g]), torch.ones(1, 3, dtype=torch.bool), form="ce")
+    padded = kd_loss(torch.tensor([s + [9.0]]), torch.tensor([g + [5.0]]), torch.tensor([[True] * 3 + [False]]),
+                     2.0, "official")
+    assert padded.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_lamp3_official_padding_puts_most_target_mass_on_the_empty_documents():
+    """The [BUG] the default masking fixes: LaMP-3 padding keeps gold w = 3 for gold 4."""
+    gold, mask = official_padding(torch.tensor([[1.0, 0.5, 0.0, 0.0]]), torch.tensor([[True, True, False, False]]),
+                                  torch.tensor([3.0]))
+    assert gold.tolist() == [[1.0, 0.5, 3.0, 3.0]] and mask.all()
+    target = torch.softmax(gold, -1)[0]
+    assert float(target[2:].sum()) > 0.8
 
 
 def test_padding_gets_no_target_mass_and_no_reward():

@@ -86,6 +86,15 @@ def test_official_kd_loss_divides_log_probabilities_by_t_and_not_the_target():
     assert expected < 0
 
 
+def test_rspg_and_ropg_share_one_kd_definition():
+    from ropg.losses import kd_loss as shared
+
+    s, y = torch.tensor([[0.3, -1.0, 2.0]]), torch.tensor([[1.0, 0.0, 0.5]])
+    assert kd_loss(s, y, 2.0, "paper").item() == pytest.approx(shared(s, y, None, 2.0, "paper").item(), abs=1e-7)
+    assert kd_loss(s, y, 2.0, "official").item() == pytest.approx(
+        shared(s, y, None, 2.0, "official_kldiv").item(), abs=1e-7)
+
+
 def test_kd_loss_averages_over_the_batch():
     one = kd_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]]))
     two = kd_loss(torch.tensor([[0.0, 0.0], [3.0, 3.0]]), torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
@@ -97,9 +106,10 @@ def test_rating_labels_map_absolute_error_to_w_minus_mae_over_w():
     assert rating_labels([2, 0.5], "3") == pytest.approx([0.0, 0.75])           # w = 2
 
 
-def test_pre_reads_the_prompt_and_post_adds_the_separator_and_output_lower_cased():
+def test_pre_reads_the_prompt_and_post_adds_the_separator_and_the_output_only_the_prompt_lower_cased():
+    """The official dataset lower-cases ``inputs`` (the prompts); the generated outputs keep their case."""
     assert selector_text("Pre", "Tag THIS Movie", "Comedy", "</s>") == "tag this movie"
-    assert selector_text("Post", "Tag THIS Movie", "Comedy", "</s>") == "tag this movie </s> comedy"
+    assert selector_text("Post", "Tag THIS Movie", "Comedy", "</s>") == "tag this movie </s> Comedy"
     with pytest.raises(LampError, match="rspg_type"):
         selector_text("Middle", "a", "b", "</s>")
 
