@@ -48,7 +48,13 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto",
                         help="auto (seq2seq or causal from the model's config) | hf-seq2seq | hf-causal | openai | dummy")
     parser.add_argument("--base_url", default=os.environ.get("OPENAI_BASE_URL"),
-                        help="--backend openai: the server's URL (default $OPENAI_BASE_URL)")
+                        help="--backend openai: the server's URL, or several replicas separated by commas "
+                             "(default $OPENAI_BASE_URL)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="--backend openai: the served model's tokenizer (folder, hub id, the bundled model's "
+                             "name), for the prompt budget and to score labels and log-likelihoods")
+    parser.add_argument("--chat", action="store_true",
+                        help="--backend openai: chat endpoint, and prompts scored with the tokenizer's chat template")
     parser.add_argument("--label_choice", action="store_true",
                         help="classification/rating: answer with the likeliest label instead of free generation")
     parser.add_argument("--with_loglik", action="store_true",
@@ -105,7 +111,10 @@ def run_score(args: argparse.Namespace) -> int:
     if kind == "openai":
         if not args.base_url:
             raise LampError("--backend openai needs --base_url (or $OPENAI_BASE_URL)")
-        options["base_url"] = args.base_url
+        options.update(base_url=args.base_url, chat=args.chat,
+                       **({"tokenizer": args.tokenizer} if args.tokenizer else {}))
+    elif args.tokenizer or args.chat:
+        raise LampError(f"--tokenizer and --chat are for --backend openai (a served model), not {kind}")
     backend = load_backend(kind, **options)
     settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.generation_num_beams,
                                   max_input_length=args.max_length, stop_at_newline=True)

@@ -304,6 +304,7 @@ class OpenAIBackend(Backend):
         self.tokenizer_checks: list[str] = []
         self._identity: str | None = None
         self._logprob_modes: list[str] | None = None      # per server, once detected
+        self._logprob_refusal: str | None = None          # why scoring was refused, once detected
         self._detect_lock = threading.Lock()
         self._warned_beams = False
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -686,11 +687,17 @@ class OpenAIBackend(Backend):
         """Per server, how it gives the prompt's log-probabilities (asked once); a server that gives
         none is refused here, before any scoring request."""
         with self._detect_lock:
+            if self._logprob_refusal is not None:
+                raise LampError(self._logprob_refusal)
             if self._logprob_modes is None:
                 tok = self._scoring_tokenizer()
                 ids = list(tok("Log-probabilities of every prompt token, please.")["input_ids"])
                 ids = (ids * 2)[:max(2, len(ids))]
-                self._logprob_modes = [self._logprob_mode(s, ids) for s in range(len(self.base_urls))]
+                try:
+                    self._logprob_modes = [self._logprob_mode(s, ids) for s in range(len(self.base_urls))]
+                except LampError as exc:
+                    self._logprob_refusal = str(exc)
+                    raise
             return self._logprob_modes
 
     def _logprob_mode(self, s: int, ids: list[int]) -> str:
@@ -755,10 +762,10 @@ def _is_tokenizer(tok: Any) -> bool:
 def _probe_text(tok: Any) -> str:
     """The tokenizer check's text: a fixed sentence and words spread over the local vocabulary, so
     a server whose tokenizer has other words or ids tokenizes it differently."""
-    size = len(tok)
     special = set(getattr(tok, "all_special_ids", ()) or ())
-    picked = [i for i in range(0, size, max(1, size // 48)) if i not in special][:48]
-    return TOKENIZER_PROBE + " " + tok.decode(picked, skip_special_tokens=True)
+    pieces = (tok.decode([i]) for i in range(0, len(tok), max(1, len(tok) // 240)) if i not in special)
+    words = [p for p in pieces if p.strip() and p.isprintable() and "\ufffd" not in p]   # no control bytes
+    return TOKENIZER_PROBE + " " + "".join(words[::max(1, len(words) // 48)][:48])
 
 
 class NoBudget:
