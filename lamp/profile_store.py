@@ -6,7 +6,8 @@ users), so one user's request can never see another user's history.
 
 Personal data handling: the database (and its WAL and shared-memory files) are created 0600;
 ``secure_delete`` overwrites deleted rows, and every deletion ends with a truncating WAL checkpoint,
-so after :meth:`ProfileStore.delete_user` the user's text is in none of the store's files. The
+so after :meth:`ProfileStore.delete_user` the user's text is in none of the store's files (and after
+:meth:`ProfileStore.put_profile` the replaced items' text is in none of them). The
 item cap is checked inside the write transaction (concurrent appends cannot overrun it), and
 ``retention_days`` drops items stored longer ago than that.
 """
@@ -107,11 +108,14 @@ class ProfileStore:
     def put_profile(self, user_id: str, task: str, items: list[ProfileItem]) -> None:
         """Replace the user's profile (task and items) in one transaction."""
         _check_unique(user_id, items)
-        with self._lock, self._transaction():
-            self._db.execute("DELETE FROM items WHERE user_id = ?", (user_id,))
-            self._db.execute("INSERT INTO users (user_id, task) VALUES (?, ?) "
-                             "ON CONFLICT(user_id) DO UPDATE SET task = excluded.task", (user_id, task))
-            self._insert(user_id, items, 0)
+        with self._lock:
+            with self._transaction():
+                replaced = self._db.execute("DELETE FROM items WHERE user_id = ?", (user_id,)).rowcount
+                self._db.execute("INSERT INTO users (user_id, task) VALUES (?, ?) "
+                                 "ON CONFLICT(user_id) DO UPDATE SET task = excluded.task", (user_id, task))
+                self._insert(user_id, items, 0)
+            if replaced:                 # the replaced text leaves the WAL now, as a deleted user's does
+                self._checkpoint()
 
     def add_items(self, user_id: str, items: list[ProfileItem], task: str | None = None,
                   max_items: int | None = None) -> int:

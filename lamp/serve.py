@@ -44,6 +44,7 @@ import hashlib
 import inspect
 import ipaddress
 import json
+import logging
 import queue
 import socket
 import sys
@@ -58,6 +59,7 @@ from lamp.errors import LampError
 from lamp.extras import require
 
 try:                                     # fastapi brings pydantic and starlette (the 'serve' extra)
+    from fastapi import Depends, Request
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ModuleNotFoundError:
@@ -65,8 +67,12 @@ except ModuleNotFoundError:
     raise
 from lamp.profile_store import DuplicateItems, ProfileStore, TooManyItems
 from lamp.records import ProfileItem
+from lamp.serve_auth import AuthLayer, Credentials, USER_ID_RULE, _digest, may_access, principal_of, valid_user_id
 from lamp.serve_engine import BatchEngine, Job, find_stop
+from lamp import serve_logprobs
+from lamp.serve_logprobs import TokenizeBody
 from lamp.serve_engine import supports as batches
+from lamp.serve_guards import AccessLog, RequestGuard, error_body, strings
 
 DEFAULT_PORT = 8000
 #: The ranker of a personalized request that names none.
@@ -137,10 +143,12 @@ class SamplingFields(PersonalizationFields):
 class CompletionBody(SamplingFields):
     """The OpenAI completions request."""
 
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]]    # text, or token ids (lamp.serve_logprobs)
     max_tokens: int = Field(16, ge=1)
     echo: bool = False
     logprobs: int | None = None
+    prompt_logprobs: int | None = None                      # vLLM's
+    add_special_tokens: bool | None = None                  # vLLM's, for a text prompt with log-probabilities
 
 
 class ChatBody(SamplingFields):
@@ -187,6 +195,16 @@ class _Service:
             raise ApiError(422, f"{param} must have 1 to {self.limits.max_id_chars} characters, got {len(value)}",
                            param)
 
+    def check_new_user_id(self, user_id: str, param: str) -> None:
+        """A profile is created only under an id of the safe alphabet (so no encoding aliases it)."""
+        if not valid_user_id(user_id):
+            raise ApiError(400, f"{param} is not an allowed user id; user ids are {USER_ID_RULE}", param)
+
+    def authorize(self, scope: dict, user_id: str, param: str) -> None:
+        """403 unless the request's principal may reach ``user_id``'s data (the id the route uses)."""
+        if not may_access(principal_of(scope), user_id):
+            raise ApiError(403, "this key may only reach its own user's data", param)
+
     def check_text(self, text: str, param: str) -> None:
         if len(text) > self.limits.max_input_chars:
             raise ApiError(413, f"{param} has {len(text)} characters; the limit is {self.limits.max_input_chars}",
@@ -210,7 +228,7 @@ class _Service:
         items = []
         for n, obj in enumerate(raw):
             for key, value in obj.items():
-                for where, text in _strings(value, f"{param}[{n}].{key}"):   # at any depth
+                for where, text in strings(value, f"{param}[{n}].{key}"):   # at any depth
                     self.check_text(text, where)
             item = item_from_json(obj, problems, f"{param}[{n}]", task.item_fields)
             if item is not None:
@@ -344,8 +362,8 @@ class _Service:
             prompt = build_prompt(personal.task, text, chosen, self.settings.max_input_length, self.backend.tokenizer)
         except LampError as exc:        # e.g. recency on a profile without dates
             raise ApiError(422, str(exc), "retriever") from None
-        cut = getattr(self.backend, "_cut", None)      # the official final truncation (hf-causal)
-        return (cut(prompt, self.settings.max_input_length) if cut else prompt), [it.id for it in chosen]
+        # the backend's final truncation (hf-causal: the official one)
+        return self.backend.cut_prompt(prompt, self.settings.max_input_length), [it.id for it in chosen]
 
     def chat_text(self, messages: list[dict[str, Any]], personal: _Personal | None
                   ) -> tuple[str, list[str] | None, bool]:
@@ -410,8 +428,8 @@ class _Service:
         if self.engine is not None:
             try:
                 return self.engine.run(jobs)
-            except LampError as exc:
-                raise ApiError(400, str(exc)) from None
+            except Exception as exc:  # noqa: BLE001 - this request's own failure, answered as its own
+                raise ApiError(*_job_error(exc)) from None
         first = jobs[0]
         temperature, top_p, seed = first.sampling or (1.0, 1.0, None)
         settings = replace(self.settings, max_new_tokens=first.max_tokens, num_beams=1,
@@ -422,7 +440,8 @@ class _Service:
             job.output = text if cut is None else text[:cut]
             job.prompt_tokens = count_tokens(self.backend.tokenizer, job.text)
             job.completion_tokens = count_tokens(self.backend.tokenizer, job.output)
-            job.finish_reason = "stop" if cut is not None or job.completion_tokens < job.max_tokens else "length"
+            short = job.completion_tokens is None or job.completion_tokens < job.max_tokens   # None: not counted
+            job.finish_reason = "stop" if cut is not None or short else "length"
             if job.on_text is not None and job.output:
                 job.on_text(job.output)
             job.done.set()
@@ -545,8 +564,7 @@ def stream_events(svc: _Service, jobs: list[Job], common: dict[str, Any], chat: 
             if i not in finished and job.done.is_set() and pieces.empty():
                 finished.add(i)
                 if job.error is not None:
-                    status = 502 if "GenerationFailures" in type(job.error).__name__ else 500
-                    yield {"error": {"message": str(job.error), "type": "server_error", "param": None, "code": status}}
+                    yield error_body(*_job_error(job.error))
                     return
                 yield chunk(i, None, job.finish_reason)
     if include_usage:
@@ -578,18 +596,15 @@ def retrieve(retriever: Any, task: Any, user_id: str, text: str, items: list[Pro
     return [items[i] for i in list(order)[:k]]
 
 
-def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    """Every string inside a JSON value, with its path (``profile[0].meta.notes[2]``)."""
-    stack = [(value, where)]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, str):
-            yield where, value
-        elif isinstance(value, dict):
-            stack.extend((v, f"{where}.{k}") for k, v in value.items())
-            stack.extend((k, f"{where} (a key)") for k in value if isinstance(k, str))
-        elif isinstance(value, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+def _job_error(exc: BaseException) -> tuple[int, str]:
+    """The status and message a failed job answers with (an upstream server's failure is a 502)."""
+    from lamp.backends.openai_api import GenerationFailures
+
+    if isinstance(exc, GenerationFailures):
+        return 502, str(exc)
+    if isinstance(exc, LampError):
+        return 400, str(exc)
+    return 500, f"generation failed ({type(exc).__name__})"
 
 
 def erase_from_caches(svc: Any, task: Any, items: list[ProfileItem]) -> int:
@@ -649,7 +664,7 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
     ``use_cache=False`` unless told otherwise, so no embedding of a user's items outlives the user
     on disk after ``DELETE /users/{user_id}``.
     """
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
@@ -658,16 +673,19 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
     svc = _Service(backend, store, model_name or backend.identity, settings, limits,
                    {"workers": 1, "use_cache": False, **(retriever_options or {})}, default_k=default_k,
                    max_batch=max_batch, batch_window_s=batch_window_s)
-    app = FastAPI(title="lamp serve", description="Personalized generation with retrieval from user profiles.")
+    # redirect_slashes off: a redirect that rewrites the path is a second reading of the user id
+    app = FastAPI(title="lamp serve", description="Personalized generation with retrieval from user profiles.",
+                  redirect_slashes=False)
     app.state.service = svc
     scrub_items, scrub_input = _scrubbers(store) if scrub else (None, None)
 
     def error_response(request: Request, status: int, message: str, param: str | None = None) -> JSONResponse:
-        if request.url.path.startswith("/v1/"):
-            kind = "invalid_request_error" if status < 500 else "server_error"
-            return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": status}},
-                                status_code=status)
-        return JSONResponse({"detail": message, "param": param}, status_code=status)
+        return JSONResponse(error_body(status, message, param), status_code=status)
+
+    def owner(request: Request, user_id: str) -> str:
+        """The path's user id, once the caller is known to may reach it (the id the route then uses)."""
+        svc.authorize(request.scope, user_id, "user_id")
+        return user_id
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -687,8 +705,8 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         return {"status": "ok", "model": svc.model_name, "identity": backend.identity}
 
     @app.put("/users/{user_id}/profile")
-    def put_profile(user_id: str, body: ProfileBody) -> dict[str, Any]:
-        svc.check_id(user_id, "user_id")
+    def put_profile(body: ProfileBody, user_id: str = Depends(owner)) -> dict[str, Any]:
+        svc.check_new_user_id(user_id, "user_id")
         task = svc.task(body.task)
         items = svc.items(body.profile, task)
         items = scrub_items(user_id, items) if scrub_items else items
@@ -699,9 +717,10 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         return {"user_id": user_id, "task": task.name, "items": len(items)}
 
     @app.post("/users/{user_id}/items")
-    def add_items(user_id: str, body: ItemsBody) -> dict[str, Any]:
-        svc.check_id(user_id, "user_id")
+    def add_items(body: ItemsBody, user_id: str = Depends(owner)) -> dict[str, Any]:
         known = store.summary(user_id)              # (task, number of items) or None
+        if known is None:
+            svc.check_new_user_id(user_id, "user_id")
         if known is None and body.task is None:
             raise ApiError(404, f"unknown user {user_id!r}; give 'task' to create the profile", "task")
         task = svc.task(body.task or known[0])  # type: ignore[index]
@@ -722,14 +741,14 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         return {"user_id": user_id, "task": task.name, "items": total}
 
     @app.get("/users/{user_id}/profile")
-    def get_profile(user_id: str) -> dict[str, Any]:
+    def get_profile(user_id: str = Depends(owner)) -> dict[str, Any]:
         profile = store.get_profile(user_id)
         if profile is None:
             raise ApiError(404, f"unknown user {user_id!r}", "user_id")
         return {"user_id": user_id, "task": profile.task, "profile": [it.to_json() for it in profile.items]}
 
     @app.delete("/users/{user_id}")
-    def delete_user(user_id: str) -> dict[str, Any]:
+    def delete_user(user_id: str = Depends(owner)) -> dict[str, Any]:
         profile = store.get_profile(user_id)
         if profile is None or not store.delete_user(user_id):
             raise ApiError(404, f"unknown user {user_id!r}", "user_id")
@@ -737,7 +756,7 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         return {"user_id": user_id, "deleted": True}
 
     @app.get("/users/{user_id}/export")
-    def export_user(user_id: str) -> dict[str, Any]:
+    def export_user(user_id: str = Depends(owner)) -> dict[str, Any]:
         """Everything the service holds about the user (their profile is all it stores)."""
         profile = store.get_profile(user_id)
         if profile is None:
@@ -746,7 +765,8 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
                 "retention_days": store.retention_days, "scrubbed": scrub_items is not None}
 
     @app.post("/personalize")
-    def personalize(body: PersonalizeBody) -> dict[str, Any]:
+    def personalize(body: PersonalizeBody, request: Request) -> dict[str, Any]:
+        svc.authorize(request.scope, body.user_id, "user_id")
         if scrub_input and body.user_id:
             body = body.model_copy(update={"input": scrub_input(body.user_id, body.input)})
         return svc.personalize(body)
@@ -780,12 +800,26 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
         return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.post("/v1/completions")
-    def completions(body: CompletionBody) -> Any:
+    def completions(body: CompletionBody, request: Request) -> Any:
+        if body.user is not None:
+            svc.authorize(request.scope, body.user, "user")
+        if serve_logprobs.wanted(body):          # echo, log-probabilities, token ids
+            return serve_logprobs.complete(svc, body)
         jobs, common = svc.complete(body)
         return answer(jobs, common, False, body.stream, body.stream_options)
 
+    @app.post("/tokenize")
+    def tokenize(body: TokenizeBody) -> dict[str, Any]:
+        return serve_logprobs.tokenize(svc, body)
+
+    @app.exception_handler(serve_logprobs.RequestError)
+    async def _logprob_error(request: Request, exc: serve_logprobs.RequestError) -> JSONResponse:
+        return error_response(request, exc.status, exc.message, exc.param)
+
     @app.post("/v1/chat/completions")
-    def chat_completions(body: ChatBody) -> Any:
+    def chat_completions(body: ChatBody, request: Request) -> Any:
+        if body.user is not None:
+            svc.authorize(request.scope, body.user, "user")
         jobs, common = svc.chat(body)
         return answer(jobs, common, True, body.stream, body.stream_options)
 
@@ -793,57 +827,15 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(request, exc.status_code, str(exc.detail))
 
-    app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
+    # Middleware added last runs first: the access log, then auth (no body is read unauthenticated),
+    # then the body limit and the text check, then the app.
+    app.add_middleware(RequestGuard, limit=limits.max_body_bytes)
     if api_key and credentials is None:
-        from lamp.serve_auth import Credentials, _digest
-
         credentials = Credentials(admin=_digest(api_key))
     if credentials is not None and not credentials.empty:
-        from lamp.serve_auth import AuthLayer
-
-        # added last = runs first: no body is read unauthenticated
-        app.add_middleware(AuthLayer, credentials=credentials, body_limit=limits.max_body_bytes, send_json=_send_json)
+        app.add_middleware(AuthLayer, credentials=credentials)
+    app.add_middleware(AccessLog)
     return app
-
-
-# --------------------------------------------------------------------------- ASGI guards
-
-class _BodyLimit:
-    """Refuses bodies over ``limit`` bytes with 413: at once by Content-Length, else while reading."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        detail = f"request body over {self.limit} bytes"
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            body = ({"error": {"message": detail, "type": "invalid_request_error", "param": None, "code": 413}}
-                    if scope["path"].startswith("/v1/") else {"detail": detail, "param": None})
-            await _send_json(send, 413, body)
-            return
-        seen = 0
-
-        async def counted_receive() -> dict:
-            nonlocal seen
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:      # FastAPI re-raises HTTPException from body reading
-                    raise StarletteHTTPException(413, detail)
-            return msg
-
-        await self.app(scope, counted_receive, send)
-
-
-async def _send_json(send: Any, status: int, obj: Any) -> None:
-    body = json.dumps(obj).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 # --------------------------------------------------------------------------- running it
@@ -997,7 +989,15 @@ def run(args: argparse.Namespace) -> int:
                 engine.stop()           # handler keeps the process alive until its generation is done
             super().handle_exit(sig, frame)
 
-    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=1)).run()
+    # uvicorn's own access log prints whole URLs (user ids, query strings): ours prints route templates
+    access = logging.getLogger("lamp.serve.access")
+    if not access.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s lamp.serve %(levelname)s %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info", access_log=False,
+                          timeout_graceful_shutdown=1)).run()
     return 0
 
 

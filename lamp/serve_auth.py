@@ -3,6 +3,8 @@
 A user's credential reaches only that user's data: ``/users/{their id}/...`` (profile, items,
 export, delete), ``/personalize`` with ``"user_id": their id``, and the OpenAI endpoints with no
 ``user`` or ``"user": their id``. The admin credential reaches everything. ``/health`` is open.
+User ids are restricted to a safe alphabet (:data:`USER_ID_RULE`): no percent sign, slash or
+non-ASCII letter, so no encoding of one id can read as another.
 
 Secrets never come from the command line (the process list shows it to every local user):
 
@@ -11,9 +13,8 @@ Secrets never come from the command line (the process list shows it to every loc
   ``{"admin": KEY?, "users": {"user id": KEY, ...}}``, where each KEY is the secret itself or
   ``"sha256:<hex>"`` of it (so the file need not hold secrets in clear).
 
-Keys are held as SHA-256 digests and compared in constant time. A user-scoped request whose body
-names a user is checked here, before the app sees it: the body is read (within the body limit),
-checked, and handed on unchanged.
+Keys are held as SHA-256 digests and compared in constant time, and come only from the
+``Authorization`` header: a key in the query string is refused (logs and proxies keep URLs).
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from lamp.errors import LampError
+from lamp.serve_guards import error_body, send_json
 
 ADMIN = "admin"
 
@@ -111,6 +114,9 @@ def load_credentials(admin_key_file: str | None = None, credentials_file: str | 
         if obj.get("admin") is not None:
             creds.admin = _parse_key(obj["admin"], f"{credentials_file}: admin")
         for user_id, key in obj.get("users", {}).items():
+            if not isinstance(user_id, str) or not valid_user_id(user_id):
+                raise LampError(f"{credentials_file}: user id {user_id!r} is not allowed; user ids are "
+                                f"{USER_ID_RULE}")
             creds.users[user_id] = _parse_key(key, f"{credentials_file}: users.{user_id}")
         seen: dict[bytes, str] = {}
         for user_id, digest in creds.users.items():
@@ -131,98 +137,52 @@ def may_access(principal: str | None, user_id: str) -> bool:
     return principal is None or principal == ADMIN or principal == f"user:{user_id}"
 
 
-#: Endpoints whose JSON body names the user: path -> body field.
-BODY_USER_FIELDS = {"/personalize": "user_id", "/v1/completions": "user", "/v1/chat/completions": "user"}
+#: The characters a user id may hold (checked where a profile is created and in credentials files).
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,255}")
+USER_ID_RULE = ("1 to 256 characters from A-Z, a-z, 0-9 and . _ @ : -, starting with a letter or digit")
+#: Query-string parameters that look like a credential: refused, so no key is ever sent where logs keep it.
+QUERY_KEY_NAMES = ("api_key", "api-key", "apikey", "key", "access_token", "token", "authorization")
+
+
+def valid_user_id(user_id: str) -> bool:
+    """True when ``user_id`` is in the safe alphabet (:data:`USER_ID_RULE`)."""
+    return USER_ID_PATTERN.fullmatch(user_id) is not None
 
 
 class AuthLayer:
-    """ASGI middleware: ``Authorization: Bearer KEY`` everywhere but ``/health``, scoped per user.
+    """ASGI middleware: ``Authorization: Bearer KEY`` everywhere but ``/health``.
 
+    It decides *who* asks (the principal) and refuses a user key on the admin-only endpoints; which
+    user's data a request may reach is decided by the route, on the very id the route uses
+    (:func:`may_access`), so the check and the handler can never read the id differently.
     Runs before anything reads the body, so an unauthenticated client costs no parsing.
     """
 
-    def __init__(self, app: Any, credentials: Credentials, body_limit: int,
-                 send_json: Callable[[Any, int, Any], Awaitable[None]]) -> None:
-        self.app, self.creds, self.body_limit, self.send_json = app, credentials, body_limit, send_json
-
-    def _error(self, scope: dict, message: str, status: int = 401) -> Any:
-        """The OpenAI error envelope under ``/v1/``, ``{"detail"}`` elsewhere (as the app answers)."""
-        if scope["path"].startswith("/v1/"):
-            kind = {401: "authentication_error", 403: "permission_error"}.get(status, "invalid_request_error")
-            return {"error": {"message": message, "type": kind, "param": None, "code": status}}
-        return {"detail": message, "param": None}
+    def __init__(self, app: Any, credentials: Credentials) -> None:
+        self.app, self.creds = app, credentials
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] == "/health":
             await self.app(scope, receive, send)
             return
+        names = {unquote(pair.split("=", 1)[0]).lower()
+                 for pair in scope.get("query_string", b"").decode("latin-1").split("&") if pair}
+        if names & set(QUERY_KEY_NAMES):
+            await self._deny(send, 401, "keys are accepted only in the Authorization header (Bearer KEY), "
+                                        "never in the query string; this request was not served")
+            return
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         who = self.creds.who(header[7:]) if header.startswith("Bearer ") else None
         if who is None:
-            await self.send_json(send, 401, self._error(scope, "missing or wrong key (Authorization: Bearer KEY)"))
+            await self._deny(send, 401, "missing or wrong key (Authorization: Bearer KEY)")
             return
         scope.setdefault("state", {})["lamp_principal"] = who
-        if who != ADMIN:
-            user = who[len("user:"):]
-            path = scope["path"]
-            parts = path.split("/")
-            if len(parts) >= 3 and parts[1] == "users":
-                if unquote(parts[2]) != user:
-                    await self._forbid(scope, send, "this key may only reach its own user's data")
-                    return
-            elif path in BODY_USER_FIELDS and scope.get("method") == "POST":
-                body, ok = await self._read_body(receive)
-                if not ok:
-                    await self.send_json(send, 413, self._error(scope, f"request body over {self.body_limit} bytes",
-                                                                413))
-                    return
-                named = _named_user(body, BODY_USER_FIELDS[path])
-                if named is not None and named != user:
-                    await self._forbid(scope, send, f"this key may only use user {user!r}'s profile")
-                    return
-                receive = _replay(body, receive)
-            elif not (path.startswith("/v1/") or path == "/personalize"):
-                await self._forbid(scope, send, "this endpoint needs the admin key")
-                return
+        path = scope["path"]
+        user_scoped = path.startswith("/users/") or path.startswith("/v1/") or path == "/personalize"
+        if who != ADMIN and not user_scoped:
+            await self._deny(send, 403, "this endpoint needs the admin key")
+            return
         await self.app(scope, receive, send)
 
-    async def _forbid(self, scope: dict, send: Any, message: str) -> None:
-        await self.send_json(send, 403, self._error(scope, message, 403))
-
-    async def _read_body(self, receive: Any) -> tuple[bytes, bool]:
-        chunks, seen = [], 0
-        while True:
-            msg = await receive()
-            if msg["type"] != "http.request":
-                break
-            chunk = msg.get("body", b"")
-            seen += len(chunk)
-            if seen > self.body_limit:
-                return b"", False
-            chunks.append(chunk)
-            if not msg.get("more_body"):
-                break
-        return b"".join(chunks), True
-
-
-def _named_user(body: bytes, field_name: str) -> str | None:
-    """The user a JSON body names; a body that is not a JSON object is left for the app to refuse."""
-    try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    value = obj.get(field_name) if isinstance(obj, dict) else None
-    return value if isinstance(value, str) else (None if value is None else repr(value))
-
-
-def _replay(body: bytes, upstream: Any) -> Callable[[], Awaitable[dict]]:
-    """The body already read, then the client's own messages (a disconnect, when it comes)."""
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if sent:
-            return await upstream()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-    return receive
+    async def _deny(self, send: Any, status: int, message: str) -> None:
+        await send_json(send, status, error_body(status, message))

@@ -53,6 +53,7 @@ class Job:
     completion_tokens: int = 0
     finish_reason: str = "length"
     error: BaseException | None = None
+    streamed: int = 0                  # characters already handed to on_text (kept if the job is rerun)
     done: threading.Event = field(default_factory=threading.Event)
 
     def batch_key(self) -> Any:
@@ -100,7 +101,6 @@ class _RowWatch:
         self.jobs, self.tokenizer, self.start, self.eos_ids = jobs, tokenizer, start, eos_ids
         self.abort = abort or threading.Event()
         self.finished = [False] * len(jobs)
-        self.sent = [0] * len(jobs)
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
@@ -128,9 +128,9 @@ class _RowWatch:
             ready = len(text) - _held_back(text, job.stops)
         else:
             ready = len(text)
-        if ready > self.sent[row] and job.on_text is not None:
-            job.on_text(text[self.sent[row]:ready])
-        self.sent[row] = max(self.sent[row], ready)
+        if ready > job.streamed and job.on_text is not None:
+            job.on_text(text[job.streamed:ready])
+        job.streamed = max(job.streamed, ready)
         if reason is not None:
             self.finished[row] = True
             job.output, job.completion_tokens, job.finish_reason = text, len(ids), reason
@@ -227,13 +227,26 @@ class BatchEngine:
                 return
             try:
                 with self.lock:
-                    self._run_batch(batch)
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-                for job in batch:
-                    job.error = exc
+                    self._run_isolated(batch)
             finally:
                 for job in batch:
                     job.done.set()
+
+    def _run_isolated(self, batch: list[Job]) -> None:
+        """Run a batch; if it fails, run each of its jobs alone, so a request that fails gets its own
+        error and leaves, and every other one finishes with the output it would have had alone."""
+        try:
+            self._run_batch(batch)
+            return
+        except Exception as exc:  # noqa: BLE001 - isolated below
+            if len(batch) == 1:
+                batch[0].error = exc
+                return
+        for job in batch:
+            try:
+                self._run_batch([job])
+            except Exception as exc:  # noqa: BLE001 - this job's own error, answered to its request
+                job.error = exc
 
     def _run_batch(self, jobs: list[Job]) -> None:
         import torch

@@ -269,7 +269,7 @@ def test_strings_nested_at_any_depth_are_under_the_size_limit(service):
     deep = {"id": "n1", "text": "ok", "score": "3", "meta": {"notes": [{"body": "x" * 301}]}}
     with client(url, ADMIN_KEY) as admin:
         r = put(admin, "nest", [deep])
-        assert r.status_code == 413 and "meta.notes[0].body" in r.json()["detail"]
+        assert r.status_code == 413 and "meta.notes[0].body" in r.json()["error"]["message"]
     assert store.get_profile("nest") is None
 
 

@@ -150,7 +150,7 @@ def test_post_items_appends_and_refuses_duplicates_and_unknown_users(client):
     r = client.post("/users/u-add/items", json={"profile": USER_A[1:]})
     assert r.json()["items"] == 3
     r = client.post("/users/u-add/items", json={"profile": USER_A[:1]})
-    assert r.status_code == 409 and "'a1'" in r.json()["detail"]
+    assert r.status_code == 409 and "'a1'" in r.json()["error"]["message"]
     assert client.post("/users/u-none/items", json={"profile": USER_A}).status_code == 404
     r = client.post("/users/u-new/items", json={"profile": USER_A, "task": "LaMP_3"})
     assert r.json() == {"user_id": "u-new", "task": "LaMP-3", "items": 3}
@@ -170,42 +170,42 @@ def test_invalid_items_are_refused_with_every_problem_named(client):
            {"id": "bd", "text": "t", "score": "1", "date": "yesterday"}]
     r = client.put("/users/u-bad/profile", json={"task": "LaMP-3", "profile": bad})
     assert r.status_code == 422
-    msg = r.json()["detail"]
+    msg = r.json()["error"]["message"]
     assert "'nos'" in msg and "'score'" in msg and "no 'id'" in msg and "YYYY-MM-DD" in msg
     assert client.get("/users/u-bad/profile").status_code == 404     # nothing written
 
 
 def test_unknown_task_gets_a_did_you_mean(client):
     r = client.put("/users/u-t/profile", json={"task": "LaMP-33", "profile": USER_A})
-    assert r.status_code == 422 and "did you mean" in r.json()["detail"] and r.json()["param"] == "task"
+    assert r.status_code == 422 and "did you mean" in r.json()["error"]["message"] and r.json()["error"]["param"] == "task"
 
 
 def test_size_limits_answer_413_naming_the_field(client):
     r = client.put("/users/u-big/profile", json={"task": "LaMP-3", "profile": USER_A * 3})
-    assert r.status_code == 413 and "9 items" in r.json()["detail"]
+    assert r.status_code == 413 and "9 items" in r.json()["error"]["message"]
     long_item = [{"id": "1", "text": "x" * 501, "score": "3"}]
     r = client.put("/users/u-big/profile", json={"task": "LaMP-3", "profile": long_item})
-    assert r.status_code == 413 and "profile[0].text" in r.json()["detail"]
+    assert r.status_code == 413 and "profile[0].text" in r.json()["error"]["message"]
     put(client, "u-big", USER_A)
     r = client.post("/users/u-big/items", json={"profile": [{"id": f"n{i}", "text": "t", "score": "1"} for i in range(4)]})
-    assert r.status_code == 413 and "would have 7 items" in r.json()["detail"]
+    assert r.status_code == 413 and "would have 7 items" in r.json()["error"]["message"]
     r = client.post("/personalize", json={"user_id": "u-big", "input": "x" * 501})
-    assert r.status_code == 413 and r.json()["param"] == "input"
+    assert r.status_code == 413 and r.json()["error"]["param"] == "input"
     r = client.post("/personalize", content=b'{"user_id": "' + b"x" * 30_000 + b'"}',
                     headers={"content-type": "application/json"})
-    assert r.status_code == 413 and "body over 20000 bytes" in r.json()["detail"]
+    assert r.status_code == 413 and "body over 20000 bytes" in r.json()["error"]["message"]
 
 
 def test_shape_errors_answer_422_naming_the_field(client):
     r = client.post("/personalize", json={"user_id": "u"})
-    assert r.status_code == 422 and "input" in r.json()["detail"]
+    assert r.status_code == 422 and "input" in r.json()["error"]["message"]
     r = client.post("/personalize", json={"user_id": "u", "input": "x", "k": -1})
-    assert r.status_code == 422 and r.json()["param"] == "k"
+    assert r.status_code == 422 and r.json()["error"]["param"] == "k"
     put(client, "u-mt", USER_A)
     r = client.post("/personalize", json={"user_id": "u-mt", "input": "x", "max_tokens": 17})
-    assert r.status_code == 422 and "at most 16" in r.json()["detail"]
+    assert r.status_code == 422 and "at most 16" in r.json()["error"]["message"]
     r = client.put("/users/" + "u" * 257 + "/profile", json={"task": "LaMP-3", "profile": USER_A})
-    assert r.status_code == 422 and r.json()["param"] == "user_id"
+    assert r.status_code == 400 and r.json()["error"]["param"] == "user_id"
 
 
 # --------------------------------------------------------------------------- personalize
@@ -258,16 +258,16 @@ def test_personalize_uses_the_chosen_retriever_from_the_registry(client):
     assert client.post("/personalize", json={**ask, "retriever": "random"}).json()["retrieved"] == first
     put(client, "u-nodate", USER_B)
     r = client.post("/personalize", json={"user_id": "u-nodate", "input": "x", "retriever": "recency"})
-    assert r.status_code == 422 and "date" in r.json()["detail"]
+    assert r.status_code == 422 and "date" in r.json()["error"]["message"]
 
 
 def test_personalize_errors_for_unknown_user_task_mismatch_and_unknown_retriever(client):
     assert client.post("/personalize", json={"user_id": "ghost", "input": "x"}).status_code == 404
     put(client, "u-mm", USER_A)
     r = client.post("/personalize", json={"user_id": "u-mm", "input": "x", "task": "LaMP-4"})
-    assert r.status_code == 409 and "LaMP-3 profile" in r.json()["detail"]
+    assert r.status_code == 409 and "LaMP-3 profile" in r.json()["error"]["message"]
     r = client.post("/personalize", json={"user_id": "u-mm", "input": "x", "retriever": "bm52"})
-    assert r.status_code == 422 and r.json()["param"] == "retriever"
+    assert r.status_code == 422 and r.json()["error"]["param"] == "retriever"
 
 
 # --------------------------------------------------------------------------- OpenAI API
@@ -351,7 +351,7 @@ def test_a_body_streamed_without_content_length_is_cut_off_at_the_limit(client):
         yield b'", "input": "x"}'
 
     r = client.post("/personalize", content=chunks(), headers={"content-type": "application/json"})
-    assert r.status_code == 413 and "body over 20000 bytes" in r.json()["detail"]
+    assert r.status_code == 413 and "body over 20000 bytes" in r.json()["error"]["message"]
 
 
 def test_an_upstream_failure_behind_lamp_serve_is_a_502_naming_the_failed_request():

@@ -115,6 +115,10 @@ class Backend:
         """The text actually sent to the model (e.g. wrapped in a chat template)."""
         return prompt
 
+    def cut_prompt(self, prompt: str, max_length: int) -> str:
+        """The backend's final truncation of the user text to ``max_length`` (default: none)."""
+        return prompt
+
     #: True: the driver calls :meth:`predict_examples` with :class:`Example` objects.
     uses_examples: bool = False
     #: True: ``model`` names weights (a folder, hub id or bundled name) loaded into this process,

@@ -50,10 +50,12 @@ class DummyBackend(Backend):
         self.tokenizer = WordCounter()
         self.calls = 0          # backend calls, so tests can see what the cache saved
 
+    def cut_prompt(self, prompt: str, max_length: int) -> str:
+        """A prompt budget counted in words, as the dummy's tokenizer counts."""
+        return " ".join(prompt.split()[:max_length]) if max_length > 0 else prompt
+
     def _cut(self, prompt: str, settings: GenerationSettings) -> str:
-        words = prompt.split()
-        limit = settings.max_input_length
-        return " ".join(words[:limit]) if limit > 0 else prompt
+        return self.cut_prompt(prompt, settings.max_input_length)
 
     def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
         self.calls += 1

@@ -205,6 +205,9 @@ class HFBackend(Backend):
     def _cut(self, prompt: str, max_length: int) -> str:
         return prompt
 
+    def cut_prompt(self, prompt: str, max_length: int) -> str:
+        return self._cut(prompt, max_length)
+
     def _generate_batch(self, texts: list[str], settings: GenerationSettings) -> list[str]:
         raise NotImplementedError
 
