@@ -322,12 +322,28 @@ def _installed_spacy_model() -> str | None:
     return next((name for name in SPACY_MODELS if importlib.util.find_spec(name) is not None), None)
 
 
+#: Forms of PII the patterns do not find, whatever is installed (``lamp scrub --coverage`` prints them).
+NOT_COVERED_FORMS: tuple[str, ...] = (
+    "phone numbers written as bare digits without '+' or separators (indistinguishable from item numbers)",
+    "national phone formats outside US/CA, UK, DE, FR, IL, IN and BR (international '+' forms are covered)",
+    "US passport, SSN and NHS numbers written as bare digits without the word naming them nearby",
+    "passports of countries other than the US",
+    "card numbers of 12-13 bare digits (they look like UPC/EAN barcodes) and UATP cards",
+    "street addresses not of the form number + name + suffix (e.g. 'Hauptstrasse 5', 'Rue de Rivoli 12')",
+    "addresses whose suffix is also a common word (Loop, Park, Point, Square...) with a plain house number "
+    "and no address cue nearby",
+    "bare host names written in capitals (WWW and scheme forms are covered); a bare shop name such as "
+    "amazon.com IS scrubbed as a URL",
+    "dates (kept on purpose), and PII in gold outputs",
+)
+
+
 def coverage(use_ner: bool | None = None) -> dict[str, Any]:
     """What a scrubber built now would detect: entity kinds, and whether names/places are among them."""
     model = _installed_spacy_model() if use_ner is not False else None
     entities = PATTERN_ENTITIES + (NER_ENTITIES if model else ())
     return {"entities": list(entities), "ner_model": model,
-            "not_covered": [] if model else list(NER_ENTITIES)}
+            "not_covered": [] if model else list(NER_ENTITIES), "not_covered_forms": list(NOT_COVERED_FORMS)}
 
 
 def _build_analyzer(use_ner: bool | None) -> tuple[Any, list[str], str | None]:
