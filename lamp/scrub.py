@@ -108,7 +108,8 @@ _NANP_PHONE = (r"(?<![\w+-])(?:(?:\+1|001)[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ])\d{
 #: Runs of digit groups joined by one separator each: card candidates, checked by :func:`_card_span`.
 _DIGIT_RUN = r"(?<![\w.,-])\d+(?:[ .-]\d+)*(?![\w]|[.,-]\d)"
 #: Card brands (IIN range, digits of the prefix, allowed lengths): Visa, Mastercard 51-55 and 2221-2720,
-#: Amex, Diners, Discover, JCB, UnionPay, Maestro, Mir, RuPay, Verve, Troy, Elo, Dankort, InterPayment.
+#: Amex, Diners, Discover, JCB (and its legacy 15-digit 2131/1800), UnionPay, Maestro, Mir, RuPay, Verve, Troy,
+#: Elo, Dankort, InterPayment, and legacy 13-digit Visa.
 CARD_RANGES: tuple[tuple[int, int, int, tuple[int, ...]], ...] = (
     (4, 4, 1, (16, 19)), (51, 55, 2, (16,)), (2221, 2720, 4, (16,)), (34, 34, 2, (15,)), (37, 37, 2, (15,)),
     (300, 305, 3, (14, 16, 17, 18, 19)), (3095, 3095, 4, (14, 16, 17, 18, 19)), (36, 36, 2, (14, 16, 17, 18, 19)),
@@ -116,7 +117,10 @@ CARD_RANGES: tuple[tuple[int, int, int, tuple[int, ...]], ...] = (
     (644, 649, 3, (16, 17, 18, 19)), (65, 65, 2, (16, 17, 18, 19)), (62, 62, 2, (16, 17, 18, 19)),
     (81, 82, 2, (16, 17, 18, 19)), (50, 50, 2, tuple(range(12, 20))), (56, 69, 2, tuple(range(12, 20))),
     (2200, 2204, 4, (16, 17, 18, 19)), (9792, 9792, 4, (16,)), (353, 353, 3, (16,)), (356, 356, 3, (16,)),
+    (4, 4, 1, (13,)), (3500, 3599, 4, (16, 17, 18, 19)), (2131, 2131, 4, (15,)), (1800, 1800, 4, (15,)),
 )
+#: Words naming a card: with one of them shortly before, 12-13 bare digits count as a card number.
+_CARD_CUE = re.compile(r"(?i)\b(?:card|cc|visa|maestro|mastercard|credit|debit)\b")
 #: IBAN length per country (SWIFT IBAN registry).
 IBAN_LENGTHS: dict[str, int] = dict(
     (code[:2], int(code[2:])) for code in """
@@ -181,8 +185,8 @@ def _card_span(m: re.Match, text: str) -> tuple[int, int] | None:
             sizes = [e - s for s, e in part]
             if not 12 <= sum(sizes) <= 19 or (best and best[1] - best[0] >= part[-1][1] - part[0][0]):
                 continue
-            if len(part) == 1:
-                ok = sizes[0] >= 14                       # bare 12-13 digits: barcodes (UPC, EAN-13), not cards
+            if len(part) == 1:                        # bare 12-13 digits are barcodes (UPC, EAN-13) unless a card is named
+                ok = sizes[0] >= 14 or bool(_CARD_CUE.search(text[max(0, part[0][0] - 40):part[0][0]]))
             else:
                 seps = {text[e:s] for (_, e), (s, _) in zip(part, part[1:])}
                 ok = (len(seps) == 1 and 4 <= sizes[0] <= 6 and all(3 <= n <= 8 for n in sizes[1:-1])
@@ -328,7 +332,8 @@ NOT_COVERED_FORMS: tuple[str, ...] = (
     "national phone formats outside US/CA, UK, DE, FR, IL, IN and BR (international '+' forms are covered)",
     "US passport, SSN and NHS numbers written as bare digits without the word naming them nearby",
     "passports of countries other than the US",
-    "card numbers of 12-13 bare digits (they look like UPC/EAN barcodes) and UATP cards",
+    "card numbers of 12-13 bare digits without a card word (card, visa, credit...) shortly before "
+    "(they look like UPC/EAN barcodes), and UATP cards",
     "street addresses not of the form number + name + suffix (e.g. 'Hauptstrasse 5', 'Rue de Rivoli 12')",
     "addresses whose suffix is also a common word (Loop, Park, Point, Square...) with a plain house number "
     "and no address cue nearby",
