@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import socket
 import time
@@ -43,12 +44,12 @@ class Script:
         self.max_in_flight = 0
 
 
-def make_fake_server(script: Script) -> FastAPI:
+def make_fake_server(script: Script, root: str = "/weights/fake-7b") -> FastAPI:
     app = FastAPI()
 
     @app.get("/v1/models")
     async def models() -> dict:
-        return {"object": "list", "data": [{"id": "fake-model", "object": "model", "root": "/weights/fake-7b"}]}
+        return {"object": "list", "data": [{"id": "fake-model", "object": "model", "root": root}]}
 
     async def answer(request: Request, chat: bool):
         body = await request.json()
@@ -393,3 +394,197 @@ def test_the_identity_follows_the_model_the_server_reports_and_a_swap_mid_run_fa
         assert backend(url, model="alias").identity != identity_a          # new weights, new cache key
         with pytest.raises(GenerationFailures, match="model behind the URL changed"):
             first.generate(["p"], GREEDY)                                  # never cached under the old key
+
+
+# --------------------------------------------------------------------------- several servers
+
+@pytest.fixture(scope="module")
+def second_server():
+    script = Script()
+    with running_server(make_fake_server(script)) as url:
+        yield script, url
+
+
+@pytest.fixture
+def two(server, second_server):
+    for script, _ in (server, second_server):
+        script.reset()
+    return server, second_server
+
+
+def test_base_url_takes_several_servers_as_a_list_or_with_commas():
+    b = backend("http://a:1, http://b:2/v1/", model="m")
+    assert b.base_urls == ["http://a:1/v1", "http://b:2/v1"] and b.base_url == "http://a:1/v1"
+    assert backend(["http://a:1", "http://b:2,http://c:3"], model="m").base_urls == \
+        ["http://a:1/v1", "http://b:2/v1", "http://c:3/v1"]
+    with pytest.raises(LampError, match="more than once"):
+        backend("http://a:1,http://a:1/v1", model="m")
+
+
+def test_the_default_concurrency_suits_a_gpu_server():
+    b = backend("http://a:1,http://b:2", model="m")
+    assert b.max_concurrency == 64 and b.batch_size == 8 * 64 * 2
+
+
+def test_requests_are_spread_over_the_servers_each_within_max_concurrency(two):
+    (script_a, url_a), (script_b, url_b) = two
+    script_a.default_delay = script_b.default_delay = 0.05
+    b = backend([url_a, url_b], max_concurrency=2)
+    prompts = [f"s{i}" for i in range(12)]
+    assert b.generate(prompts, GREEDY) == [f"<{p}>" for p in prompts]
+    assert len(script_a.bodies) + len(script_b.bodies) == 12 and min(len(script_a.bodies), len(script_b.bodies)) >= 4
+    assert script_a.max_in_flight == script_b.max_in_flight == 2
+    assert b.servers.answered == [len(script_a.bodies), len(script_b.bodies)]
+
+
+def test_a_failed_request_moves_to_the_other_server_at_once(two):
+    (script_a, url_a), (script_b, url_b) = two
+    script_a.plans = {"p": [503] * 10}
+    script_b.plans = {"p": [503] * 10}
+    b = backend([url_a, url_b], backoff_base=30.0, max_retries=1)     # a backoff would take 15 s or more
+    start = time.monotonic()
+    outputs, failures = b.generate_partial(["p"], GREEDY)
+    assert time.monotonic() - start < 5
+    assert script_a.attempts.get("p", 0) == script_b.attempts.get("p", 0) == 1     # one try on each
+    assert failures[0].attempts == 2 and failures[0].server in (f"{url_a}/v1", f"{url_b}/v1")
+    script_a.plans = {"q": [500]}                                     # the first request goes to the first server
+    start = time.monotonic()
+    first = backend([url_a, url_b], backoff_base=30.0)
+    assert first.generate(["q"], GREEDY) == ["<q>"] and first.servers.moved == 1
+    assert (script_a.attempts["q"], script_b.attempts["q"]) == (1, 1) and time.monotonic() - start < 5
+
+
+def test_servers_that_serve_different_models_stop_at_start_naming_both(two):
+    (_, url_a), _ = two
+    with running_server(make_fake_server(Script(), root="/weights/other-7b")) as url_c:
+        with pytest.raises(LampError, match=rf"do not serve the same model.*{url_a}/v1.*fake-7b.*{url_c}/v1.*other-7b"):
+            backend([url_a, url_c], model="fake-model").identity
+    with running_server(_swappable_server({"weights": "/models/a.gguf"})) as url_d:
+        with pytest.raises(LampError, match=rf"{url_d}/v1 does not serve the model 'fake-model'.*it serves 'alias'"):
+            backend([url_a, url_d], model="fake-model").identity
+
+
+# --------------------------------------------------------------------------- real lamp serve processes
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServeProcess:
+    """``lamp serve`` in a subprocess on 127.0.0.1, counting the completions it logs."""
+
+    def __init__(self, folder: str, port: int) -> None:
+        import subprocess
+        import sys
+        import threading
+
+        self.url, self.completions = f"http://127.0.0.1:{port}", 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lamp", "serve", "--model", folder, "--served-model-name", "tiny", "--no-auth",
+             "--port", str(port), "--max-batch", "1", "--db", ":memory:"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines: list[str] = []
+        self.counted = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            with self.counted:
+                self.lines.append(line)
+                self.completions += "/v1/completions" in line
+                self.counted.notify_all()
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("lamp serve exited:\n" + "".join(self.lines))
+            try:
+                if httpx.get(self.url + "/health", trust_env=False).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("lamp serve did not start:\n" + "".join(self.lines))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def _evaluate_llm(argv: list[str]) -> int:
+    import argparse
+
+    from lamp.cli import run_verb
+    from lamp.evaluate_llm import configure, run
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    return run_verb(run, parser.parse_args(argv))
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory) -> str:
+    from tiny_models import save_small_llama, word_tokenizer
+
+    words = "what is the score of following review on a scale 1 to 5 great kit works well broke fast book"
+    return str(save_small_llama(tmp_path_factory.mktemp("tiny-llama"), word_tokenizer([words], chat=True),
+                                hidden=32, layers=2))
+
+
+def test_two_lamp_serve_processes_one_killed_mid_run_every_prediction_written_once_as_by_one(
+        tiny_llama, tmp_path, monkeypatch, capsys):
+    import threading
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_3" / "dev" / "dev_questions.json"
+    servers = [ServeProcess(tiny_llama, _free_port()) for _ in range(2)]
+    try:
+        for s in servers:
+            s.wait_ready()
+        a, b = servers
+
+        def run(urls: str, out: str, max_retries: int = 5) -> int:
+            monkeypatch.setenv("LAMP_CACHE_DIR", str(tmp_path / f"cache-{out}"))   # no answer from another run
+            return _evaluate_llm(["--validation_data", str(data), "--task", "LaMP-3", "--model_addr", "tiny",
+                                  "--base_url", urls, "--num_beams", "1", "--generation_max_length", "6",
+                                  "--backend_options", json.dumps({"max_concurrency": 2, "backoff_base": 0.05,
+                                                                   "max_retries": max_retries}),
+                                  "--output_dir", str(tmp_path / out)])
+
+        def kill_after(server: ServeProcess, answered: int, killed: threading.Event) -> None:
+            with server.counted:          # the identity probe is one completion; then real answers
+                server.counted.wait_for(lambda: server.completions >= answered, timeout=120)
+            server.stop()
+            killed.set()
+
+        assert run(a.url, "one") == 0
+        killed = threading.Event()
+        killer = threading.Thread(target=kill_after, args=(b, 4, killed))
+        killer.start()
+        assert run(f"{a.url},{b.url}", "two") == 0
+        killer.join()
+        assert killed.is_set() and b.proc.returncode is not None
+        one = json.loads((tmp_path / "one" / "predictions.json").read_text())
+        two = json.loads((tmp_path / "two" / "predictions.json").read_text())
+        ids = [g["id"] for g in two["golds"]]
+        assert len(ids) == len(set(ids)) == 40 and two == one
+        assert 4 <= b.completions < 1 + 40             # B answered some, and died before the end
+
+        # the last server dies mid-run: exit 2 naming it, and no predictions file at all
+        killed = threading.Event()
+        killer = threading.Thread(target=kill_after, args=(a, a.completions + 4, killed))
+        killer.start()
+        capsys.readouterr()
+        assert run(a.url, "dead", max_retries=1) == 2
+        killer.join()
+        err = capsys.readouterr().err
+        assert f"{a.url}/v1" in err and "failed" in err and "Traceback" not in err
+        assert not (tmp_path / "dead" / "predictions.json").exists()
+    finally:
+        for s in servers:
+            s.stop()
