@@ -1,7 +1,9 @@
 """PII scrubbing of users' texts (``lamp scrub`` and the ``--scrub`` option of rank/run/train/adapters/serve).
 
-Detection is Presidio's analyzer with its pattern recognizers (plus one pattern recognizer of ours
-for street addresses); replacement is Presidio's anonymizer. Each detected span becomes a
+Detection is Presidio's analyzer: its email, IP, MAC, Bitcoin and SSN recognizers and phonenumbers
+matcher, and ours (:data:`CUSTOM_RECOGNIZERS`: cards, IBANs, URLs, street addresses, passports, NHS
+numbers...) in place of the Presidio ones that missed realistic formats or read item numbers as PII
+(:data:`REPLACED_RECOGNIZERS`); replacement is Presidio's anonymizer. Each detected span becomes a
 placeholder such as ``<EMAIL_ADDRESS_1>``, numbered per user: the same email is the same token
 everywhere in that user's input and profile, so habits ("always writes to the same address")
 survive, while two users' tokens say nothing about each other.
