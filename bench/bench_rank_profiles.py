@@ -31,7 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -64,43 +66,113 @@ with open(sys.argv[2], "w") as f:
 OFFICIAL_IMPORTS = "import torch\nfrom transformers import AutoModel, AutoTokenizer\nimport tqdm\n"
 
 
-def make_questions(path: Path, n: int, seed: int = 0, corpus_words: int = 4_000_000) -> None:
-    """Write ``n`` LaMP-4-shaped questions to ``path`` (a JSON list, as the official files are)."""
-    rng = np.random.default_rng(seed)
+@dataclass(frozen=True)
+class Shape:
+    """A kind of data: how words are drawn and how long documents and profiles are."""
+
+    about: str
+    vocabulary: Callable[[np.random.Generator], tuple[list[str], np.ndarray]]   # words, probabilities
+    doc_words: tuple[int, int] = (50, 166)          # document text length in words, [low, high)
+    title_words: tuple[int, int] = (6, 15)
+    profile_median: float = 150                     # log-normal profile sizes, clipped to 10..1,000
+
+
+def _word_like(rng: np.random.Generator, size: int) -> list[str]:
+    """``size`` distinct-ish word-like strings of 1-14 letters with English letter frequencies."""
     letters = np.array(list("etaoinshrdlcumwfgypbvkjxqz"))
     freq = np.array([12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.4, 2.2, 2.0, 2.0, 1.9,
                      1.5, 1.0, 0.8, 0.2, 0.2, 0.1, 0.1])
-    vocab_size = 50_000
-    lengths = np.clip(rng.poisson(5, vocab_size) + 1, 1, 14)
+    lengths = np.clip(rng.poisson(5, size) + 1, 1, 14)
     chars = rng.choice(letters, size=int(lengths.sum()), p=freq / freq.sum())
     ends = np.cumsum(lengths)
-    vocab = ["".join(chars[e - k:e]) for e, k in zip(ends.tolist(), lengths.tolist())]
-    punct = ["", "", "", "", "", "", ",", ".", ";", ":", "'s", "!"]
-    vocab = [w + punct[i % len(punct)] if i > 100 else w.capitalize() if i % 7 == 0 else w
-             for i, w in enumerate(vocab)]
-    p = 1.0 / np.arange(1, vocab_size + 1) ** 1.05
-    p /= p.sum()
+    return ["".join(chars[e - k:e]) for e, k in zip(ends.tolist(), lengths.tolist())]
+
+
+def _zipf(size: int, exponent: float) -> np.ndarray:
+    p = 1.0 / np.arange(1, size + 1) ** exponent
+    return p / p.sum()
+
+
+_PUNCT = ["", "", "", "", "", "", ",", ".", ";", ":", "'s", "!"]
+
+
+def _lamp_vocabulary(size: int, exponent: float) -> Callable[[np.random.Generator], tuple[list[str], np.ndarray]]:
+    """Word-like strings, past the first hundred with punctuation attached, some capitalised."""
+    def make(rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+        words = _word_like(rng, size)
+        words = [w + _PUNCT[i % len(_PUNCT)] if i > 100 else w.capitalize() if i % 7 == 0 else w
+                 for i, w in enumerate(words)]
+        return words, _zipf(size, exponent)
+    return make
+
+
+#: English function words, most frequent first: the head of a real text's word distribution.
+STOP_WORDS = ("the of and to a in is that for it was on with as he be by at his are this from I or have an "
+              "not but they which had one you were her all she there would their we him been has when who "
+              "will more no if out so said what up its about into than them can only other new some could "
+              "time these two may then do first any my now such like our over man me even most made after "
+              "also did many before must through back years where much your way well down should because "
+              "each just those people how too little state good very make world still own see men work long "
+              "get here between both life being under never day same another know while last might us great "
+              "old year off come since against go came right used take three The It In A He This But And").split()
+
+#: Non-ASCII pieces: accented Latin, Cyrillic, Greek, CJK, emoji, a combining accent, typographic quotes.
+_FOREIGN = ["é", "ü", "ß", "ø", "ñ", "ç", "ł", "ő", "а", "б", "в", "г", "д", "ж", "λ", "π", "σ", "ω",
+            "日", "本", "語", "中", "文", "字", "\U0001f600", "\U0001f44d", "e\u0301", "“", "”", "–"]
+
+
+def _text_vocabulary(rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+    """Real-text-like: a stop-word head holding about 40% of the tokens, then a Zipf tail of 60,000
+    words of which one in eight holds non-ASCII characters and one in 40 is a long compound."""
+    tail = _word_like(rng, 60_000)
+    for i in range(0, len(tail), 8):                           # non-ASCII words
+        w = tail[i]
+        at = int(rng.integers(0, len(w) + 1))
+        tail[i] = w[:at] + "".join(rng.choice(_FOREIGN, size=int(rng.integers(1, 4)))) + w[at:]
+    for i in range(3, len(tail), 40):                          # over 15 bytes: the tokenizer's long path
+        tail[i] = tail[i] + tail[i - 1] + tail[i - 2]
+    tail = [w + _PUNCT[i % len(_PUNCT)] if i % 3 == 0 else w.capitalize() if i % 11 == 0 else w
+            for i, w in enumerate(tail)]
+    head = _zipf(len(STOP_WORDS), 1.0) * 0.4
+    return STOP_WORDS + tail, np.concatenate([head, _zipf(len(tail), 1.05) * 0.6])
+
+
+#: Every shape :func:`make_questions` can generate; 2,000 questions of each make a file of 300-400 MB.
+SHAPES: dict[str, Shape] = {
+    "lamp4": Shape("LaMP-4-like: a Zipf vocabulary of 50,000 word-like strings", _lamp_vocabulary(50_000, 1.05)),
+    "small-vocab": Shape("300 words, so every query word is in most documents", _lamp_vocabulary(300, 0.8)),
+    "long-docs": Shape("300 words, documents of 400-1,500 words, profiles of median 25 items",
+                       _lamp_vocabulary(300, 0.8), doc_words=(400, 1500), profile_median=25),
+    "text": Shape("real-text-like: a stop-word head, a Zipf tail, non-ASCII words", _text_vocabulary),
+}
+
+
+def make_questions(path: Path, n: int, seed: int = 0, corpus_words: int = 4_000_000, shape: str = "lamp4") -> None:
+    """Write ``n`` LaMP-4-shaped questions of ``shape`` to ``path`` (a JSON list, as the official files are)."""
+    spec = SHAPES[shape]
+    rng = np.random.default_rng(seed)
+    vocab, p = spec.vocabulary(rng)
     # One long Zipf text; every document is a run of consecutive words from a random offset in it.
-    words = [vocab[i] for i in rng.choice(vocab_size, size=corpus_words, p=p).tolist()]
+    words = [vocab[i] for i in rng.choice(len(vocab), size=corpus_words, p=p).tolist()]
     corpus = " ".join(words)
     starts = np.zeros(corpus_words + 1, dtype=np.int64)
     np.cumsum([len(w) + 1 for w in words], out=starts[1:])
     starts = starts.tolist()
 
-    def text(k: int) -> str:
+    def text(low_high: tuple[int, int]) -> str:
+        k = min(int(rng.integers(*low_high)), corpus_words - 1)
         at = int(rng.integers(0, corpus_words - k))
         return corpus[starts[at]:starts[at + k] - 1]
 
-    sizes = np.clip(np.round(np.exp(rng.normal(np.log(150), 0.9, n))), 10, 1000).astype(int).tolist()
+    sizes = np.clip(np.round(np.exp(rng.normal(np.log(spec.profile_median), 0.9, n))), 10, 1000).astype(int).tolist()
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("[")
         for q, size in enumerate(sizes):
-            profile = [{"text": text(int(rng.integers(50, 166))), "title": text(int(rng.integers(6, 15))),
-                        "id": f"{q}{j:04d}",
+            profile = [{"text": text(spec.doc_words), "title": text(spec.title_words), "id": f"{q}{j:04d}",
                         "date": f"{rng.integers(2008, 2023)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"}
                        for j in range(size)]
             record = {"id": f"{q:07d}", "input": "Generate a headline for the following article: "
-                      + text(int(rng.integers(30, 201))), "profile": profile}
+                      + text((30, 201)), "profile": profile}
             fh.write(("," if q else "") + json.dumps(record))
         fh.write("]")
 

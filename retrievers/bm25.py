@@ -24,6 +24,12 @@ chance in 10**5 for a profile of 25,000 distinct words) is detected and resolved
 of merging the words. Document and term frequencies, first appearances and scores are then a
 few numpy passes. Batches can be spread over worker processes, which inherit them when forked.
 
+Where the optional C extension ``retrievers._bm25_c`` is built (``setup.py``; any C compiler),
+tokens and scores come from it instead: one pass over each str's characters with CPython's own
+``Py_UNICODE_ISSPACE`` (the test ``str.split()`` makes), a hash table per profile, and the same
+float operations in the same order (built with ``-ffp-contract=off``). The numpy path below stays
+as the fallback; the tests hold both to rank_bm25.
+
 One deliberate fix: a profile with no words at all makes ``BM25Okapi`` divide by zero; here all
 its scores are 0 (so the order is ``argsort(zeros)[::-1]``).
 """
@@ -47,6 +53,18 @@ SLICE_CHARS = 250_000
 
 #: At most this many hash bits go into the sort keys (tests lower it to force collisions).
 HASH_BITS = 63
+
+def _load_compiled():  # type: ignore[no-untyped-def]
+    """The C extension when it is built and of this interface version, else None."""
+    try:
+        from retrievers import _bm25_c
+    except ImportError:
+        return None
+    return _bm25_c if getattr(_bm25_c, "VERSION", None) == 1 else None
+
+
+#: The compiled scorer (None: the numpy path); tests set it to None to check the fallback.
+_compiled = _load_compiled()
 
 _LOG_HALF: list[float] = []     # _LOG_HALF[x] == math.log(x + 0.5), the library's two logarithms
 
@@ -182,6 +200,8 @@ def bm25_scores(batch: Sequence[Profile], k1: float = K1, b: float = B,
     Scores are bit-identical to rank_bm25 0.2.2 (see the module docstring). Large batches are
     scored in slices of about ``SLICE_CHARS`` characters, whose arrays stay in the CPU caches.
     """
+    if _compiled is not None:
+        return _scores_compiled(batch, k1, b, epsilon)
     out: list[np.ndarray] = []
     lo, chars = 0, 0
     for i, (query, docs) in enumerate(batch):
@@ -190,6 +210,16 @@ def bm25_scores(batch: Sequence[Profile], k1: float = K1, b: float = B,
             out += _scores(batch[lo:i + 1], k1, b, epsilon)
             lo, chars = i + 1, 0
     return out
+
+
+def _scores_compiled(batch: Sequence[Profile], k1: float, b: float, epsilon: float) -> list[np.ndarray]:
+    """:func:`bm25_scores` by the C extension: one float64 array for the batch, a view per profile."""
+    sizes = [len(docs) for _, docs in batch]
+    logs = _log_half(max(sizes, default=0) + 1)
+    out = np.empty(sum(sizes))
+    _compiled.scores(batch, logs, float(k1), float(b), float(epsilon), out)
+    bounds = np.cumsum([0] + sizes).tolist()
+    return [out[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def _scores(batch: Sequence[Profile], k1: float, b: float, epsilon: float) -> list[np.ndarray]:

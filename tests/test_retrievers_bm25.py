@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +14,16 @@ from rank_bm25 import BM25Okapi
 
 from retrievers import bm25
 from retrievers.bm25 import bm25_rank, bm25_scores, rank_stream
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def implementation(request, monkeypatch):
+    """Every test runs on the C extension and on the numpy fallback; both must be rank_bm25 to the bit."""
+    if request.param == "numpy":
+        monkeypatch.setattr(bm25, "_compiled", None)
+    elif bm25._compiled is None:
+        pytest.skip("the C extension retrievers._bm25_c is not built (no C compiler at install)")
+    return request.param
 
 
 def official(query: str, docs: list[str]) -> tuple[np.ndarray, list[int]]:
@@ -215,3 +226,47 @@ def odd_profiles(draw):
 @given(st.lists(odd_profiles(), min_size=1, max_size=4))
 def test_random_non_ascii_profiles_with_unusual_whitespace_match_bm25okapi(batch):
     assert_same(batch)
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_rank_profiles.py"
+    spec = importlib.util.spec_from_file_location("bench_rank_profiles", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("shape", ["lamp4", "small-vocab", "long-docs", "text"])
+def test_every_benchmark_shape_matches_bm25okapi(shape, tmp_path):
+    import json
+
+    bench = _bench()
+    data = tmp_path / "q.json"
+    bench.make_questions(data, 6, seed=5, corpus_words=30_000, shape=shape)
+    questions = json.loads(data.read_text())
+    batch = [(q["input"].split("article:", 1)[1].strip(), [f"{x['title']} {x['text']}" for x in q["profile"]])
+             for q in questions]
+    if shape == "text":
+        assert any(not d.isascii() for _, docs in batch for d in docs)
+    assert_same(batch)
+
+
+def test_empty_duplicate_and_single_documents_and_queries_without_a_match():
+    docs = ["b a", "", "b a", "c", "", "a a a b"]
+    assert_same([("a b", docs), ("zz yy", docs), ("a", ["a b"]), ("q", ["a b"]), ("a", ["", "a"]),
+                 ("é ü", ["é", "ü é", "", "é"]), ("日本 語", ["日本", "語 日本 日本"])])
+
+
+def test_the_same_word_stored_with_one_two_or_four_bytes_per_character_is_one_word():
+    # "é" alone is stored one byte per character, next to "日" two, next to an emoji four.
+    docs = ["é x", "é 日", "é \U0001f600", "y é"]
+    assert_same([("é", docs), ("é \U0001f600 日", docs)])
+
+
+def test_a_document_that_is_not_a_string_is_named():
+    with pytest.raises((TypeError, AttributeError)):
+        bm25_scores([("a", ["a", 3])])
