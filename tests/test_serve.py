@@ -300,7 +300,7 @@ def test_completions_continue_the_raw_prompt_list_in_order_as_vllm_does(client, 
 
 
 @pytest.mark.parametrize("extra, status, param", [
-    ({"n": 2}, 422, "n"), ({"echo": True}, 422, "echo"), ({"logprobs": 1}, 422, "logprobs"),
+    ({"n": 2}, 422, "n"), ({"echo": True, "stream": True}, 422, "stream"), ({"logprobs": 99}, 422, "logprobs"),
     ({"model": "gpt-9"}, 404, "model"), ({"max_tokens": 99}, 422, "max_tokens"),
     ({"prompt": ["a"] * 5}, 413, "prompt"), ({"prompt": []}, 422, "prompt"),
     ({"stop": ["a", "b", "c", "d", "e"]}, 422, "stop"), ({"temperature": 3}, 422, "temperature"),
