@@ -15,11 +15,12 @@ questions. Then it runs, one after the other as separate processes:
   imports the official script makes before it reads a byte (torch, transformers' ``AutoModel`` and
   ``AutoTokenizer`` for its contriever ranker, tqdm), which is the official script as a whole process.
 
-It checks that both ranking files are identical and prints one table. Each time includes the
+It checks that both ranking files are identical and prints one table: a row per data shape
+(``--shape``, see :data:`SHAPES`) with the load average after it. Each time includes the
 interpreter start, imports, reading, ranking and writing.
 
-    python bench/bench_rank_profiles.py                    # 2,000 questions (about 390 MB)
-    python bench/bench_rank_profiles.py --questions 500    # quicker
+    python bench/bench_rank_profiles.py                    # every shape, 2,000 questions each (300-400 MB)
+    python bench/bench_rank_profiles.py --shape small-vocab --questions 500    # quicker
 """
 
 from __future__ import annotations
@@ -186,38 +187,49 @@ def timed(cmd: list[str]) -> float:
     return seconds
 
 
+def run_shape(shape: str, folder: Path, questions: int, seed: int) -> tuple[float, float, float, int, int, float]:
+    """(ours, official loop, official script) seconds, identical and all questions, MB, for one shape."""
+    data = folder / f"train_questions_{shape}_{questions}_{seed}.json"
+    if not data.exists():
+        make_questions(data, questions, seed, shape=shape)
+    ours, official = folder / "ours.json", folder / "official.json"
+    t_ours = sorted(timed([sys.executable, "retrievers/rank_profiles.py", "--input_data_addr", str(data),
+                           "--output_ranking_addr", str(ours), "--task", "LaMP-4", "--ranker", "bm25",
+                           "--no_progress"]) for _ in range(3))[1]
+    t_official = timed([sys.executable, "-c", OFFICIAL, str(data), str(official)])
+    t_script = timed([sys.executable, "-c", OFFICIAL_IMPORTS + OFFICIAL, str(data), str(official)])
+    a, b = json.loads(ours.read_text()), json.loads(official.read_text())
+    same = sum(a.get(k) == v for k, v in b.items()) if len(a) == len(b) else -1
+    return t_ours, t_official, t_script, same, len(b), data.stat().st_size / 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all",
+                        help="which generated data (default: every shape, one after the other)")
     parser.add_argument("--keep", default=None, help="generate into (and reuse) this folder instead of a temp one")
     args = parser.parse_args()
+    shapes = list(SHAPES) if args.shape == "all" else [args.shape]
+    failed = False
+    print(f"{args.questions} LaMP-4-shaped questions per shape; {os.cpu_count()} cores; whole processes, seconds; "
+          "ours: rank_profiles.py --ranker bm25 (median of 3); loop: json + BM25Okapi; script: loop + its imports")
+    print(f"{'shape':12} {'MB':>5} {'ours':>6} {'loop':>6} {'script':>7} {'vs loop':>8} {'vs script':>9} "
+          f"{'identical':>11} {'load avg':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        data = folder / f"train_questions_{args.questions}_{args.seed}.json"
-        if not data.exists():
-            make_questions(data, args.questions, args.seed)
-        ours, official = folder / "ours.json", folder / "official.json"
-        t_ours = sorted(timed([sys.executable, "retrievers/rank_profiles.py", "--input_data_addr", str(data),
-                               "--output_ranking_addr", str(ours), "--task", "LaMP-4", "--ranker", "bm25"])
-                        for _ in range(3))[1]
-        t_official = timed([sys.executable, "-c", OFFICIAL, str(data), str(official)])
-        t_script = timed([sys.executable, "-c", OFFICIAL_IMPORTS + OFFICIAL, str(data), str(official)])
-        a, b = json.loads(ours.read_text()), json.loads(official.read_text())
-        same = sum(a.get(k) == v for k, v in b.items())
-        load = os.getloadavg()[0]
-        print(f"data: {args.questions} LaMP-4-shaped questions, {data.stat().st_size / 1e6:.0f} MB; "
-              f"{os.cpu_count()} cores, load average {load:.1f} after the run")
-        print(f"{'whole process':44} {'seconds':>8} {'speed-up':>9}")
-        print(f"{'official script (loop + its imports)':44} {t_script:8.1f} {1.0:8.1f}x")
-        print(f"{'official loop alone (json + BM25Okapi)':44} {t_official:8.1f} {t_script / t_official:8.1f}x")
-        print(f"{'rank_profiles.py --ranker bm25 (median of 3)':44} {t_ours:8.1f} {t_script / t_ours:8.1f}x"
-              f"   ({t_official / t_ours:.1f}x the bare loop)")
-        print(f"identical rankings: {same} of {len(b)} questions" + ("" if len(a) == len(b) else
-              f" (ours has {len(a)})"))
-        if same != len(b) or len(a) != len(b):
-            sys.exit(1)
+        for shape in shapes:
+            t_ours, t_loop, t_script, same, total, mb = run_shape(shape, folder, args.questions, args.seed)
+            load = os.getloadavg()[0]
+            print(f"{shape:12} {mb:5.0f} {t_ours:6.2f} {t_loop:6.1f} {t_script:7.1f} {t_loop / t_ours:7.1f}x "
+                  f"{t_script / t_ours:8.1f}x {same:>5}/{total:<5} {load:8.1f}", flush=True)
+            failed |= same != total
+    for shape in shapes:
+        print(f"  {shape}: {SHAPES[shape].about}")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
