@@ -32,9 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -67,8 +66,7 @@ with open(sys.argv[2], "w") as f:
 OFFICIAL_IMPORTS = "import torch\nfrom transformers import AutoModel, AutoTokenizer\nimport tqdm\n"
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     """A kind of data: how words are drawn and how long documents and profiles are."""
 
     about: str
