@@ -178,7 +178,7 @@ class AuthLayer:
             return
         scope.setdefault("state", {})["lamp_principal"] = who
         path = scope["path"]
-        user_scoped = path.startswith("/users/") or path.startswith("/v1/") or path == "/personalize"
+        user_scoped = path.startswith(("/users/", "/v1/")) or path in ("/personalize", "/tokenize")
         if who != ADMIN and not user_scoped:
             await self._deny(send, 403, "this endpoint needs the admin key")
             return

@@ -27,7 +27,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from lamp.extras import require
+
+try:                                     # pydantic comes with fastapi (the 'serve' extra)
+    from pydantic import BaseModel, ConfigDict
+except ModuleNotFoundError:
+    require("fastapi", "serve", "lamp serve")
+    raise
 
 #: Most alternatives per position (vLLM's default ``max_logprobs``).
 MAX_LOGPROBS = 20
