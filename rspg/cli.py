@@ -115,26 +115,49 @@ def run_data(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- train / select
 
 def configure_train(parser: argparse.ArgumentParser, official: bool = False) -> None:
-    parser.add_argument("--train_data", required=not official, help="records made by `lamp rspg data`")
-    parser.add_argument("--val_data", default=None, help="validation records (scored after every epoch)")
+    """``lamp rspg train``'s flags; ``official``: ``rspg.py``'s, with its defaults (the step schedule,
+    Longformer's pooler, the official loss) and its meaning of ``--name`` (the run under ``--checkpoint_dir``)."""
+    parser.add_argument("--train_data", required=True, help="records made by `lamp rspg data`")
+    parser.add_argument("--val_data", required=official, help="validation records (scored after every epoch)")
     parser.add_argument("--task", required=True)
-    parser.add_argument("--rspg_type", default="Pre", choices=("Pre", "Post"),
+    parser.add_argument("--rspg_type", required=official, default=None if official else "Pre", choices=("Pre", "Post"),
                         help="Pre: the prompt; Post: the prompt and the generated output")
-    parser.add_argument("--name", required=True, help="output folder of the selector")
+    if official:
+        parser.add_argument("--name", default="experiment_name", help="the experiment: its folder under "
+                            "--checkpoint_dir (selector, checkpoint/step-N, predictions/)")
+        parser.add_argument("--checkpoint_dir", default="./checkpoint/", help="where experiments are saved")
+    else:
+        parser.add_argument("--name", required=True, help="output folder of the selector")
     parser.add_argument("--model_name", default=None, help="encoder folder or hub id (default: bundled "
-                        "all-MiniLM-L6-v2; the paper: allenai/longformer-base-4096)")
-    parser.add_argument("--pooling", default="auto", choices=("auto", "pooler", "cls", "mean"),
-                        help="auto: the model's pooler when it has trained weights, else mean pooling")
+                        "all-MiniLM-L6-v2; rspg.py: allenai/longformer-base-4096, as officially)")
+    parser.add_argument("--pooling", default="pooler" if official else "auto", choices=("auto", "pooler", "cls", "mean"),
+                        help="auto: the model's pooler when it has trained weights, else mean pooling "
+                             "(rspg.py: pooler, the official pooler_output)")
     parser.add_argument("--max_length_input", type=int, default=512)
-    parser.add_argument("--loss", default="paper", choices=("paper", "official"),
-                        help="paper: KL(softmax(labels/T)||softmax(o/T)); official: the code's form")
+    parser.add_argument("--loss", default="official" if official else "paper", choices=("paper", "official"),
+                        help="paper: KL(softmax(labels/T)||softmax(o/T)); official: the code's form "
+                             "(rspg.py's default)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=1e-5)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=None if official else 20,
+                        help="passes over the data" + (" instead of --total_steps" if official else ""))
+    parser.add_argument("--total_steps", type=int, default=1000 if official else None,
+                        help="optimizer steps (official 1000); instead of --epochs")
+    parser.add_argument("--save_freq", type=int, default=5000 if official else 0,
+                        help="a selector checkpoint every N steps under checkpoint/step-N (and at the end)")
+    parser.add_argument("--eval_freq", type=int, default=500 if official else 0,
+                        help="score the validation picks every N steps")
     parser.add_argument("--per_gpu_batch_size", type=int, default=1, help="questions per step (each with all n)")
     parser.add_argument("--accumulation_steps", type=int, default=1)
     parser.add_argument("--scheduler", default="fixed", choices=("fixed", "linear"))
-    parser.add_argument("--warmup_ratio", type=float, default=0.05)
+    parser.add_argument("--warmup_ratio", type=float, default=0.05, help="linear: warmup share of the total")
+    parser.add_argument("--warmup_steps", type=int, default=1000 if official else None,
+                        help="linear: warmup steps (overrides --warmup_ratio)")
+    parser.add_argument("--scheduler_steps", type=int, default=None, help="linear: the decay's end (default: total)")
+    parser.add_argument("--fixed_lr", action="store_true", help="linear: stay at the peak after warmup")
+    parser.add_argument("--optim", default="adam", choices=("adam", "adamw"))
+    parser.add_argument("--weight_decay", type=float, default=0.0)
+    parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
     parser.add_argument("--freeze_encoder", action="store_true", help="train the head only (a linear probe)")
     parser.add_argument("--retriever_prior", action="store_true",
                         help="add a learned score per retriever (not in the official model): lets the selector "
@@ -143,15 +166,26 @@ def configure_train(parser: argparse.ArgumentParser, official: bool = False) -> 
     parser.add_argument("--no_progress", action="store_true")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from rspg.train import TrainConfig, train_selector
+def train_config(args: argparse.Namespace) -> "TrainConfig":
+    from rspg.train import TrainConfig
 
-    cfg = TrainConfig(task=args.task, rspg_type=args.rspg_type, model_name=args.model_name, pooling=args.pooling,
-                      max_length_input=args.max_length_input, loss=args.loss, temperature=args.temperature,
-                      lr=args.lr, epochs=args.epochs, per_gpu_batch_size=args.per_gpu_batch_size,
-                      accumulation_steps=args.accumulation_steps, scheduler=args.scheduler,
-                      warmup_ratio=args.warmup_ratio, freeze_encoder=args.freeze_encoder,
-                      retriever_prior=args.retriever_prior, seed=args.seed)
+    init = getattr(args, "model_path", None)
+    return TrainConfig(task=args.task, rspg_type=args.rspg_type, model_name=args.model_name, pooling=args.pooling,
+                       max_length_input=args.max_length_input, loss=args.loss, temperature=args.temperature,
+                       lr=args.lr, epochs=args.epochs or 20, per_gpu_batch_size=args.per_gpu_batch_size,
+                       accumulation_steps=args.accumulation_steps, scheduler=args.scheduler,
+                       warmup_ratio=args.warmup_ratio, max_grad_norm=args.clip, freeze_encoder=args.freeze_encoder,
+                       retriever_prior=args.retriever_prior, seed=args.seed,
+                       total_steps=None if args.epochs else args.total_steps, save_freq=args.save_freq,
+                       eval_freq=args.eval_freq, warmup_steps=args.warmup_steps, scheduler_steps=args.scheduler_steps,
+                       fixed_lr=args.fixed_lr, optim=args.optim, weight_decay=args.weight_decay,
+                       init_selector=init if init and init != "none" else None)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rspg.train import train_selector
+
+    cfg = train_config(args)
     log = train_selector(cfg, args.train_data, args.name, args.val_data, progress=not args.no_progress)
     print(f"selector ({cfg.rspg_type}, pooling {log['pooling']}) -> {args.name}")
     return 0
@@ -163,7 +197,11 @@ def configure_select(parser: argparse.ArgumentParser, official: bool = False) ->
         parser.add_argument("--task", required=True)
         parser.add_argument("--name", required=True, help="output folder (final_preds.json, selection.json)")
         parser.add_argument("--no_progress", action="store_true")
-    parser.add_argument("--model_path", default=None, help="the trained selector folder (default: --name)")
+    if official:
+        parser.add_argument("--model_path", default="none", help="--do_train: a selector folder to start from; "
+                            "--do_validation alone: the selector to apply (default: the experiment's)")
+    else:
+        parser.add_argument("--model_path", default=None, help="the trained selector folder (default: --name)")
     parser.add_argument("--val_lamp_golds", default=None, help="gold outputs to score final_preds.json against")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--n_resamples", type=int, default=10_000,
@@ -218,24 +256,43 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- official rspg.py
 
 def configure_official(parser: argparse.ArgumentParser) -> None:
-    """``rspg.py``: ``--do_train`` and/or ``--do_validation`` in one command line, as the official."""
+    """``rspg.py``: ``--do_train`` and/or ``--do_validation`` in one command line, every official flag
+    with its official default (``--do_filtering``, ``--eval_print_freq`` and ``--dropout`` are accepted
+    and unused, as officially; ``--local-rank`` and ``--main_port`` are set by launchers)."""
     parser.epilog = EXAMPLES
     configure_train(parser, official=True)
     configure_select(parser, official=True)
     parser.add_argument("--do_train", action="store_true")
     parser.add_argument("--do_validation", action="store_true")
+    parser.add_argument("--do_filtering", action="store_true", help="accepted; unused, as officially")
+    parser.add_argument("--eval_print_freq", type=int, default=1000, help="accepted; unused, as officially")
+    parser.add_argument("--dropout", type=float, default=0.1, help="accepted; unused, as officially")
+    parser.add_argument("--local-rank", "--local_rank", dest="local_rank", type=int, default=-1,
+                        help="set by launchers; WORLD_SIZE/RANK/LOCAL_RANK from the environment are used")
+    parser.add_argument("--main_port", type=int, default=-1, help="accepted for the official command lines")
+    for action in parser._actions:
+        if action.dest == "val_lamp_golds":
+            action.required = True
 
 
 def run_official(args: argparse.Namespace) -> int:
+    """The official layout: the experiment is ``CHECKPOINT_DIR/NAME`` (the selector, its
+    ``checkpoint/step-N`` and ``latest``), validation writes ``predictions/validation/final_preds.json``."""
+    from retrievers.official import RSPG_ENCODER, announce, require_official
+
     if not (args.do_train or args.do_validation):
         raise LampError("rspg.py: pass --do_train and/or --do_validation")
+    run_dir = Path(args.checkpoint_dir) / args.name
     if args.do_train:
-        if not args.train_data:
-            raise LampError("rspg.py --do_train needs --train_data")
-        run_train(args)
+        starting = args.model_path not in (None, "", "none")
+        if not args.model_name and not starting:
+            args.model_name = require_official(RSPG_ENCODER, script="rspg.py", what="selector encoder",
+                                               flag="--model_name")
+        if not starting:
+            announce("rspg.py", "selector encoder", args.model_name, RSPG_ENCODER)
+        run_train(argparse.Namespace(**{**vars(args), "name": str(run_dir)}))
     if args.do_validation:
-        if not args.val_data:
-            raise LampError("rspg.py --do_validation needs --val_data")
-        run_select(args)
+        chosen = args.model_path if args.model_path not in (None, "", "none") and not args.do_train else str(run_dir)
+        run_select(argparse.Namespace(**{**vars(args), "name": str(run_dir / "predictions" / "validation"),
+                                         "model_path": chosen}))
     return 0
-

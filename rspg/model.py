@@ -108,10 +108,12 @@ class Selector(nn.Module):
 
 def load_encoder(checkpoint: str, pooling: str = "auto") -> tuple[Any, Any, str]:
     """(encoder, tokenizer, resolved pooling) from any HF encoder folder or hub id."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
+    from retrievers.dense import load_tokenizer
+
+    tokenizer = load_tokenizer(checkpoint, flag="--tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         encoder, info = AutoModel.from_pretrained(checkpoint, output_loading_info=True)
     except (OSError, ValueError) as exc:
         raise LampError(f"cannot load the selector encoder {checkpoint!r}: {exc}") from None

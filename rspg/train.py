@@ -55,11 +55,25 @@ class TrainConfig:
     freeze_encoder: bool = False
     retriever_prior: bool = False          # a learned score per retriever (not in the official model)
     seed: int = 0
+    # The official rspg.py schedule (None / 0: the epoch schedule above): optimizer steps, a selector
+    # checkpoint every save_freq steps under out/checkpoint/step-N, a validation every eval_freq steps.
+    total_steps: int | None = None
+    save_freq: int = 0
+    eval_freq: int = 0
+    warmup_steps: int | None = None        # linear: warmup in steps (else warmup_ratio)
+    scheduler_steps: int | None = None     # linear: where the decay reaches 0 (default: the total)
+    fixed_lr: bool = False                 # linear: stay at the peak after warmup
+    optim: str = "adam"
+    weight_decay: float = 0.0
+    init_selector: str | None = None       # a selector folder to start from (rspg.py --model_path)
 
     def key(self) -> dict[str, Any]:
         out = asdict(self)
-        if not self.retriever_prior:      # selectors trained before the option keep their key
-            out.pop("retriever_prior")
+        defaults = TrainConfig(task=self.task)
+        for name in ("retriever_prior", "total_steps", "save_freq", "eval_freq", "warmup_steps", "scheduler_steps",
+                     "fixed_lr", "optim", "weight_decay", "init_selector"):
+            if out[name] == getattr(defaults, name):   # selectors trained before the option keep their key
+                out.pop(name)
         return out
 
 
@@ -182,8 +196,10 @@ def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
         return lambda step: 1.0
     if cfg.scheduler != "linear":
         raise LampError(f"--scheduler must be fixed or linear, got {cfg.scheduler!r}")
-    warm = max(1, int(round(cfg.warmup_ratio * total)))
-    return lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+    warm = max(1, cfg.warmup_steps if cfg.warmup_steps is not None else int(round(cfg.warmup_ratio * total)))
+    end = cfg.scheduler_steps or total
+    return lambda step: (step + 1) / warm if step < warm else (
+        1.0 if cfg.fixed_lr else max(0.0, (end - step) / max(1, end - warm)))
 
 
 def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path, val_path: str | Path | None = None,
@@ -192,7 +208,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
-    from retrievers.dense import default_checkpoint
+    from retrievers.dense import resolve_encoder
 
     out = Path(out_dir)
     if cfg.rspg_type not in ("Pre", "Post"):
@@ -217,18 +233,32 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator()
-    checkpoint = cfg.model_name or default_checkpoint()
-    encoder, tokenizer, pooling = load_encoder(checkpoint, cfg.pooling)
-    model = Selector(encoder, pooling, labels.shape[1] if cfg.retriever_prior else 0)
+    checkpoint = resolve_encoder(cfg.model_name)
+    if cfg.init_selector:
+        from rspg.model import load_selector
+
+        model, tokenizer, _ = load_selector(cfg.init_selector)
+        pooling, checkpoint = model.pooling, str(Path(cfg.init_selector) / "encoder")
+    else:
+        encoder, tokenizer, pooling = load_encoder(checkpoint, cfg.pooling)
+        model = Selector(encoder, pooling, labels.shape[1] if cfg.retriever_prior else 0)
+    if accelerator.is_main_process:
+        print(f"RSPG-{cfg.rspg_type} selector: encoder {checkpoint}, pooling {pooling}; loss {cfg.loss} KD, "
+              f"T={cfg.temperature:g}; fp32; " + (f"{cfg.total_steps} steps" if cfg.total_steps else
+                                                  f"{cfg.epochs} epochs") + f" at batch {cfg.per_gpu_batch_size}")
     sep = separator(tokenizer)
     train_texts = texts_of(train, cfg.rspg_type, sep)
     params = [p for name, p in model.named_parameters() if not (cfg.freeze_encoder and name.startswith("encoder."))]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    if cfg.optim not in ("adam", "adamw"):
+        raise LampError(f"--optim must be adam or adamw, got {cfg.optim!r}")
+    optimizer = (torch.optim.AdamW if cfg.optim == "adamw" else torch.optim.Adam)(params, lr=cfg.lr,
+                                                                                  weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(len(train) / (cfg.per_gpu_batch_size * accelerator.num_processes * cfg.accumulation_steps))
-    total = per_epoch * cfg.epochs
+    total = cfg.total_steps or per_epoch * cfg.epochs
+    epochs = math.ceil(total / per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total))
     log: dict[str, Any] = {"config": cfg.key(), "encoder": checkpoint, "pooling": pooling, "retrievers": names,
-                           "train_data_sha256": data_hash, "epochs": [], "finished": False}
+                           "train_data_sha256": data_hash, "epochs": [], "finished": False, "step": 0}
     start_epoch = 0
     state_path = out / STATE_FILE
     if state_path.exists():
@@ -256,7 +286,25 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
         if val_texts is not None and accelerator.is_main_process:
             val_frozen = embed_all(core, tokenizer, val_texts, cfg.max_length_input, memo=memo)
     target = torch.tensor(labels)
-    for epoch in range(start_epoch, cfg.epochs):
+    step = log.get("step", start_epoch * per_epoch)
+    config = {"task": task, "rspg_type": cfg.rspg_type, "retrievers": names, "max_length_input": cfg.max_length_input,
+              "encoder": checkpoint, "train_config": cfg.key(), "pool": _pool_info(train_path)}
+
+    def validate() -> dict[str, Any]:
+        if val_frozen is not None:
+            with torch.inference_mode():
+                picks = core.score_vectors(val_frozen.to(device)).float().cpu().numpy().argmax(1)
+        else:
+            picks = score_texts(core, tokenizer, val_texts, cfg.max_length_input).argmax(1)
+        model.train()
+        if cfg.freeze_encoder:
+            core.encoder.eval()
+        return {"val": picks_quality(task, val, picks.tolist()),
+                "val_picks": {names[k]: int((picks == k).sum()) for k in range(len(names))}}
+
+    for epoch in range(start_epoch, epochs):
+        if step >= total:
+            break
         model.train()
         if cfg.freeze_encoder:
             core.encoder.eval()
@@ -266,33 +314,37 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
         batches = [order[s:s + cfg.per_gpu_batch_size] for s in range(0, len(order), cfg.per_gpu_batch_size)]
         losses = []
         bar = tqdm(batches, disable=not (progress and accelerator.is_main_process), unit="batch",
-                   desc=f"train {cfg.rspg_type} epoch {epoch + 1}/{cfg.epochs}")
-        for step, batch in enumerate(bar):
+                   desc=f"train {cfg.rspg_type} epoch {epoch + 1}/{epochs}")
+        for i, batch in enumerate(bar):
             y = target[batch].to(device)
             if frozen is not None:
                 scores = core.score_vectors(frozen[batch].to(device))
             else:
-                enc = _encode(tokenizer, [t for i in batch for t in train_texts[i]], cfg.max_length_input, device)
+                enc = _encode(tokenizer, [t for j in batch for t in train_texts[j]], cfg.max_length_input, device)
                 scores = model(enc["input_ids"], enc["attention_mask"], y.shape[1])
             loss = kd_loss(scores, y, cfg.temperature, cfg.loss) / cfg.accumulation_steps
             accelerator.backward(loss)
             losses.append(loss.item() * cfg.accumulation_steps)
-            if (step + 1) % cfg.accumulation_steps == 0 or step + 1 == len(batches):
+            if (i + 1) % cfg.accumulation_steps == 0 or i + 1 == len(batches):
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
+                step += 1
+                if accelerator.is_main_process:
+                    if val is not None and cfg.eval_freq and step % cfg.eval_freq == 0:
+                        print(json.dumps({"step": step, **validate()}))
+                    if (cfg.save_freq and step % cfg.save_freq == 0) or (cfg.total_steps and step == total):
+                        save_step(core, tokenizer, out, step, config)
+                if step >= total:
+                    break
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None}
+        entry: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+                                 "train_loss": float(np.mean(losses)) if losses else None}
         if val is not None and accelerator.is_main_process:
-            if val_frozen is not None:
-                with torch.inference_mode():
-                    picks = core.score_vectors(val_frozen.to(device)).float().cpu().numpy().argmax(1)
-            else:
-                picks = score_texts(core, tokenizer, val_texts, cfg.max_length_input).argmax(1)
-            entry["val"] = picks_quality(task, val, picks.tolist())
-            entry["val_picks"] = {names[k]: int((picks == k).sum()) for k in range(len(names))}
+            entry.update(validate())
         log["epochs"].append(entry)
+        log["step"] = step
         print(json.dumps(entry))
         if accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
@@ -303,12 +355,29 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
         accelerator.wait_for_everyone()
     log["finished"] = True
     if accelerator.is_main_process:
-        from rspg.data import pool_info_path
-
-        sidecar = pool_info_path(train_path)
-        pool = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else None
-        save_selector(core, tokenizer, out, {"task": task, "rspg_type": cfg.rspg_type, "retrievers": names,
-                                             "max_length_input": cfg.max_length_input, "encoder": checkpoint,
-                                             "train_config": cfg.key(), "pool": pool})
+        save_selector(core, tokenizer, out, config)
         write_json(log_path, log, indent=1)
     return log
+
+
+def _pool_info(train_path: str | Path) -> dict[str, Any] | None:
+    from rspg.data import pool_info_path
+
+    sidecar = pool_info_path(train_path)
+    return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else None
+
+
+def save_step(model: Selector, tokenizer: Any, out: Path, step: int, config: dict[str, Any]) -> Path:
+    """A selector checkpoint ``out/checkpoint/step-N`` and the ``latest`` link to it, as the official
+    layout (each a whole selector folder: ``rspg.py --do_validation --model_path`` reads it)."""
+    import os
+
+    folder = out / "checkpoint"
+    final = folder / f"step-{step}"
+    save_selector(model, tokenizer, final, config)
+    link = folder / ".latest.partial"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(final.name)
+    os.replace(link, folder / "latest")
+    return final

@@ -4,6 +4,7 @@ training (seeded, resumable), the rspg-pre retriever, the official scripts and b
 from __future__ import annotations
 
 import json
+import os
 import math
 import subprocess
 import sys
@@ -469,6 +470,8 @@ def test_official_scripts_run_by_path(script):
 
 
 def test_official_rspg_py_trains_and_validates_in_one_command(tiny, tmp_path):
+    """The official command line: --name is the experiment under --checkpoint_dir, --total_steps at batch 1,
+    a checkpoint every --save_freq steps and at the end, validation in predictions/validation."""
     from lamp.files import write_outputs
 
     records = learnable_records(8)
@@ -478,13 +481,42 @@ def test_official_rspg_py_trains_and_validates_in_one_command(tiny, tmp_path):
     write_outputs(golds, "LaMP-5", {r["id"]: r["gold"] for r in records})
     done = subprocess.run([sys.executable, str(ROOT / "rspg" / "rspg.py"), "--train_data", str(data), "--val_data",
                            str(data), "--val_lamp_golds", str(golds), "--task", "LaMP-5", "--rspg_type", "Post",
-                           "--model_name", str(tiny), "--epochs", "1", "--max_length_input", "16", "--name",
-                           str(tmp_path / "sel"), "--do_train", "--do_validation", "--no_progress"],
+                           "--model_name", str(tiny), "--do_train", "--do_validation", "--total_steps", "5",
+                           "--warmup_steps", "0", "--save_freq", "2", "--eval_freq", "2", "--checkpoint_dir",
+                           str(tmp_path / "ck"), "--name", "post", "--max_length_input", "16", "--do_filtering",
+                           "--eval_print_freq", "7", "--optim", "adam", "--weight_decay", "0", "--dropout", "0.1",
+                           "--clip", "1.0", "--fixed_lr", "--scheduler_steps", "5", "--local-rank", "-1",
+                           "--main_port", "-1", "--no_progress"],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
-    preds = json.loads((tmp_path / "sel" / "final_preds.json").read_text())
+    run = tmp_path / "ck" / "post"
+    assert sorted(p.name for p in (run / "checkpoint").iterdir()) == ["latest", "step-2", "step-4", "step-5"]
+    assert (run / "checkpoint" / "latest").resolve().name == "step-5"
+    assert json.loads((run / "train_log.json").read_text())["step"] == 5
+    assert "official" in done.stderr and "5 steps at batch 1" in done.stdout
+    preds = json.loads((run / "predictions" / "validation" / "final_preds.json").read_text())
     assert preds["task"] == "LaMP_5" and len(preds["golds"]) == 8
-    assert set(json.loads((tmp_path / "sel" / "final_scores.json").read_text())) == {"rouge-1", "rouge-L"}
+    scores = json.loads((run / "predictions" / "validation" / "final_scores.json").read_text())
+    assert set(scores) == {"rouge-1", "rouge-L"}
+    again = subprocess.run([sys.executable, str(ROOT / "rspg" / "rspg.py"), "--train_data", str(data), "--val_data",
+                            str(data), "--val_lamp_golds", str(golds), "--task", "LaMP-5", "--rspg_type", "Post",
+                            "--do_validation", "--model_path", str(run / "checkpoint" / "step-2"), "--checkpoint_dir",
+                            str(tmp_path / "ck"), "--name", "post2", "--no_progress"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "ck" / "post2" / "predictions" / "validation" / "final_preds.json").exists()
+
+
+def test_official_rspg_py_without_longformer_offline_stops_naming_it(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(learnable_records(4)))
+    done = subprocess.run([sys.executable, str(ROOT / "rspg" / "rspg.py"), "--train_data", str(data), "--val_data",
+                           str(data), "--val_lamp_golds", str(data), "--task", "LaMP-5", "--rspg_type", "Pre",
+                           "--do_train", "--checkpoint_dir", str(tmp_path / "ck")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "allenai/longformer-base-4096" in done.stderr and "--model_name" in done.stderr
+    assert "differ from the paper" in done.stderr and not (tmp_path / "ck").exists()
 
 
 @pytest.mark.slow
