@@ -395,3 +395,17 @@ def test_training_runs_under_torchrun_with_two_cpu_processes(merged_lamp2, feedb
     folder = tmp_path / "experiment_name" / "checkpoint"
     assert (folder / "latest").resolve().name == "step-2" and (folder / "step-1").is_dir()
     assert done.stdout.count("ROPG-KD (loglik)") == 1                   # rank 0 reports, once
+
+
+@pytest.mark.parametrize("script", ["train_kd.py", "train_rl.py"])
+def test_official_train_scripts_without_contriever_offline_stop_naming_it(merged_lamp2, feedback_file, tmp_path, script):
+    import os
+
+    done = subprocess.run([sys.executable, str(ROOT / "ropg" / script), "--train_data", str(merged_lamp2),
+                           "--scores_path", str(feedback_file), "--task", "LaMP-2", "--do_train",
+                           "--checkpoint_dir", str(tmp_path / "ck"), "--name", "x"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "facebook/contriever" in done.stderr and "--model_path" in done.stderr
+    assert "differ from the paper" in done.stderr and not (tmp_path / "ck").exists()
