@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lamp.backends.base import Backend, GenerationSettings
+from lamp.serve_continuous import RunningBatch, supported
 
 #: Seconds the worker waits for more requests after the first one of a batch arrives.
 DEFAULT_WINDOW_S = 0.01
@@ -93,6 +94,30 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
     return keep + longest
 
 
+def advance(job: Job, ids: list[int], tokenizer: Any, eos_ids: set[int], last: bool) -> bool:
+    """Record a row's generated ``ids`` so far in its job: stream the new text (held back while it
+    could start a stop string), and finish the job at end of sequence, a stop string, its
+    ``max_tokens`` or ``last``. Returns True once the job is finished."""
+    reason = None
+    for i, token in enumerate(ids):
+        if token in eos_ids:
+            ids, reason = ids[: i + 1], "stop"
+            break
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    cut = find_stop(text, job.stops)
+    if cut is not None:
+        text, reason = text[:cut], "stop"
+    elif reason is None and (len(ids) >= job.max_tokens or last):
+        reason = "length"
+    ready = len(text) if reason is not None else len(text) - _held_back(text, job.stops)
+    if ready > job.streamed and job.on_text is not None:
+        job.on_text(text[job.streamed:ready])
+    job.streamed = max(job.streamed, ready)
+    if reason is not None:
+        job.output, job.completion_tokens, job.finish_reason = text, len(ids), reason
+    return reason is not None
+
+
 class _RowWatch:
     """The per-step stopping criterion: finishes rows, streams text, counts tokens."""
 
@@ -113,27 +138,8 @@ class _RowWatch:
         return torch.tensor(self.finished, dtype=torch.bool, device=input_ids.device)
 
     def _update(self, row: int, job: Job, ids: list[int], last: bool) -> None:
-        reason = None
-        for i, token in enumerate(ids):
-            if token in self.eos_ids:
-                ids, reason = ids[: i + 1], "stop"
-                break
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        cut = find_stop(text, job.stops)
-        if cut is not None:
-            text, reason = text[:cut], "stop"
-        elif reason is None and (len(ids) >= job.max_tokens or last):
-            reason = "length"
-        if reason is None:
-            ready = len(text) - _held_back(text, job.stops)
-        else:
-            ready = len(text)
-        if ready > job.streamed and job.on_text is not None:
-            job.on_text(text[job.streamed:ready])
-        job.streamed = max(job.streamed, ready)
-        if reason is not None:
+        if advance(job, ids, self.tokenizer, self.eos_ids, last):
             self.finished[row] = True
-            job.output, job.completion_tokens, job.finish_reason = text, len(ids), reason
 
     def finish_all(self, output_ids: Any) -> None:
         """Rows still open when ``generate`` returned (its own length limit): finish them."""
@@ -147,7 +153,7 @@ class BatchEngine:
     """The worker that batches concurrent jobs for one hf backend (see the module docstring)."""
 
     def __init__(self, backend: Backend, lock: threading.Lock | None = None, *, max_batch: int = DEFAULT_MAX_BATCH,
-                 window_s: float = DEFAULT_WINDOW_S) -> None:
+                 window_s: float = DEFAULT_WINDOW_S, continuous: bool = True) -> None:
         self.backend, self.max_batch, self.window_s = backend, max(1, max_batch), max(0.0, window_s)
         self.lock = lock or threading.Lock()          # shared with any other user of the model
         self.model, self.tokenizer = backend.model, backend.tokenizer  # type: ignore[attr-defined]
@@ -159,8 +165,13 @@ class BatchEngine:
         self._cond = threading.Condition()
         self._closed = False
         self._abort = threading.Event()
-        #: Sizes of the batches run so far (for tests and the benchmark).
+        #: Sizes of the batches run so far (for tests and the benchmark): with continuous batching,
+        #: the rows in flight at each decoding step.
         self.batch_sizes: list[int] = []
+        #: Greedy jobs on a decoder-only model decode in one running batch that new jobs join at its
+        #: next step (:mod:`lamp.serve_continuous`); others run as whole batches through ``generate``.
+        self.running = RunningBatch(self.model, self.tokenizer, self._advance) \
+            if continuous and supported(self.model) else None
         self._thread = threading.Thread(target=self._loop, daemon=True, name="lamp-batch")
         self._thread.start()
 
@@ -202,35 +213,87 @@ class BatchEngine:
 
     # ---- the worker
 
+    def _advance(self, job: Job, ids: list[int], last: bool) -> bool:
+        return advance(job, ids, self.tokenizer, self.eos_ids, last)
+
+    def _joins(self, job: Job) -> bool:
+        return self.running is not None and job.sampling is None
+
     def _take(self) -> list[Job] | None:
+        """The next jobs to run: greedy ones to join the running batch (up to ``max_batch`` rows in
+        flight), else one whole batch of compatible jobs; None once closed and drained."""
         with self._cond:
-            while not self._queue and not self._closed:
+            busy = self.running is not None and len(self.running) > 0
+            while not self._queue and not self._closed and not busy:
                 self._cond.wait()
             if self._closed and not self._queue:
-                return None
+                return None if not busy else []
+            if busy:                      # between two steps: whoever is waiting joins now
+                room = self.max_batch - len(self.running)
+                joining = [job for job in self._queue if self._joins(job)][:max(0, room)]
+                if not joining and any(not self._joins(job) for job in self._queue):
+                    joining = self._whole_batch()
+                for job in joining:
+                    self._queue.remove(job)
+                return joining
             deadline = time.monotonic() + self.window_s
             while len(self._queue) < self.max_batch and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            key = self._queue[0].batch_key()
-            batch = [job for job in self._queue if job.batch_key() == key][: self.max_batch]
+            if self._joins(self._queue[0]):
+                batch = [job for job in self._queue if self._joins(job)][: self.max_batch]
+            else:
+                batch = self._whole_batch()
             for job in batch:
                 self._queue.remove(job)
             return batch
+
+    def _whole_batch(self) -> list[Job]:
+        first = next(job for job in self._queue if not self._joins(job))
+        key = first.batch_key()
+        return [job for job in self._queue if job.batch_key() == key and not self._joins(job)][: self.max_batch]
 
     def _loop(self) -> None:
         while True:
             batch = self._take()
             if batch is None:
                 return
-            try:
+            joining = [job for job in batch if self._joins(job)]
+            whole = [job for job in batch if not self._joins(job)]
+            if whole:
+                try:
+                    with self.lock:
+                        self._run_isolated(whole)
+                finally:
+                    for job in whole:
+                        job.done.set()
+            if self.running is not None and (joining or len(self.running)):
                 with self.lock:
-                    self._run_isolated(batch)
-            finally:
-                for job in batch:
-                    job.done.set()
+                    self._continue(joining)
+
+    def _continue(self, joining: list[Job]) -> None:
+        """Admit the joining jobs, then one decoding step of the running batch."""
+        assert self.running is not None
+        for job in self.running.admit(joining):      # a prompt that failed: its own error, at once
+            job.done.set()
+        if not len(self.running):
+            return
+        self.batch_sizes.append(len(self.running))
+        try:
+            finished = self.running.step(last=self._abort.is_set())
+        except Exception:  # noqa: BLE001 - a step cannot say whose row failed: each runs again alone
+            for job in self.running.abandon():
+                job.output, job.error = "", None
+                try:
+                    self._run_batch([job])
+                except Exception as exc:  # noqa: BLE001 - this job's own error
+                    job.error = exc
+                job.done.set()
+            return
+        for job in finished:
+            job.done.set()
 
     def _run_isolated(self, batch: list[Job]) -> None:
         """Run a batch; if it fails, run each of its jobs alone, so a request that fails gets its own

@@ -254,7 +254,7 @@ def test_a_poisoned_job_fails_alone_and_the_rest_of_its_batch_answers_as_if_alon
         engine.submit(jobs[:2] + [poison] + jobs[2:])
         for job in [*jobs, poison]:
             assert job.done.wait(60)
-        assert engine.batch_sizes[before] == 5                 # they were one batch
+        assert engine.batch_sizes[before] == 4                 # the four decoded together; the poison left
         assert poison.error is not None
         assert [j.error for j in jobs] == [None] * 4
         assert [j.output for j in jobs] == alone
@@ -392,3 +392,27 @@ def test_route_template_takes_the_user_id_out():
     assert route_template("/users/alice/profile") == "/users/{user_id}/profile"
     assert route_template("/users/alice") == "/users/{user_id}"
     assert route_template("/v1/completions") == "/v1/completions"
+
+
+def test_a_request_arriving_mid_generation_joins_the_running_batch_and_answers_as_alone(tiny_backend):
+    """Continuous batching: the late job joins at the next step (the running row keeps its state),
+    finishes first when it is shorter, and both outputs equal their outputs alone."""
+    engine = BatchEngine(tiny_backend, window_s=0.0, max_batch=8)
+    try:
+        assert engine.running is not None
+        long_alone = engine.run([Job("the kettle broke", 40)])[0]
+        short_alone = engine.run([Job("great book for kids", 3)])[0].output
+        started = threading.Event()
+        long_job = Job("the kettle broke", 40, on_text=lambda piece: started.set())
+        before = len(engine.batch_sizes)
+        engine.submit([long_job])
+        assert started.wait(30)
+        short_job = Job("great book for kids", 3)
+        engine.submit([short_job])
+        assert short_job.done.wait(30) and long_job.done.wait(60)
+        sizes = engine.batch_sizes[before:]
+        assert sizes[0] == 1 and 2 in sizes                   # it joined a batch already running
+        assert short_job.output == short_alone and long_job.output == long_alone.output
+        assert long_job.completion_tokens == long_alone.completion_tokens
+    finally:
+        engine.close()
