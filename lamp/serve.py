@@ -26,8 +26,9 @@ openai client). The user's text (the prompt, or the last user message) is replac
 personalized prompt from that user's top-k items, and the response's ``lamp`` field says which:
 ``{"user", "task", "retriever", "k", "retrieved": [item ids]}`` (a list per prompt for a list prompt).
 
-Concurrent OpenAI requests are batched dynamically (:mod:`lamp.serve_engine`): each batch is one
-``model.generate`` call in which every row stops on its own terms. The ``openai`` backend (``lamp
+Concurrent OpenAI requests are batched (:mod:`lamp.serve_engine`): greedy requests on a decoder-only
+model join a running batch at its next decoding step (:mod:`lamp.serve_continuous`); others run as
+one ``model.generate`` call in which every row stops on its own terms. The ``openai`` backend (``lamp
 serve`` in front of another server) forwards each request instead, with ``--chat`` for the
 upstream chat endpoint. Pointing the ``openai`` backend with ``chat=True`` at this service gives the
 same outputs as the hf-causal backend run directly (both wrap the prompt as one user turn).
