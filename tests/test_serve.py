@@ -386,7 +386,7 @@ def test_openai_backend_through_lamp_serve_matches_the_hf_backend_directly(tiny_
     with running_server(app) as url, OpenAIBackend(url, model="tiny-llama", max_concurrency=3, trust_env=False,
                                                    progress=False, chat=True) as remote:
         via_http = remote.generate(PARITY_PROMPTS, settings)
-        assert remote.identity == f"openai:{url}/v1:tiny-llama:{served_backend.identity}"
+        assert remote.identity == f"openai:{url}/v1:tiny-llama:{served_backend.identity}:chat"   # chat endpoint
     assert via_http == direct
     assert any(direct)
 
