@@ -859,3 +859,12 @@ def write_outputs(path: str | os.PathLike, task: str, golds: dict[str, str] | li
     """Write an official-format predictions file ``{"task": "LaMP_i", "golds": [...]}``."""
     items = golds.items() if isinstance(golds, dict) else ((g.id, g.output) for g in golds)
     write_json(path, {"task": task_folder_name(task), "golds": [{"id": i, "output": o} for i, o in items]}, indent=1)
+
+
+def link_latest(folder: Path, target: Path) -> None:
+    """Point ``folder/latest`` at ``target`` (a sibling) atomically: a reader never sees it missing."""
+    link = folder / ".latest.partial"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target.name)
+    os.replace(link, folder / "latest")

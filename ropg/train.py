@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from lamp.files import link_latest
 from lamp.errors import LampDataError, LampError
 from lamp.records import Question
 from lamp.tasks import Task, get_task
@@ -249,11 +250,7 @@ def _save(model: Any, tokenizer: Any, optimizer: Any, scheduler: Any, state: dic
     (tmp / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, sort_keys=True))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    link = folder / ".latest.partial"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(final.name)
-    os.replace(link, folder / "latest")
+    link_latest(folder, final)
     return final
 
 

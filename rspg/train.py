@@ -370,14 +370,10 @@ def _pool_info(train_path: str | Path) -> dict[str, Any] | None:
 def save_step(model: Selector, tokenizer: Any, out: Path, step: int, config: dict[str, Any]) -> Path:
     """A selector checkpoint ``out/checkpoint/step-N`` and the ``latest`` link to it, as the official
     layout (each a whole selector folder: ``rspg.py --do_validation --model_path`` reads it)."""
-    import os
+    from lamp.files import link_latest
 
     folder = out / "checkpoint"
     final = folder / f"step-{step}"
     save_selector(model, tokenizer, final, config)
-    link = folder / ".latest.partial"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(final.name)
-    os.replace(link, folder / "latest")
+    link_latest(folder, final)
     return final
