@@ -244,15 +244,11 @@ class _Service:
     # ---- generation
 
     def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
-        from lamp.backends.openai_api import GenerationFailures
-
         try:
             with self._generate_lock:
                 return self.backend.generate(prompts, settings)
-        except GenerationFailures as exc:      # an upstream server (backend "openai") failed
-            raise ApiError(502, str(exc)) from None
-        except LampError as exc:
-            raise ApiError(400, str(exc)) from None
+        except LampError as exc:               # an upstream server's failure (backend "openai") is a 502
+            raise ApiError(*_job_error(exc)) from None
 
     def retriever(self, name: str) -> Any:
         with self._retriever_lock:

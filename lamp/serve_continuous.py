@@ -19,7 +19,7 @@ transformers 5 (:func:`supported`); the engine uses whole-batch ``generate`` oth
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 
@@ -30,6 +30,23 @@ from lamp.errors import LampError
 PREFILL_ROWS = 8
 #: Spare cache positions added whenever a buffer fills up.
 ROOM = 32
+
+
+class _Rows(NamedTuple):
+    """Rows of a batch: their jobs, generated ids, cache layers, mask, next positions and logits."""
+
+    jobs: list[Any]
+    generated: list[list[int]]
+    layers: list[Any]
+    mask: torch.Tensor
+    next_pos: torch.Tensor
+    logits: torch.Tensor
+
+
+def _first_used_column(mask: torch.Tensor) -> int:
+    """The first column that is not padding in every row (the mask's width when all are)."""
+    used = mask.any(0).nonzero()
+    return int(used[0]) if len(used) else mask.shape[1]
 
 
 def supported(model: Any) -> bool:
@@ -98,7 +115,7 @@ class RunningBatch:
             self._merge(parts)
         return failed
 
-    def _prefill(self, chunk: list[tuple[Any, list[int]]]) -> tuple:
+    def _prefill(self, chunk: list[tuple[Any, list[int]]]) -> _Rows:
         width = max(len(ids) for _, ids in chunk)
         ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long, device=self.device)
         mask = torch.zeros((len(chunk), width), dtype=torch.long, device=self.device)
@@ -110,43 +127,39 @@ class RunningBatch:
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                              **self.keep_last, **{self.cache_arg: cache})
-        next_pos = mask.sum(-1)
-        return [job for job, _ in chunk], cache.layers, mask, next_pos, out.logits[:, -1].float()
+        return _Rows([job for job, _ in chunk], [[] for _ in chunk], cache.layers, mask, mask.sum(-1),
+                     out.logits[:, -1].float())
 
-    def _merge(self, parts: list[tuple]) -> None:
-        """One batch from the running rows and the new parts, each right-aligned, leading columns
+    def _merge(self, parts: list[_Rows]) -> None:
+        """One batch from the running rows and the new parts, each right-aligned, the leading columns
         that are padding in every row of a part dropped."""
         if self.jobs:
-            parts = [(self.jobs, self.layers, self.mask, self.next_pos, self.logits)] + parts
-        trimmed = []
-        for jobs, layers, mask, next_pos, logits in parts:
-            used = mask.any(0).nonzero()
-            first = int(used[0]) if len(used) else mask.shape[1]
-            trimmed.append((jobs, layers, mask[:, first:], first, next_pos, logits))
-        width = max(mask.shape[1] for _, _, mask, _, _, _ in trimmed)
-        rows = sum(len(jobs) for jobs, *_ in trimmed)
+            parts = [_Rows(self.jobs, self.generated, self.layers, self.mask, self.next_pos, self.logits)] + parts
+        starts = [_first_used_column(part.mask) for part in parts]
+        widths = [part.mask.shape[1] - start for part, start in zip(parts, starts)]
+        width, rows = max(widths), sum(len(part.jobs) for part in parts)
         merged = []
         for index in range(self.n_layers):
-            sample = trimmed[0][1][index].keys
+            sample = parts[0].layers[index].keys
             shape = (rows, sample.shape[1], width + ROOM, sample.shape[3])
             keys, values = sample.new_zeros(shape), sample.new_zeros(shape)
             row = 0
-            for jobs, layers, mask, first, _, _ in trimmed:
-                w, n = mask.shape[1], len(jobs)
-                keys[row:row + n, :, width - w:width] = layers[index].keys[:, :, first:]
-                values[row:row + n, :, width - w:width] = layers[index].values[:, :, first:]
+            for part, start, w in zip(parts, starts, widths):
+                n = len(part.jobs)
+                keys[row:row + n, :, width - w:width] = part.layers[index].keys[:, :, start:]
+                values[row:row + n, :, width - w:width] = part.layers[index].values[:, :, start:]
                 row += n
             merged.append(greedy.BufferLayer(keys, values, length=width, room=ROOM))
         mask = torch.zeros((rows, width), dtype=torch.long, device=self.device)
         row = 0
-        for jobs, _, part, _, _, _ in trimmed:
-            mask[row:row + len(jobs), width - part.shape[1]:] = part
-            row += len(jobs)
+        for part, start, w in zip(parts, starts, widths):
+            mask[row:row + len(part.jobs), width - w:] = part.mask[:, start:]
+            row += len(part.jobs)
         self.layers, self.mask = merged, mask
-        self.next_pos = torch.cat([p[4] for p in trimmed])
-        self.logits = torch.cat([p[5] for p in trimmed])
-        self.generated = self.generated + [[] for p in trimmed[1 if self.jobs else 0:] for _ in p[0]]
-        self.jobs = [job for p in trimmed for job in p[0]]
+        self.next_pos = torch.cat([part.next_pos for part in parts])
+        self.logits = torch.cat([part.logits for part in parts])
+        self.jobs = [job for part in parts for job in part.jobs]
+        self.generated = [ids for part in parts for ids in part.generated]
 
     # ---- decoding
 

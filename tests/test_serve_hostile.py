@@ -336,7 +336,6 @@ def test_the_access_log_holds_no_key_no_user_id_and_no_query_string(service, cap
 
 def test_lamp_serve_process_logs_no_secret_and_no_deleted_users_id(tmp_path):
     """The real ``lamp serve`` process: whatever it prints (uvicorn's and our log) is grepped."""
-    port_file = tmp_path / "port"
     import socket
 
     with socket.socket() as s:
@@ -367,7 +366,6 @@ def test_lamp_serve_process_logs_no_secret_and_no_deleted_users_id(tmp_path):
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
-    port_file.write_text(out)
     assert "/users/{user_id}/profile" in out                   # it did log the requests
     for secret in ("erasable-user", ADMIN_KEY, SECRET_TEXT, "api_key"):
         assert secret not in out, secret
