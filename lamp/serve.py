@@ -73,7 +73,7 @@ from lamp.serve_engine import BatchEngine, Job, find_stop
 from lamp import serve_logprobs
 from lamp.serve_logprobs import TokenizeBody
 from lamp.serve_engine import supports as batches
-from lamp.serve_guards import AccessLog, RequestGuard, error_body, strings
+from lamp.serve_guards import AccessLog, ApiError, RequestGuard, error_body, strings
 
 DEFAULT_PORT = 8000
 #: The ranker of a personalized request that names none.
@@ -160,14 +160,6 @@ class ChatBody(SamplingFields):
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = None
     tools: list[Any] | None = None
-
-
-class ApiError(Exception):
-    """An error answer: status, message, and the request field it is about."""
-
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param = status, message, param
 
 
 # --------------------------------------------------------------------------- the app
@@ -808,10 +800,6 @@ def create_app(backend: Backend, store: ProfileStore, *, model_name: str | None 
     @app.post("/tokenize")
     def tokenize(body: TokenizeBody) -> dict[str, Any]:
         return serve_logprobs.tokenize(svc, body)
-
-    @app.exception_handler(serve_logprobs.RequestError)
-    async def _logprob_error(request: Request, exc: serve_logprobs.RequestError) -> JSONResponse:
-        return error_response(request, exc.status, exc.message, exc.param)
 
     @app.post("/v1/chat/completions")
     def chat_completions(body: ChatBody, request: Request) -> Any:

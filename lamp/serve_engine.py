@@ -284,12 +284,11 @@ class BatchEngine:
         try:
             finished = self.running.step(last=self._abort.is_set())
         except Exception:  # noqa: BLE001 - a step cannot say whose row failed: each runs again alone
-            for job in self.running.abandon():
-                job.output, job.error = "", None
-                try:
-                    self._run_batch([job])
-                except Exception as exc:  # noqa: BLE001 - this job's own error
-                    job.error = exc
+            jobs = self.running.abandon()
+            for job in jobs:
+                job.output = ""
+            self._run_alone(jobs)
+            for job in jobs:
                 job.done.set()
             return
         for job in finished:
@@ -305,7 +304,11 @@ class BatchEngine:
             if len(batch) == 1:
                 batch[0].error = exc
                 return
-        for job in batch:
+        self._run_alone(batch)
+
+    def _run_alone(self, jobs: list[Job]) -> None:
+        """Run each job as a batch of its own; a failure is that job's own error."""
+        for job in jobs:
             try:
                 self._run_batch([job])
             except Exception as exc:  # noqa: BLE001 - this job's own error, answered to its request

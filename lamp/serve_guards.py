@@ -29,6 +29,15 @@ log = logging.getLogger("lamp.serve.access")
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error"}
 
 
+class ApiError(Exception):
+    """An error answer: status, message, and the request field it is about (the app turns it into
+    :func:`error_body`)."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param = status, message, param
+
+
 def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
     """The error envelope of every route (OpenAI's, so one client handles them all)."""
     kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamp.extras import require
+from lamp.serve_guards import ApiError
 
 try:                                     # pydantic comes with fastapi (the 'serve' extra)
     from pydantic import BaseModel, ConfigDict
@@ -37,15 +38,6 @@ except ModuleNotFoundError:
 
 #: Most alternatives per position (vLLM's default ``max_logprobs``).
 MAX_LOGPROBS = 20
-
-
-class RequestError(Exception):
-    """A request this module refuses: status, message and the field it is about (the routes turn
-    it into the service's error envelope)."""
-
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param = status, message, param
 
 
 class TokenizeBody(BaseModel):
@@ -85,10 +77,10 @@ class Scored:
 def _decoder(backend: Any) -> tuple[Any, Any]:
     model, tok = getattr(backend, "model", None), getattr(backend, "tokenizer", None)
     if model is None or not callable(tok) or not hasattr(tok, "decode"):
-        raise RequestError(422, "echo, logprobs, prompt_logprobs and token-id prompts need a model loaded in this "
+        raise ApiError(422, "echo, logprobs, prompt_logprobs and token-id prompts need a model loaded in this "
                                 "server (not --backend openai)", "prompt")
     if getattr(model.config, "is_encoder_decoder", False):
-        raise RequestError(422, "echo, logprobs, prompt_logprobs and token-id prompts need a decoder model; this "
+        raise ApiError(422, "echo, logprobs, prompt_logprobs and token-id prompts need a decoder model; this "
                                 "server serves an encoder-decoder", "prompt")
     return model, tok
 
@@ -199,18 +191,18 @@ def _rows(svc: Any, body: Any, tokenizer: Any, vocab: int) -> tuple[list[list[in
         special = True if body.add_special_tokens is None else body.add_special_tokens
         rows = [list(tokenizer(t, add_special_tokens=special)["input_ids"]) for t in texts]
     if not rows:
-        raise RequestError(422, "prompt is an empty list", "prompt")
+        raise ApiError(422, "prompt is an empty list", "prompt")
     if len(rows) > svc.limits.max_prompts:
-        raise RequestError(413, f"prompt holds {len(rows)} prompts; the limit is {svc.limits.max_prompts}", "prompt")
+        raise ApiError(413, f"prompt holds {len(rows)} prompts; the limit is {svc.limits.max_prompts}", "prompt")
     for n, row in enumerate(rows):
         where = "prompt" if len(rows) == 1 else f"prompt[{n}]"
         if not row:
-            raise RequestError(422, f"{where} has no tokens", where)
+            raise ApiError(422, f"{where} has no tokens", where)
         if len(row) > svc.limits.max_input_chars:
-            raise RequestError(413, f"{where} has {len(row)} tokens; the limit is {svc.limits.max_input_chars}", where)
+            raise ApiError(413, f"{where} has {len(row)} tokens; the limit is {svc.limits.max_input_chars}", where)
         bad = next((t for t in row if not 0 <= t < vocab), None)
         if bad is not None:
-            raise RequestError(422, f"{where} holds the token id {bad}, outside the vocabulary (0 to {vocab - 1})", where)
+            raise ApiError(422, f"{where} holds the token id {bad}, outside the vocabulary (0 to {vocab - 1})", where)
     return rows, texts
 
 
@@ -218,7 +210,7 @@ def _count(value: int | None, param: str) -> int:
     if value is None:
         return 0
     if not 0 <= value <= MAX_LOGPROBS:
-        raise RequestError(422, f"{param} must be 0 to {MAX_LOGPROBS}, got {value}", param)
+        raise ApiError(422, f"{param} must be 0 to {MAX_LOGPROBS}, got {value}", param)
     return value
 
 
@@ -231,10 +223,10 @@ def complete(svc: Any, body: Any) -> dict[str, Any]:
     refused = {"n": body.n != 1, "stream": body.stream, "stop": bool(body.stop)}
     for param, bad in refused.items():
         if bad:
-            raise RequestError(422, f"{param}={getattr(body, param)!r} is not supported with echo, logprobs, "
+            raise ApiError(422, f"{param}={getattr(body, param)!r} is not supported with echo, logprobs, "
                                     "prompt_logprobs or token-id prompts", param)
     if svc.personalization(body) is not None:
-        raise RequestError(422, "echo, logprobs, prompt_logprobs and token-id prompts are not personalized; "
+        raise ApiError(422, "echo, logprobs, prompt_logprobs and token-id prompts are not personalized; "
                                 "drop user (or give k: 0)", "user")
     max_tokens = svc.max_tokens(body.max_tokens)
     top, prompt_top = _count(body.logprobs, "logprobs"), _count(body.prompt_logprobs, "prompt_logprobs")
@@ -244,7 +236,7 @@ def complete(svc: Any, body: Any) -> dict[str, Any]:
     context = getattr(model.config, "max_position_embeddings", None)
     longest = max(map(len, rows))
     if context and longest + max_tokens > context:
-        raise RequestError(422, f"a prompt of {longest} tokens and max_tokens {max_tokens} exceed the model's "
+        raise ApiError(422, f"a prompt of {longest} tokens and max_tokens {max_tokens} exceed the model's "
                                 f"context of {context} tokens", "prompt")
     sampling = svc.sampling(body.temperature, body.top_p, body.seed)
     with svc._generate_lock:
@@ -294,18 +286,18 @@ def tokenize(svc: Any, body: TokenizeBody) -> dict[str, Any]:
     svc.check_model(body.model)
     tok = svc.backend.tokenizer
     if not callable(tok) or not hasattr(tok, "decode"):
-        raise RequestError(422, "this server has no tokenizer to tokenize with", "prompt")
+        raise ApiError(422, "this server has no tokenizer to tokenize with", "prompt")
     if (body.prompt is None) == (body.messages is None):
-        raise RequestError(422, "give prompt or messages (one of them)", "prompt")
+        raise ApiError(422, "give prompt or messages (one of them)", "prompt")
     if body.prompt is not None:
         svc.check_text(body.prompt, "prompt")
         text, special = body.prompt, True if body.add_special_tokens is None else body.add_special_tokens
     else:
         if not getattr(tok, "chat_template", None):
-            raise RequestError(422, "this model's tokenizer has no chat template; give prompt", "messages")
+            raise ApiError(422, "this model's tokenizer has no chat template; give prompt", "messages")
         for n, msg in enumerate(body.messages or []):
             if not isinstance(msg.get("content"), str):
-                raise RequestError(422, f"messages[{n}].content must be a string", f"messages[{n}].content")
+                raise ApiError(422, f"messages[{n}].content must be a string", f"messages[{n}].content")
             svc.check_text(msg["content"], f"messages[{n}].content")
         text = tok.apply_chat_template(body.messages, tokenize=False, add_generation_prompt=body.add_generation_prompt)
         special = bool(body.add_special_tokens)
