@@ -6,7 +6,7 @@ with SmolLM2's own tokenizer). Long personalized prompts make a CPU run prefill-
 batching gains less than on short prompts; both are shown.
 Generation is greedy with the answer-line stop (``stop_at_newline``, as every LaMP verb sets it).
 Three ways are timed on the same prompts: one prompt at a time, batched through ``model.generate``,
-and batched through lamp's greedy loop (:mod:`lamp.backends.greedy`, what ``lamp run`` uses).
+and batched through lamp's greedy loop (:mod:`lamp.generation.backends.greedy`, what ``lamp run`` uses).
 Label choice scores LaMP-2's 15 tags per prompt (the prompt read once, then every tag's tokens in
 one tree-masked forward) against the naive way (one forward per prompt + label).
 
@@ -26,11 +26,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamp.backends.base import GenerationSettings  # noqa: E402
-from lamp.backends.hf import CausalBackend  # noqa: E402
-from lamp.files import load_questions  # noqa: E402
-from lamp.generation import build_examples, generate_all  # noqa: E402
-from lamp.tasks import MOVIE_TAGS  # noqa: E402
+from lamp.generation.backends.base import GenerationSettings  # noqa: E402
+from lamp.generation.backends.hf import CausalBackend  # noqa: E402
+from lamp.core.files import load_questions  # noqa: E402
+from lamp.generation.driver import build_examples, generate_all  # noqa: E402
+from lamp.core.tasks import MOVIE_TAGS  # noqa: E402
 
 DEMO = ROOT / "data" / "demo"
 TASKS = ("LaMP-2", "LaMP-3", "LaMP-4", "LaMP-5")

@@ -32,8 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamp.files import load_questions  # noqa: E402
-from lamp.tasks import BENCHMARK_TASKS, get_task  # noqa: E402
+from lamp.core.files import load_questions  # noqa: E402
+from lamp.core.tasks import BENCHMARK_TASKS, get_task  # noqa: E402
 from retrievers.bm25 import rank_stream  # noqa: E402
 
 Profile = tuple[str, list[str]]
@@ -173,7 +173,7 @@ def dense_rows(n_texts: int) -> list[tuple[str, str]]:
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 
-    from lamp.records import ProfileItem
+    from lamp.core.records import ProfileItem
     from retrievers.base import Query
     from retrievers.dense import DenseRetriever, default_checkpoint
 

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamp.backends.base import GenerationSettings, load_backend  # noqa: E402
-from lamp.train_data import load_split  # noqa: E402
+from lamp.generation.backends.base import GenerationSettings, load_backend  # noqa: E402
+from lamp.training.data import load_split  # noqa: E402
 from ropg.feedback import score_items  # noqa: E402
 
 #: task -> (label choice, max new tokens)

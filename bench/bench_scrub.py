@@ -1,4 +1,4 @@
-"""How well ``lamp.scrub`` finds PII: recall and precision per kind on a Faker-planted corpus.
+"""How well ``lamp.privacy.scrub`` finds PII: recall and precision per kind on a Faker-planted corpus.
 
 Faker (seeded) makes PII of ten kinds, which is planted, inside a short carrier phrase, into the
 text fields of the demo dev profiles (all seven tasks). The scrubber then reads every item text
@@ -88,7 +88,7 @@ def plant(data: Path, per_kind: int, seed: int) -> tuple[dict[str, list], list[d
 
 
 def evaluate(tasks: dict[str, list], planted: list[dict]) -> dict:
-    from lamp.scrub import coverage, get_scrubber
+    from lamp.privacy.scrub import coverage, get_scrubber
 
     scrubber = get_scrubber()
     by_field: dict[tuple, list[dict]] = defaultdict(list)
@@ -586,7 +586,7 @@ def covered(spans: list[tuple[int, int, str]], start: int, end: int) -> bool:
 
 def measure_realistic(style: str, seed: int, per_kind: int, free_texts: int) -> dict:
     """Recall per kind on planted realistic values, and false alarms per 1,000 words of PII-free text."""
-    from lamp.scrub import get_scrubber
+    from lamp.privacy.scrub import get_scrubber
 
     scrubber = get_scrubber()
     tick = time.perf_counter()
@@ -629,7 +629,7 @@ def realistic_table(result: dict) -> str:
 
 def write_data(tasks: dict[str, list], source: Path, dest: Path) -> None:
     """The planted dev questions plus the demo's dev outputs, in the official folder layout."""
-    from lamp.files import write_json
+    from lamp.core.files import write_json
 
     for task, qs in tasks.items():
         write_json(dest / task / "dev" / "dev_questions.json", qs)
@@ -661,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
           f"in sentences, {args.free_texts} PII-free product texts; {real['seconds']} s")
     print(realistic_table(real))
     if args.output:
-        from lamp.files import write_json
+        from lamp.core.files import write_json
 
         write_json(args.output, {"planted_demo": result, "realistic": real}, indent=1)
     if args.write_data:

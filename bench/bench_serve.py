@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def load_users(n: int) -> list[tuple[str, str, list]]:
     """(user id, input, profile items) for ``n`` demo LaMP-3 questions, one user each."""
-    from lamp.files import load_questions
+    from lamp.core.files import load_questions
 
     questions = load_questions(Path(__file__).resolve().parents[1] / "data" / "demo", split="dev", task="LaMP-3")
     return [(f"user{i}", q.input, list(q.profile)) for i, q in enumerate(questions[:n])]
@@ -75,10 +75,10 @@ def main() -> None:
 
     import torch
 
-    from lamp.backends.base import GenerationSettings, load_backend
-    from lamp.models import DEFAULT_MODEL, resolve_model
-    from lamp.profile_store import ProfileStore
-    from lamp.serve import create_app, running_server
+    from lamp.generation.backends.base import GenerationSettings, load_backend
+    from lamp.generation.models import DEFAULT_MODEL, resolve_model
+    from lamp.serving.store import ProfileStore
+    from lamp.serving.app import create_app, running_server
 
     backend = load_backend("hf-causal", model=resolve_model(DEFAULT_MODEL))
     users = load_users(args.clients)

@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from eval.compare import compare_predictions  # noqa: E402
 from eval.metrics import score_task  # noqa: E402
-from lamp.backends.base import GenerationSettings, load_backend  # noqa: E402
-from lamp.files import write_json  # noqa: E402
-from lamp.gen_cache import GenerationCache  # noqa: E402
-from lamp.generation import build_examples, generate_all, option_scores_all  # noqa: E402
-from lamp.models import cache_dir  # noqa: E402
-from lamp.tasks import get_task  # noqa: E402
-from lamp.train_data import load_split  # noqa: E402
+from lamp.generation.backends.base import GenerationSettings, load_backend  # noqa: E402
+from lamp.core.files import write_json  # noqa: E402
+from lamp.generation.cache import GenerationCache  # noqa: E402
+from lamp.generation.driver import build_examples, generate_all, option_scores_all  # noqa: E402
+from lamp.generation.models import cache_dir  # noqa: E402
+from lamp.core.tasks import get_task  # noqa: E402
+from lamp.training.data import load_split  # noqa: E402
 from retrievers.merge import merge_with_rank  # noqa: E402
 from retrievers.ranking import rank_questions  # noqa: E402
 from ropg.feedback import flatten_pairs, read_scores, score_items, write_scores  # noqa: E402
@@ -113,7 +113,7 @@ def train(out: Path, task: str, method: str, merged_path: Path, scores: Path, pl
     if done.exists():
         return latest, 0.0
     start = time.time()
-    cmd = [sys.executable, "-m", "lamp.cli", "ropg", "train", "--method", method, "--train_data", str(merged_path),
+    cmd = [sys.executable, "-m", "lamp.cli.main", "ropg", "train", "--method", method, "--train_data", str(merged_path),
            "--scores_path", str(scores), "--task", task, "--checkpoint_dir", str(out / task / "checkpoints"),
            "--name", name, "--ctx_size", str(plan["profile_size"]), "--metric", plan["metric"],
            "--save_freq", "20", "--seed", "0"]

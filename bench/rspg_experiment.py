@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamp.errors import LampError  # noqa: E402
+from lamp.core.errors import LampError  # noqa: E402
 
 DEFAULT_POOL = ["none", "bm25", "contriever", "recency"]
 
@@ -43,7 +43,7 @@ def make_data(folder: Path, tasks: list[str]) -> Path:
 
 def split_files(data: Path, out: Path, task: str, split: str, limit: int | None) -> tuple[Path, Path]:
     """Questions and outputs of a split, cut to the first ``limit`` questions (written once)."""
-    from lamp.files import write_json
+    from lamp.core.files import write_json
 
     name = task.replace("-", "_")
     src_q = data / name / split / f"{split}_questions.json"
@@ -105,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the selectors with a learned score per retriever (--retriever_prior)")
     args = parser.parse_args(argv)
 
-    from lamp.backends.base import load_backend
-    from lamp.files import load_outputs, load_questions, write_json
-    from lamp.gen_cache import GenerationCache
-    from lamp.models import cache_dir
-    from lamp.tasks import get_task
+    from lamp.generation.backends.base import load_backend
+    from lamp.core.files import load_outputs, load_questions, write_json
+    from lamp.generation.cache import GenerationCache
+    from lamp.generation.models import cache_dir
+    from lamp.core.tasks import get_task
 
     from eval.scoring import score_paths
     import numpy as np

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from lamp.errors import LampError
-from lamp.files import Source, iter_questions
-from lamp.tasks import get_task
+from lamp.core.errors import LampError
+from lamp.core.files import Source, iter_questions
+from lamp.core.tasks import get_task
 
 from eval.metrics import SampleStats, id_mismatch_message
 

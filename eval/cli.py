@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lamp.errors import LampError
-from lamp.files import check_distinct_outputs, write_json
-from lamp.tasks import BENCHMARK_TASKS
+from lamp.core.errors import LampError
+from lamp.core.files import check_distinct_outputs, write_json
+from lamp.core.tasks import BENCHMARK_TASKS
 
 from eval.scoring import ScoredTask, format_table, results_json, score_paths
 
@@ -74,8 +74,8 @@ def _questions_source(path: str, task: str, n_tasks: int, split: str | None):
     from pathlib import Path
     import zipfile
 
-    from lamp.files import find_file
-    from lamp.tasks import get_task
+    from lamp.core.files import find_file
+    from lamp.core.tasks import get_task
 
     p = Path(path)
     if p.is_file() and not zipfile.is_zipfile(p):

@@ -29,9 +29,9 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from lamp.errors import LampError
-from lamp.files import write_json
-from lamp.tasks import get_task
+from lamp.core.errors import LampError
+from lamp.core.files import write_json
+from lamp.core.tasks import get_task
 
 from eval.metrics import SampleStats, get_metric, task_stats
 

@@ -8,7 +8,7 @@ Unlike the official script, ``--temp_dir`` is left exactly as it was (zips are r
 
 import sys
 
-from lamp.cli import script_main
+from lamp.cli.main import script_main
 
 from eval.cli import configure_all, run_all
 

@@ -6,7 +6,7 @@
 
 import sys
 
-from lamp.cli import script_main
+from lamp.cli.main import script_main
 
 from eval.cli import configure_task, run_task
 

@@ -1,6 +1,6 @@
 """Read sets of outputs/predictions files — one JSON, a folder or a zip — keyed by task.
 
-Each file is parsed by the rules of every loader (:mod:`lamp.files`: a UTF-8 byte-order mark
+Each file is parsed by the rules of every loader (:mod:`lamp.core.files`: a UTF-8 byte-order mark
 allowed, JSON or JSON Lines; ``.json`` and ``.jsonl`` files of a folder or zip are read).
 
 As in the official ``eval_all.py`` only each file's ``task`` field matters, not its name. Unlike it,
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from lamp.errors import LampDataError, LampError
-from lamp.files import Problems, decode_json_bytes, outputs_from_json, read_zip_member
-from lamp.tasks import BENCHMARK_TASKS, TASKS, get_task, normalize_task_name
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.files import Problems, decode_json_bytes, outputs_from_json, read_zip_member
+from lamp.core.tasks import BENCHMARK_TASKS, TASKS, get_task, normalize_task_name
 
 from eval.metrics import id_mismatch_message
 
@@ -75,7 +75,7 @@ def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, A
 
 
 def _parse(data: bytes, name: str, hint: bool = False) -> Any:
-    """The file's JSON (or JSON Lines) by the rules of every loader (:func:`lamp.files.decode_json_bytes`)."""
+    """The file's JSON (or JSON Lines) by the rules of every loader (:func:`lamp.core.files.decode_json_bytes`)."""
     try:
         return decode_json_bytes(data, name)
     except LampDataError as exc:

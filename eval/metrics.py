@@ -8,7 +8,7 @@ RMSE) are recomputed exactly rather than averaged.
 
 Each metric is defined once, in the registry :data:`METRICS`: its name (the key of the official
 output JSON), whether higher is better, the family statistics it reads, and its formula as the
-docstring of its function. A task names its metrics in its table entry (``lamp/tasks.py``,
+docstring of its function. A task names its metrics in its table entry (``lamp/core/tasks.py``,
 ``Task.metrics``; the first is its primary metric).
 
 Definitions, identical to the official ``eval/evaluation.py``:
@@ -49,8 +49,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from lamp.errors import LampDataError, LampError
-from lamp.tasks import Task, get_task
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.tasks import Task, get_task
 
 # --------------------------------------------------------------------------- per-family statistics
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamp.errors import LampError
-from lamp.files import atomic_write, load_outputs
-from lamp.tasks import TASKS, get_task
+from lamp.core.errors import LampError
+from lamp.core.files import atomic_write, load_outputs
+from lamp.core.tasks import TASKS, get_task
 
 from eval.compare import Comparison, compare_predictions
 from eval.metrics import HIGHER_IS_BETTER, score_task
@@ -290,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(args.html) as fh:
             fh.write(report.html())
     if args.json:
-        from lamp.files import write_json
+        from lamp.core.files import write_json
 
         write_json(args.json, report.to_dict(), indent=1)
     return 0

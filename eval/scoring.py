@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from lamp.tasks import get_task
+from lamp.core.tasks import get_task
 
 from eval.loading import OutputsFile, pair_sets, read_outputs_set
 from eval.metrics import SampleStats, golds_outside_labels, sample_stats

@@ -22,9 +22,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from lamp.errors import LampError
-from lamp.files import atomic_write, check_distinct_outputs, find_file, iter_questions
-from lamp.tasks import BENCHMARK_TASKS, get_task
+from lamp.core.errors import LampError
+from lamp.core.files import atomic_write, check_distinct_outputs, find_file, iter_questions
+from lamp.core.tasks import BENCHMARK_TASKS, get_task
 
 from eval.loading import OutputsFile, read_outputs_set
 from eval.metrics import id_mismatch_message, label_index, parse_rating

@@ -2,7 +2,7 @@
 
 import sys
 
-from lamp.cli import main
+from lamp.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,8 +16,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from lamp.errors import LampError
-from lamp.records import ProfileItem
+from lamp.core.errors import LampError
+from lamp.core.records import ProfileItem
 
 
 @dataclass(slots=True)

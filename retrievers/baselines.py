@@ -7,8 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lamp.errors import LampDataError
-from lamp.files import parse_date
+from lamp.core.errors import LampDataError
+from lamp.core.files import parse_date
 from retrievers.base import Option, Query, Retriever, register
 
 

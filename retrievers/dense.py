@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 from retrievers.base import Option, Query, Retriever, register
 from retrievers.embedding_cache import EmbeddingCache, default_cache_dir, encoder_identity
 

@@ -70,7 +70,7 @@ def folder_fingerprint(folder: Path, memo_dir: Path | None = None) -> str:
             _hash_file(p, h)
         memo[stamp] = h.hexdigest()
         if memo_file:
-            from lamp.files import write_json
+            from lamp.core.files import write_json
             write_json(memo_file, memo)
     _FINGERPRINTS[stamp] = memo[stamp]
     return memo[stamp]

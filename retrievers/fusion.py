@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 from retrievers.base import Option, Query, Retriever, get_retriever, register
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Mapping, Sequence
 
-from lamp.errors import LampDataError
-from lamp.files import check_distinct_outputs, load_outputs, load_questions, load_rankings, write_json
-from lamp.records import Question
+from lamp.core.errors import LampDataError
+from lamp.core.files import check_distinct_outputs, load_outputs, load_questions, load_rankings, write_json
+from lamp.core.records import Question
 
 EXAMPLE = """example:
   lamp merge --lamp_questions_addr data/demo/LaMP_2/dev/dev_questions.json \\

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 
 #: The dense retriever of ``rank_profiles.py --ranker contriever`` and the start of ROPG (reference §2.2, §6.2).
 CONTRIEVER = "facebook/contriever"

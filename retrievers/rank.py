@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lamp.tasks import TASKS
+from lamp.core.tasks import TASKS
 
 EXAMPLE = """example:
   lamp rank --input_data_addr data/demo/LaMP_2/dev/dev_questions.json \\
@@ -28,15 +28,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--use_date", action="store_true", help="append ' date: {date}' to every document")
     add_retriever_flags(parser)         # every registered retriever's options (rankers that take each in brackets)
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
-    from lamp.scrub import add_scrub_flag
+    from lamp.privacy.scrub import add_scrub_flag
 
     add_scrub_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lamp.errors import LampError
-    from lamp.files import check_distinct_outputs
-    from lamp.scrub import set_active
+    from lamp.core.errors import LampError
+    from lamp.core.files import check_distinct_outputs
+    from lamp.privacy.scrub import set_active
     from retrievers.ranking import partial_path_for
 
     partial = partial_path_for(args.output_ranking_addr)

@@ -15,11 +15,11 @@ from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
-from lamp.errors import LampDataError, LampError
-from lamp import files
-from lamp.files import atomic_write, load_questions, write_json
-from lamp.records import ITEM_FIELDS, ProfileItem, Question
-from lamp.tasks import Task, get_task
+from lamp.core.errors import LampDataError, LampError
+from lamp.core import files
+from lamp.core.files import atomic_write, load_questions, write_json
+from lamp.core.records import ITEM_FIELDS, ProfileItem, Question
+from lamp.core.tasks import Task, get_task
 from retrievers.base import Query, Retriever, get_retriever
 
 #: Questions go to a retriever in chunks of about this many profile items (and at most MAX_CHUNK questions).

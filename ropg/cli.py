@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 
 EXAMPLE = """examples:
   # 1. the LLM's feedback on each of the first 16 items of every (pre-ranked, merged) training question
@@ -91,7 +91,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from lamp.train_data import load_split
+    from lamp.training.data import load_split
 
     if args.task is None:
         raise LampError("--task is required")
@@ -99,9 +99,9 @@ def _load(args: argparse.Namespace):
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from lamp.backends.base import GenerationSettings, load_backend
-    from lamp.gen_cache import GenerationCache
-    from lamp.models import backend_kind, cache_dir
+    from lamp.generation.backends.base import GenerationSettings, load_backend
+    from lamp.generation.cache import GenerationCache
+    from lamp.generation.models import backend_kind, cache_dir
     from ropg.feedback import score_items, shard_path, short_profiles, write_scores
 
     questions, golds = _load(args)
@@ -145,7 +145,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 def _load_any_task(args: argparse.Namespace):
     """Merging needs no task knowledge: read the data without checking item fields."""
-    from lamp.files import load_questions
+    from lamp.core.files import load_questions
 
     questions = load_questions(args.train_data)
     return questions, {q.id: str((q.extra or {}).get("output", "")) for q in questions}
@@ -165,7 +165,7 @@ def official_train_script(method: str) -> int:
     the name: ``facebook/contriever`` to start from, the official double-softmax KD loss, documents
     with dates (as the official ROPG prompts), 1,000 steps of batch 1, a save every 5,000 steps and at
     the end. Offline without Contriever it stops (exit 2) rather than train another encoder."""
-    from lamp.cli import script_main
+    from lamp.cli.main import script_main
     from ropg.train import configure_train, run_train
 
     prog = f"train_{method}.py"

@@ -8,7 +8,7 @@ with the training-metric keys of the official code (``accuracy``/``f1``, ``mae``
 officially, so shards can run on different machines and :func:`merge_shards` joins them.
 
 Beyond the official script: every backend works (the OpenAI-compatible one included), prompts
-go in batches through :func:`lamp.generation.generate_all` (cached, so a killed run resumes
+go in batches through :func:`lamp.generation.driver.generate_all` (cached, so a killed run resumes
 where it stopped), classification and rating can be answered by label choice, and
 ``with_loglik`` adds the gold output's log-likelihood (``loglik``, summed over its tokens) and
 ``loss`` (its mean negative log-likelihood per token, what the official ``trainer.predict``
@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from eval.metrics import get_metric, sample_stats
-from lamp.backends.base import Backend, GenerationSettings
-from lamp.errors import LampDataError, LampError
-from lamp.files import write_json
-from lamp.gen_cache import GenerationCache
-from lamp.generation import generate_all, loglikelihood_all, option_scores_all
-from lamp.prompts import as_counter, build_prompt
-from lamp.records import ProfileItem, Question
-from lamp.tasks import Task, get_task
+from lamp.generation.backends.base import Backend, GenerationSettings
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.files import write_json
+from lamp.generation.cache import GenerationCache
+from lamp.generation.driver import generate_all, loglikelihood_all, option_scores_all
+from lamp.generation.prompts import as_counter, build_prompt
+from lamp.core.records import ProfileItem, Question
+from lamp.core.tasks import Task, get_task
 
 SHARD_NAME = re.compile(r"^scores_(\d+)_(-?\d+)\.json$")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from eval.metrics import get_metric
-from lamp.errors import LampDataError, LampError
-from lamp.tasks import TASKS
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.tasks import TASKS
 from retrievers.base import Option, Query, Retriever, register
 
 
@@ -56,7 +56,7 @@ class OracleRetriever(Retriever):
         return self.metric
 
     def rank_batch(self, queries: Sequence[Query]) -> list[list[int]]:
-        from ropg.losses import higher_is_better   # here: ropg.losses imports torch, ranking needs none
+        from lamp.training.losses import higher_is_better   # here: lamp.training.losses imports torch, ranking needs none
 
         out = []
         for q in queries:

@@ -10,7 +10,7 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lamp.cli import script_main  # noqa: E402
+from lamp.cli.main import script_main  # noqa: E402
 from ropg.cli import configure_score, run_score  # noqa: E402
 
 if __name__ == "__main__":

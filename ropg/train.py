@@ -4,7 +4,7 @@ The retriever is any HF encoder folder (``facebook/contriever`` where it is avai
 default the bundled all-MiniLM-L6-v2) scored as the dense ranker scores: mean pooling and a dot
 product (:func:`retrievers.dense.embed_texts`). For each training question, its query and its first
 ``ctx_size`` items (in the initial ranking's order) are encoded; padding for shorter profiles is
-masked (no target mass, no sample, no reward). Losses: :mod:`ropg.losses`.
+masked (no target mass, no sample, no reward). Losses: :mod:`lamp.training.losses`.
 
 Official settings are the defaults (Adam, lr 1e-5, clip 1.0, ``fixed`` schedule, 1,000 steps of
 batch 1); the paper's (effective batch 64, 5% warmup, 10 epochs) are one flag each. Deviations,
@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from lamp.files import link_latest
-from lamp.errors import LampDataError, LampError
-from lamp.records import Question
-from lamp.tasks import Task, get_task
-from ropg.losses import KD_LOSSES
+from lamp.core.files import link_latest
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.records import Question
+from lamp.core.tasks import Task, get_task
+from lamp.training.losses import KD_LOSSES
 
 METHODS = ("kd", "rl")
 STATE_FILE = "training_state.pt"
@@ -82,7 +82,7 @@ def training_queries(task: str | Task, questions: Sequence[Question], golds: dic
 
     Every item among a question's first ``ctx_size`` must have feedback under ``"{qid}-{pid}"``
     (the keys of ``lamp ropg score``); a missing key is an error naming the scores file and key."""
-    from ropg.losses import LIKELIHOOD_KEYS, gold_values, rating_range
+    from lamp.training.losses import LIKELIHOOD_KEYS, gold_values, rating_range
 
     task = get_task(task)
     if not scores:
@@ -207,11 +207,11 @@ def batch_scores(model: Any, tokenizer: Any, batch: Sequence[TrainingQuery], ctx
                  device: Any, official_padding: bool = False) -> tuple[Any, Any, Any]:
     """``(scores, gold, mask)``, each ``(B, ctx_size)``: dot products of the query and document
     embeddings. Padding positions are masked and never encoded; with ``official_padding`` they are
-    the empty document ``""``, encoded and scored, with the official gold (:func:`ropg.losses.official_padding`)."""
+    the empty document ``""``, encoded and scored, with the official gold (:func:`lamp.training.losses.official_padding`)."""
     import torch
 
     from retrievers.dense import embed_texts
-    from ropg.losses import official_padding as pad_like_official
+    from lamp.training.losses import official_padding as pad_like_official
 
     q = embed_texts(model, tokenizer, [x.query for x in batch], max_q, device)
     padded = [list(x.docs) + [""] * (ctx_size - len(x.docs)) if official_padding else x.docs for x in batch]
@@ -287,12 +287,12 @@ def train(args: argparse.Namespace) -> Path:
     from tqdm.auto import tqdm
     from transformers import AutoModel
 
-    from lamp.train_data import load_split
+    from lamp.training.data import load_split
     from retrievers.dense import load_tokenizer, resolve_encoder
     from ropg.feedback import read_scores
-    from ropg.losses import kd_loss, rl_loss
+    from lamp.training.losses import kd_loss, rl_loss
 
-    from ropg.losses import kd_form
+    from lamp.training.losses import kd_form
 
     task = get_task(args.task)
     args.kd_loss = kd_form(args.kd_loss)

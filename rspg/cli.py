@@ -11,8 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-from lamp.errors import LampError
-from lamp.evaluate_llm import add_prompt_flags
+from lamp.core.errors import LampError
+from lamp.cli.evaluate_llm import add_prompt_flags
 
 EXAMPLES = """examples (one task, a pool of three, then the selector):
   for r in none bm25 contriever; do for s in train dev; do
@@ -57,10 +57,10 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from lamp.backends.base import load_backend
-    from lamp.gen_cache import GenerationCache
-    from lamp.models import cache_dir
-    from lamp.train_data import load_split
+    from lamp.generation.backends.base import load_backend
+    from lamp.generation.cache import GenerationCache
+    from lamp.generation.models import cache_dir
+    from lamp.training.data import load_split
 
     from rspg.feedback import FeedbackConfig, score_member
     from rspg.pool import NO_RETRIEVAL, PoolMember, parse_member
@@ -74,7 +74,7 @@ def run_score(args: argparse.Namespace) -> int:
                          seed=args.seed)
 
     def backend():
-        from lamp.backends.base import backend_class
+        from lamp.generation.backends.base import backend_class
 
         opts = {"model": args.model_name, "batch_size": args.batch_size} \
             if backend_class(args.backend).loads_local_model else {"model": args.model_name}
@@ -209,7 +209,7 @@ def configure_select(parser: argparse.ArgumentParser, official: bool = False) ->
 
 
 def run_select(args: argparse.Namespace) -> int:
-    from lamp.files import write_json
+    from lamp.core.files import write_json
 
     from eval.scoring import format_table, results_json, score_paths
     from rspg.selection import format_pool_table, pool_table, select_records, write_selection

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from eval.metrics import default_feedback_metric
-from lamp.errors import LampDataError, LampError
-from lamp.tasks import get_task
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.tasks import get_task
 
 from rspg.feedback import SCORES_FILE, load_scores
 
@@ -90,7 +90,7 @@ def create_data_files(feedback_dirs: Sequence[str | os.PathLike], inputs_addr: s
                       output_addr: str, metric: str | None, task: str | None = None,
                       names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The file-level ``create_data``: read, check, write ``output_addr`` atomically."""
-    from lamp.files import load_outputs, load_questions, write_json
+    from lamp.core.files import load_outputs, load_questions, write_json
 
     outputs = load_outputs(outputs_addr)
     task = get_task(task or outputs.task).name

@@ -6,7 +6,7 @@ token-budgeted builder), the LLM's output and that output's metric dict, written
 
 Nothing is generated twice. The prompts and outputs of a ``lamp run`` directory are read as they are
 (``--run_dir``); otherwise the ranking, the prompts and the generation go through the same code and the
-same generation cache as ``lamp run`` (:func:`lamp.generation.generate_all`, keyed by the model's
+same generation cache as ``lamp run`` (:func:`lamp.generation.driver.generate_all`, keyed by the model's
 identity, the prompt and the settings), so a retriever already run by ``lamp run`` or by an earlier
 scorer call is a cache hit, and a killed call resumes where it stopped.
 
@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from lamp.backends.base import Backend
-from lamp.errors import LampDataError, LampError
-from lamp.files import write_json
-from lamp.generation import MethodSettings, build_examples, generate_all
-from lamp.records import Question
-from lamp.tasks import get_task
+from lamp.generation.backends.base import Backend
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.files import write_json
+from lamp.generation.driver import MethodSettings, build_examples, generate_all
+from lamp.core.records import Question
+from lamp.core.tasks import get_task
 
 from rspg.pool import PoolMember
 
@@ -74,7 +74,7 @@ def _read_run(run_dir: Path, task: str, method: str, ids: Sequence[str],
         raise LampError(f"{run_dir / 'config.json'}: the run was made with other settings than asked "
                         + ", ".join(f"{k}={a!r} (asked {b!r})" for k, (a, b) in differs.items())
                         + "; pass matching flags or drop --run_dir")
-    from lamp.files import load_outputs
+    from lamp.core.files import load_outputs
 
     prompts = {}
     for line in prompts_path.read_text(encoding="utf-8").splitlines():

@@ -14,7 +14,7 @@ Inputs (:func:`selector_text`): Pre reads the prompt, Post reads ``"{prompt} {se
 (Longformer's ``sep_token`` is ``</s>``); the prompt is lower-cased as the official dataset does, the
 generated output is kept as it is (the official lower-cases ``inputs`` only).
 
-Losses (:func:`kd_loss`, the one definition in :func:`ropg.losses.kd_loss`), from the retrievers'
+Losses (:func:`kd_loss`, the one definition in :func:`lamp.training.losses.kd_loss`), from the retrievers'
 metrics ``labels`` (B, n) and the scores ``o`` (B, n):
 
 * ``paper`` (the ``lamp rspg`` default): ``KL(softmax(labels/T) || softmax(o/T))`` per input (Eq. 5-7);
@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 
 POOLINGS = ("auto", "pooler", "cls", "mean")
 LOSSES = ("paper", "official")
@@ -62,9 +62,9 @@ def rating_labels(maes: Sequence[float], gold: str) -> list[float]:
 
 
 def kd_loss(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, form: str = "paper") -> torch.Tensor:
-    """KD from the retrievers' metrics to the selector's scores: :func:`ropg.losses.kd_loss` with
+    """KD from the retrievers' metrics to the selector's scores: :func:`lamp.training.losses.kd_loss` with
     ``paper`` or ``official`` (= ``official_kldiv``, the RSPG code's form)."""
-    from ropg.losses import kd_loss as shared_kd_loss
+    from lamp.training.losses import kd_loss as shared_kd_loss
 
     if form not in LOSSES:
         raise LampError(f"--loss must be one of {', '.join(LOSSES)}, got {form!r}")
@@ -138,7 +138,7 @@ def separator(tokenizer: Any) -> str:
 
 def save_selector(model: Selector, tokenizer: Any, folder: str | Path, config: dict[str, Any]) -> None:
     """``folder/encoder`` (save_pretrained), ``folder/head.pt`` and ``folder/rspg_config.json``, each atomically."""
-    from lamp.files import atomic_write, write_json
+    from lamp.core.files import atomic_write, write_json
 
     folder = Path(folder)
     tmp = folder / "encoder.tmp"

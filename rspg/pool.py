@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 
 #: The ranker name that means "no retrieval": k = 0, the prompt is the input.
 NO_RETRIEVAL = "none"

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 from retrievers.base import Option, Query, Retriever, get_retriever, register
 from retrievers.dense import CHECKPOINT
 
@@ -82,7 +82,7 @@ class RSPGPreRetriever(Retriever):
             return
         from transformers import AutoTokenizer
 
-        from lamp.prompts import as_counter
+        from lamp.generation.prompts import as_counter
         from rspg.model import load_selector
 
         self._model, self._tokenizer, self._config = load_selector(self.folder)
@@ -92,8 +92,8 @@ class RSPGPreRetriever(Retriever):
             raise LampError(f"cannot load the prompt tokenizer {self.tokenizer_path!r}: {exc}") from None
 
     def rank_batch(self, queries: Sequence[Query]) -> list[list[int]]:
-        from lamp.prompts import build_prompt
-        from lamp.tasks import get_task
+        from lamp.generation.prompts import build_prompt
+        from lamp.core.tasks import get_task
         from rspg.model import separator
         from rspg.train import score_texts, texts_of
 

@@ -10,7 +10,7 @@ if __package__ in (None, ""):  # run as a script: this file would shadow the rsp
     sys.path.insert(0, os.path.dirname(_here))
     sys.modules.pop("rspg", None)
 
-from lamp.cli import script_main  # noqa: E402
+from lamp.cli.main import script_main  # noqa: E402
 from rspg.cli import configure_official, run_official  # noqa: E402
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lamp.errors import LampError
-from lamp.files import write_json
-from lamp.tasks import get_task
+from lamp.core.errors import LampError
+from lamp.core.files import write_json
+from lamp.core.tasks import get_task
 
 FINAL_PREDS = "final_preds.json"
 

@@ -23,9 +23,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from lamp.errors import LampDataError, LampError
-from lamp.files import atomic_write, write_json
-from lamp.tasks import get_task
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.files import atomic_write, write_json
+from lamp.core.tasks import get_task
 
 from rspg.model import (CONFIG_FILE, Selector, kd_loss, load_encoder, rating_labels, save_selector,
                         selector_text, separator)
@@ -370,7 +370,7 @@ def _pool_info(train_path: str | Path) -> dict[str, Any] | None:
 def save_step(model: Selector, tokenizer: Any, out: Path, step: int, config: dict[str, Any]) -> Path:
     """A selector checkpoint ``out/checkpoint/step-N`` and the ``latest`` link to it, as the official
     layout (each a whole selector folder: ``rspg.py --do_validation --model_path`` reads it)."""
-    from lamp.files import link_latest
+    from lamp.core.files import link_latest
 
     folder = out / "checkpoint"
     final = folder / f"step-{step}"

@@ -1,4 +1,4 @@
-"""Per-user LoRA adapters (lamp/adapters.py) on a tiny real Llama and T5."""
+"""Per-user LoRA adapters (lamp/methods/adapters.py) on a tiny real Llama and T5."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import torch
 from safetensors.torch import load_file
 from test_train_tiny import PREFIX, lamp3_records, tiny_llama, tiny_t5
 
-from lamp.adapters import (COMPLETE_MARKER, TWEET_SHARE, AdapterSettings, adapter_path, group_users, lora_targets,
+from lamp.methods.adapters import (COMPLETE_MARKER, TWEET_SHARE, AdapterSettings, adapter_path, group_users,
                            predict_with_adapters, shard_users, train_user_adapters, user_training_pairs)
-from lamp.cli import main as lamp_main
-from lamp.errors import LampError
-from lamp.files import load_questions
-from lamp.records import ProfileItem, Question
-from lamp.tasks import get_task
+from lamp.cli.main import main as lamp_main
+from lamp.training.lora import lora_targets
+from lamp.core.errors import LampError
+from lamp.core.files import load_questions
+from lamp.core.records import ProfileItem, Question
+from lamp.core.tasks import get_task
 
 FAST = AdapterSettings(epochs=2, learning_rate=5e-2, batch_size=2, max_length=64)
 
@@ -116,9 +117,9 @@ def test_finished_users_are_skipped_and_unfinished_ones_retrained(tmp_path, user
 
 def _generate(model, tok, prompt: str, **gen) -> str:
     """One prompt through the backend driver, as ``lamp run`` generates it."""
-    from lamp.backends.base import GenerationSettings
-    from lamp.backends.hf import wrap_model
-    from lamp.generation import generate_all
+    from lamp.generation.backends.base import GenerationSettings
+    from lamp.generation.backends.hf import wrap_model
+    from lamp.generation.driver import generate_all
 
     settings = GenerationSettings(max_new_tokens=gen["max_new_tokens"], num_beams=gen["num_beams"],
                                   max_input_length=512, stop_at_newline=True)
@@ -128,8 +129,8 @@ def _generate(model, tok, prompt: str, **gen) -> str:
 def test_inference_swaps_adapters_over_one_base_and_falls_back_to_the_base(tmp_path, users, llama, monkeypatch):
     from peft import PeftModel
 
-    import lamp.models as models_mod
-    from lamp.models import load_model_and_tokenizer
+    import lamp.generation.models as models_mod
+    from lamp.generation.models import load_model_and_tokenizer
 
     questions = load_questions(users, task="LaMP-3")
     store = tmp_path / "store"
@@ -150,7 +151,7 @@ def test_inference_swaps_adapters_over_one_base_and_falls_back_to_the_base(tmp_p
 
 
 def test_retrieval_modes_change_the_prompt_not_the_ids(tmp_path, users, llama, monkeypatch):
-    import lamp.generation as generation_mod
+    import lamp.generation.driver as generation_mod
 
     questions = load_questions(users, task="LaMP-3")
     seen: list[str] = []

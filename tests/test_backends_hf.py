@@ -10,10 +10,10 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 import tiny_models
 
-from lamp.backends.base import GenerationSettings, load_backend
-from lamp.backends.base import first_line
-from lamp.backends.hf import CausalBackend, Seq2SeqBackend, StopAtNewline
-from lamp.errors import LampError
+from lamp.generation.backends.base import GenerationSettings, load_backend
+from lamp.generation.backends.base import first_line
+from lamp.generation.backends.hf import CausalBackend, Seq2SeqBackend, StopAtNewline
+from lamp.core.errors import LampError
 
 SENTENCES = [
     "What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5.",

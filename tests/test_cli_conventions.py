@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lamp.cli import build_parser, main, script_main
-from lamp.errors import LampError
-from lamp.pipeline import RunConfig, config_from_args, configure, resolve_backend, run_pipeline
+from lamp.cli.main import build_parser, main, script_main
+from lamp.core.errors import LampError
+from lamp.pipeline.run import RunConfig, config_from_args, configure, resolve_backend, run_pipeline
 from tests.test_train_tiny import lamp3_data, tiny_llama, tiny_t5  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,8 @@ def test_every_flag_has_help_and_the_verb_an_example(verb):
 
 
 def test_the_official_scripts_have_help_for_every_flag():
-    from lamp import evaluate_llm, train
+    from lamp.cli import evaluate_llm
+    from lamp.training import llm as train
 
     for configure_ in (evaluate_llm.configure, train.configure):
         parser = argparse.ArgumentParser()
@@ -148,7 +149,8 @@ OFFICIAL_TRAIN = ["--train_data", "t.json", "--validation_data", "d.json", "--te
 
 
 def test_evaluate_llm_and_train_llm_accept_every_official_flag():
-    from lamp import evaluate_llm, train
+    from lamp.cli import evaluate_llm
+    from lamp.training import llm as train
 
     parser = argparse.ArgumentParser()
     evaluate_llm.configure(parser)
@@ -161,16 +163,16 @@ def test_evaluate_llm_and_train_llm_accept_every_official_flag():
 
 
 def evaluate(argv: list[str]) -> int:
-    from lamp import evaluate_llm
+    from lamp.cli import evaluate_llm
 
     return script_main(evaluate_llm.configure, evaluate_llm.run, argv, prog="evaluate_llm.py")
 
 
 def test_evaluate_llm_with_the_openai_backend_matches_the_hf_backend(lamp3_data, tmp_path, monkeypatch):
     """The same predictions through ``lamp serve`` (chat endpoint) as with the model loaded directly."""
-    from lamp.backends.hf import CausalBackend
-    from lamp.profile_store import ProfileStore
-    from lamp.serve import create_app, running_server
+    from lamp.generation.backends.hf import CausalBackend
+    from lamp.serving.store import ProfileStore
+    from lamp.serving.app import create_app, running_server
 
     monkeypatch.setenv("LAMP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

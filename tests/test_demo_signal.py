@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from eval.metrics import score_task
-from lamp.backends.baselines import ProfileBaselineBackend
-from lamp.backends.base import GenerationSettings
-from lamp.files import load_outputs, load_questions
-from lamp.generation import build_examples
-from lamp.tasks import BENCHMARK_TASKS, get_task
+from lamp.generation.backends.baselines import ProfileBaselineBackend
+from lamp.generation.backends.base import GenerationSettings
+from lamp.core.files import load_outputs, load_questions
+from lamp.generation.driver import build_examples
+from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from retrievers.ranking import rank_questions
 
 #: (metric, least improvement of the BM25 top-k baseline over the blind one; MAE must fall)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lamp.cli import main
-from lamp.download import download, remote_folder
+from lamp.cli.main import main
+from lamp.core.download import download, remote_folder
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

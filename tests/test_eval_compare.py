@@ -10,9 +10,9 @@ import pytest
 
 from eval.compare import compare_predictions
 from eval.metrics import classification_metrics, sample_stats
-from lamp.cli import main as lamp_main
-from lamp.errors import LampError
-from lamp.tasks import MOVIE_TAGS
+from lamp.cli.main import main as lamp_main
+from lamp.core.errors import LampError
+from lamp.core.tasks import MOVIE_TAGS
 
 
 def _classification_sets(n: int, acc_a: float, acc_b: float, seed: int = 1):

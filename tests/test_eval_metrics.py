@@ -11,8 +11,8 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from eval.metrics import (IdMismatchError, classification_metrics, generation_metrics, golds_outside_labels,
                           per_sample_scores, rating_metrics, sample_stats, score_task, task_stats, worst_rating)
-from lamp.errors import LampDataError
-from lamp.tasks import MOVIE_TAGS, NEWS_CATEGORIES, get_task
+from lamp.core.errors import LampDataError
+from lamp.core.tasks import MOVIE_TAGS, NEWS_CATEGORIES, get_task
 
 L1 = ("[1]", "[2]")
 

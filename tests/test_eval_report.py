@@ -12,8 +12,8 @@ import pytest
 
 from eval.metrics import score_task
 from eval.report import RunResult, build_report, load_run_dirs
-from lamp.cli import main as lamp_main
-from lamp.errors import LampError
+from lamp.cli.main import main as lamp_main
+from lamp.core.errors import LampError
 
 
 def make_run_dir(root: Path, seed: int = 0, n: int = 80) -> Path:

@@ -16,8 +16,8 @@ import pytest
 from rouge_score import rouge_scorer
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error
 
-from lamp.cli import main as lamp_main, script_main
-from lamp.tasks import BENCHMARK_TASKS, get_task
+from lamp.cli.main import main as lamp_main, script_main
+from lamp.core.tasks import BENCHMARK_TASKS, get_task
 
 from eval.cli import configure_all, configure_task, run_all, run_task
 

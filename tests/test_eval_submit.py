@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lamp.cli import main as lamp_main
-from lamp.tasks import BENCHMARK_TASKS, get_task
+from lamp.cli.main import main as lamp_main
+from lamp.core.tasks import BENCHMARK_TASKS, get_task
 
 
 def _ids(task: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The planted-fault corpus of issue 14: every bad input is a clean refusal.
 
 One table: each row plants one fault in fresh copies of valid files, runs the verb in-process
-(``lamp.cli.main`` or the official-style script entry), and asserts exit code 2, a message on
+(``lamp.cli.main.main`` or the official-style script entry), and asserts exit code 2, a message on
 stderr that names the file (and the record/field where there is one), no traceback, and that
 every input file is byte-for-byte unchanged and no output or ``*.partial.jsonl`` was left behind.
 """
@@ -17,7 +17,7 @@ from typing import Callable
 
 import pytest
 
-from lamp.cli import main
+from lamp.cli.main import main
 
 PREFIX = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
           "without further explanation. review: ")
@@ -213,7 +213,7 @@ ROWS: list[Row] = [
 
 def run_argv(argv: list[str]) -> int:
     """``lamp VERB ...``, or an official-style script (``@eval_task``, ``@eval_all``) by its entry point."""
-    from lamp.cli import script_main
+    from lamp.cli.main import script_main
 
     if argv[0] == "@eval_task":
         from eval.cli import configure_task, run_task
@@ -232,7 +232,7 @@ def run_config(f: Files, **overrides) -> list[str]:
     return ["run", "--config", str(f.write("run.json", cfg))]
 
 
-#: ``lamp run`` config validation before anything is written is issue 13's (lamp/pipeline.py RunConfig);
+#: ``lamp run`` config validation before anything is written is issue 13's (lamp/pipeline/run.py RunConfig);
 #: these rows are part of the corpus and pass once it lands.
 RUN_ROWS: list[Row] = [
     ("run unknown retriever leaves no run folder", lambda f: run_config(f, retrievers=["bm52"]), ("bm52",)),
@@ -311,8 +311,8 @@ def test_zip_member_is_read_in_bounded_memory(tmp_path, monkeypatch):
     """A 1 MB-limit read of a member inflating to 40 MB stops early: peak memory stays far below 40 MB."""
     import tracemalloc
 
-    from lamp.errors import LampError
-    from lamp.files import read_zip_member
+    from lamp.core.errors import LampError
+    from lamp.core.files import read_zip_member
 
     path = bomb_zip(tmp_path / "b.zip", 40 << 20)
     assert path.stat().st_size < 200_000
@@ -338,7 +338,7 @@ def test_rank_leaves_no_partial_file_after_an_error(tmp_path, capsys):
 
 
 def test_an_impossible_date_names_its_field_and_value():
-    from lamp.files import parse_date
+    from lamp.core.files import parse_date
 
     with pytest.raises(ValueError, match="impossible date '2020-13-45'"):
         parse_date("2020-13-45")
@@ -349,7 +349,7 @@ def test_an_impossible_date_names_its_field_and_value():
 
 def test_final_model_save_is_atomic(tmp_path):
     """A save that fails halfway leaves the previous final model's files as they were, and no temp folder."""
-    from lamp.train import save_final
+    from lamp.training.llm import save_final
 
     out = tmp_path / "out"
     out.mkdir()
@@ -386,8 +386,8 @@ class _Cfg:
 
 
 def test_run_resume_recomputes_a_ranking_made_with_other_settings(tmp_path, capsys):
-    from lamp.files import load_questions
-    from lamp.pipeline import ranking_for
+    from lamp.core.files import load_questions
+    from lamp.pipeline.run import ranking_for
 
     f = Files(tmp_path)
     qs = load_questions(f.q, task="LaMP-3")
@@ -404,8 +404,8 @@ def test_run_resume_recomputes_a_ranking_made_with_other_settings(tmp_path, caps
 
 
 def test_run_resume_recomputes_a_truncated_ranking(tmp_path, capsys):
-    from lamp.files import load_questions
-    from lamp.pipeline import ranking_for
+    from lamp.core.files import load_questions
+    from lamp.pipeline.run import ranking_for
 
     f = Files(tmp_path)
     qs = load_questions(f.q, task="LaMP-3")
@@ -421,9 +421,9 @@ def test_run_resume_recomputes_a_truncated_ranking(tmp_path, capsys):
 
 
 def test_run_resume_recomputes_when_scrubbing_changes(tmp_path, capsys):
-    from lamp.files import load_questions
-    from lamp.pipeline import ranking_for
-    from lamp.scrub import set_active
+    from lamp.core.files import load_questions
+    from lamp.pipeline.run import ranking_for
+    from lamp.privacy.scrub import set_active
 
     f = Files(tmp_path)
     run_dir = tmp_path / "run"

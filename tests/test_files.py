@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lamp.errors import LampDataError, LampError
-from lamp.files import (atomic_write, find_file, iter_json_list, load_outputs, load_questions, parse_date,
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.files import (atomic_write, find_file, iter_json_list, load_outputs, load_questions, parse_date,
                         write_outputs)
 from tests.conftest import write
 
@@ -72,7 +72,7 @@ def test_missing_task_field_names_the_item(tmp_path):
 
 
 def test_streaming_parser_handles_elements_across_chunk_boundaries(monkeypatch):
-    import lamp.files as files
+    import lamp.core.files as files
     monkeypatch.setattr(files, "_CHUNK", 7)
     data = [{"id": str(i), "input": "é" * i + ' "q" ', "profile": [{"id": "x", "text": "[1, 2]"}]} for i in range(30)]
     got = list(iter_json_list(io.StringIO(json.dumps(data, ensure_ascii=False, indent=2)), "mem"))
@@ -133,8 +133,8 @@ def _demo_questions() -> list[Path]:
 
 @pytest.mark.skipif(not _demo_questions(), reason="no bundled demo data")
 def test_fast_path_and_detailed_loader_give_identical_records_on_every_demo_file():
-    from lamp.files import _file, fast_questions, iter_questions
-    from lamp.validate import guess_task_from_path
+    from lamp.core.files import _file, fast_questions, iter_questions
+    from lamp.core.validate import guess_task_from_path
 
     for path in _demo_questions():
         task = guess_task_from_path(str(path))
@@ -164,7 +164,7 @@ VALID = [{"id": "1", "input": "x: a b", "user_id": None, "profile": [
 ], ids=["valid", "item-extra", "question-extra", "extra-key", "extra-null", "question-extra-key", "int-id",
         "int-score", "int-user", "int-date"])
 def test_load_questions_equals_the_detailed_loader_whichever_path_it_takes(tmp_path, change):
-    from lamp.files import _file, fast_questions, iter_questions
+    from lamp.core.files import _file, fast_questions, iter_questions
 
     data = json.loads(json.dumps(VALID))
     if change:
@@ -201,7 +201,7 @@ def test_fast_path_checks_the_task_fields_and_ratings(tmp_path):
 
 
 def test_question_hook_is_applied_alike_on_both_paths(tmp_path):
-    from lamp.files import iter_questions, set_question_hook
+    from lamp.core.files import iter_questions, set_question_hook
 
     def hook(q, state):
         state["n"] = state.get("n", 0) + 1
@@ -226,7 +226,7 @@ def _jsonl(path: Path, records: list, bom: bool = False) -> Path:
 @pytest.mark.parametrize("bom", [False, True], ids=["plain", "bom"])
 @pytest.mark.parametrize("form", ["json", "jsonl"])
 def test_every_loader_accepts_a_bom_and_json_lines(tmp_path, bom, form):
-    from lamp.files import iter_questions, load_rankings
+    from lamp.core.files import iter_questions, load_rankings
 
     def save(name: str, obj, lines: list) -> Path:
         if form == "jsonl":
@@ -251,7 +251,7 @@ def test_every_loader_accepts_a_bom_and_json_lines(tmp_path, bom, form):
 
 
 def test_one_line_json_lines_files_are_one_record(tmp_path):
-    from lamp.files import load_rankings
+    from lamp.core.files import load_rankings
 
     assert [q.id for q in load_questions(_jsonl(tmp_path / "q.jsonl", VALID[:1]))] == ["1"]
     assert load_outputs(_jsonl(tmp_path / "o.jsonl", [{"id": "1", "output": "4"}])).by_id() == {"1": "4"}
@@ -260,7 +260,7 @@ def test_one_line_json_lines_files_are_one_record(tmp_path):
 
 
 def test_bare_outputs_lines_and_their_errors_name_the_line_or_record(tmp_path):
-    from lamp.files import load_rankings
+    from lamp.core.files import load_rankings
 
     bare = _jsonl(tmp_path / "o.jsonl", [{"id": "1", "output": "4"}, {"id": "2", "output": "3"}])
     assert load_outputs(bare).task is None and load_outputs(bare).by_id() == {"1": "4", "2": "3"}

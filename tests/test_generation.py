@@ -12,11 +12,11 @@ import textwrap
 import pytest
 import torch
 
-from lamp.backends.base import Backend, Example, GenerationSettings
-from lamp.errors import LampError
-from lamp.gen_cache import GenerationCache, cache_key
-from lamp.generation import build_examples, generate_all
-from lamp.records import ProfileItem, Question
+from lamp.generation.backends.base import Backend, Example, GenerationSettings
+from lamp.core.errors import LampError
+from lamp.generation.cache import GenerationCache, cache_key
+from lamp.generation.driver import build_examples, generate_all
+from lamp.core.records import ProfileItem, Question
 from tests.tiny_models import save_small_llama, word_tokenizer
 
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=4)
@@ -111,9 +111,9 @@ def test_run_interrupted_after_two_batches_resumes_identically(tmp_path):
 
 KILL_SCRIPT = textwrap.dedent("""
     import json, os, signal, sys
-    from lamp.backends.base import Backend, GenerationSettings
-    from lamp.gen_cache import GenerationCache
-    from lamp.generation import generate_all
+    from lamp.generation.backends.base import Backend, GenerationSettings
+    from lamp.generation.cache import GenerationCache
+    from lamp.generation.driver import generate_all
 
     class Killed(Backend):  # EchoBackend that dies on its third batch
         identity, batch_size, calls = "echo:v1", 3, 0
@@ -206,7 +206,7 @@ def tiny_causal(tmp_path_factory, one_thread):
 
 def test_real_model_interrupted_and_resumed_gives_byte_identical_predictions(tiny_causal, tmp_path, monkeypatch):
     monkeypatch.setenv("LAMP_CACHE_DIR", str(tmp_path / "lamp-cache"))
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
 
     backend = CausalBackend(model=str(tiny_causal), device="cpu", batch_size=2)
     prompts = [" ".join(["great kit", "the movie tag", "robot love", "city bike lovely book"][i % 4].split()[: 1 + i % 3])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lamp.backends.base import Example, GenerationSettings, load_backend
-from lamp.backends.baselines import ProfileBaselineBackend, first_sentence, round_half_up
-from lamp.errors import LampError
-from lamp.gen_cache import GenerationCache
-from lamp.generation import generate_all
-from lamp.records import ProfileItem
-from lamp.tasks import get_task
+from lamp.generation.backends.base import Example, GenerationSettings, load_backend
+from lamp.generation.backends.baselines import ProfileBaselineBackend, first_sentence, round_half_up
+from lamp.core.errors import LampError
+from lamp.generation.cache import GenerationCache
+from lamp.generation.driver import generate_all
+from lamp.core.records import ProfileItem
+from lamp.core.tasks import get_task
 
 S = GenerationSettings()
 

@@ -1,4 +1,4 @@
-"""lamp.backends.greedy: the batched greedy loop gives generate()'s greedy answers, row by row.
+"""lamp.generation.backends.greedy: the batched greedy loop gives generate()'s greedy answers, row by row.
 
 A tiny random Llama in float64 (so padding and split prefills cannot flip a near-tie), built here
 with weights large enough that a wrong position, mask or cache row changes the answer.
@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-from lamp.backends.greedy import BufferLayer, greedy_generate, shared_prefix_length, supports
+from lamp.generation.backends.greedy import BufferLayer, greedy_generate, shared_prefix_length, supports
 
 PREFIX = [5, 6, 7, 8, 9, 10]
 ROWS = [PREFIX + [11, 12, 13], PREFIX + [40], PREFIX + [21, 22, 23, 24, 25, 26, 27], PREFIX + [30, 31],

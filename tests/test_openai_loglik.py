@@ -20,12 +20,12 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from lamp.backends.base import GenerationSettings
-from lamp.backends.openai_api import OpenAIBackend, _prompt_token_logprobs
-from lamp.cli import main as lamp_main
-from lamp.errors import LampError
-from lamp.profile_store import ProfileStore
-from lamp.serve import create_app, running_server
+from lamp.generation.backends.base import GenerationSettings
+from lamp.generation.backends.openai_api import OpenAIBackend, _prompt_token_logprobs
+from lamp.cli.main import main as lamp_main
+from lamp.core.errors import LampError
+from lamp.serving.store import ProfileStore
+from lamp.serving.app import create_app, running_server
 from tiny_models import byte_bpe, save_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def folder(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def hf(folder):
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
 
     return CausalBackend(folder, dtype="float32", batch_size=4)
 
@@ -142,8 +142,8 @@ def test_lamp_serve_tokenize_answers_like_vllm_and_refuses_what_it_cannot_do(url
 # --------------------------------------------------------------------------- the command lines
 
 def evaluate_llm(argv: list[str]) -> int:
-    from lamp.cli import run_verb
-    from lamp.evaluate_llm import configure, run
+    from lamp.cli.main import run_verb
+    from lamp.cli.evaluate_llm import configure, run
 
     parser = argparse.ArgumentParser()
     configure(parser)
@@ -247,7 +247,7 @@ def test_scoring_without_the_chat_flag_reads_plain_text_like_hf_causal_on_a_toke
     """chat=False: the prompt's own special tokens and " " + option, as hf-causal reads a plain model."""
     from transformers import AutoTokenizer
 
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
 
     plain_tok = AutoTokenizer.from_pretrained(folder)
     plain_tok.chat_template = None

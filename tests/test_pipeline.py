@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lamp.cli import main
-from lamp.pipeline import RunConfig, run_pipeline
+from lamp.cli.main import main
+from lamp.pipeline.run import RunConfig, run_pipeline
 from tests.test_train_tiny import lamp3_data, tiny_llama  # noqa: F401  (fixture)
 
 
@@ -57,7 +57,7 @@ class Interrupt(Exception):
 
 def test_a_killed_run_resumes_without_redoing_work_and_gives_identical_predictions(
         lamp3_data, llama_dir, tmp_path, private_cache, monkeypatch):
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
 
     data = lamp3_data["dev"].parents[2]
     reference = tmp_path / "reference"

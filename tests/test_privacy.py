@@ -16,15 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lamp.backends.base import GenerationSettings, load_backend
-from lamp.cli import main
-from lamp.errors import LampError
-from lamp.files import load_questions
-from lamp.profile_store import ProfileStore, TooManyItems
-from lamp.records import ProfileItem, Question
-from lamp.scrub import KeyedPlaceholders, Scrubber, coverage, get_scrubber, set_active
-from lamp.serve import ServeLimits, create_app, running_server
-from lamp.serve_auth import Credentials, load_credentials
+from lamp.generation.backends.base import GenerationSettings, load_backend
+from lamp.cli.main import main
+from lamp.core.errors import LampError
+from lamp.core.files import load_questions
+from lamp.serving.store import ProfileStore, TooManyItems
+from lamp.core.records import ProfileItem, Question
+from lamp.privacy.scrub import KeyedPlaceholders, Scrubber, coverage, get_scrubber, set_active
+from lamp.serving.app import ServeLimits, create_app, running_server
+from lamp.serving.auth import Credentials, load_credentials
 
 PREFIX = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
           "without further explanation. review: ")
@@ -162,7 +162,7 @@ def test_credentials_come_from_env_and_files_never_argv(tmp_path, capsys):
 def service(tmp_path):
     store = ProfileStore(tmp_path / "profiles.sqlite3")
     creds = Credentials(admin=None)
-    from lamp.serve_auth import _digest
+    from lamp.serving.auth import _digest
 
     creds.admin = _digest(ADMIN_KEY)
     creds.users = {u: _digest(k) for u, k in KEYS.items()}
@@ -321,7 +321,7 @@ def test_delete_erases_the_users_text_from_every_file_the_service_wrote(service)
 def test_generation_and_embedding_caches_erase_a_users_text(tmp_path):
     import numpy as np
 
-    from lamp.gen_cache import GenerationCache
+    from lamp.generation.cache import GenerationCache
     from retrievers.embedding_cache import EmbeddingCache
 
     cache = GenerationCache(tmp_path / "gen" / "g.sqlite")

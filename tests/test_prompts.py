@@ -17,10 +17,10 @@ from tokenizers.pre_tokenizers import WhitespaceSplit
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
-from lamp.errors import LampDataError
-from lamp.prompts import CharCounter, build_prompt, retry_factors, select_items
-from lamp.records import ProfileItem, Question
-from lamp.tasks import get_task
+from lamp.core.errors import LampDataError
+from lamp.generation.prompts import CharCounter, build_prompt, retry_factors, select_items
+from lamp.core.records import ProfileItem, Question
+from lamp.core.tasks import get_task
 
 
 def word_tokenizer(texts: list[str], eos: bool) -> PreTrainedTokenizerFast:

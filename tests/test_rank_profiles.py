@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from lamp.cli import main as lamp_main
-from lamp.files import load_questions
-from lamp.tasks import BENCHMARK_TASKS, get_task
+from lamp.cli.main import main as lamp_main
+from lamp.core.files import load_questions
+from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from retrievers import rank_questions
 from retrievers.ranking import partial_path_for, rank_file
 
@@ -72,8 +72,8 @@ def test_empty_profile_is_a_clear_error_naming_the_question(tmp_path, capsys):
                       "--task", "LaMP-3"]) == 2
     err = capsys.readouterr().err
     assert "q9" in err and "profile" in err and not out.exists()
-    from lamp.records import Question
-    from lamp.errors import LampDataError
+    from lamp.core.records import Question
+    from lamp.core.errors import LampDataError
     with pytest.raises(LampDataError, match="'q9'"):
         rank_questions([Question("q9", LAMP3 + "x", [])], "LaMP-3", "bm25")
 
@@ -191,8 +191,8 @@ def test_bundled_demo_bm25_rankings_equal_a_bm25okapi_loop(task, tmp_path):
 
 @pytest.mark.parametrize("use_date", [False, True])
 def test_documents_in_one_pass_equal_task_document_for_every_task(use_date):
-    from lamp.records import ITEM_FIELDS, ProfileItem
-    from lamp.tasks import TASKS
+    from lamp.core.records import ITEM_FIELDS, ProfileItem
+    from lamp.core.tasks import TASKS
     from retrievers.ranking import documents
 
     items = [ProfileItem(id="1", **{f: f"{f} words" for f in ITEM_FIELDS}),
@@ -238,7 +238,7 @@ def test_workers_decoding_their_own_shares_rank_as_one_process(tmp_path, small_s
 
 
 def test_a_bad_record_in_a_worker_share_gets_the_detailed_error(tmp_path, small_shares):
-    from lamp.errors import LampDataError
+    from lamp.core.errors import LampDataError
 
     src = lamp3(tmp_path, n=7)
     data = json.loads(src.read_text())
@@ -251,7 +251,7 @@ def test_a_bad_record_in_a_worker_share_gets_the_detailed_error(tmp_path, small_
 
 
 def test_a_question_id_repeated_in_another_share_is_named(tmp_path, small_shares):
-    from lamp.errors import LampDataError
+    from lamp.core.errors import LampDataError
 
     src = lamp3(tmp_path, n=7)
     data = json.loads(src.read_text())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lamp.errors import LampDataError, LampError
-from lamp.records import ProfileItem
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.records import ProfileItem
 from retrievers import get_retriever
 from retrievers.base import Query
 from retrievers.baselines import question_seed

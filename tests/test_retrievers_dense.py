@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lamp.records import ProfileItem
+from lamp.core.records import ProfileItem
 from retrievers import get_retriever
 from retrievers.base import Query
 from retrievers.dense import Encoder
@@ -100,7 +100,7 @@ def test_no_cache_option_writes_nothing(tiny, tmp_path):
 
 
 def test_trained_entry_takes_a_saved_folder_and_requires_one(tiny, tmp_path):
-    from lamp.errors import LampError
+    from lamp.core.errors import LampError
 
     r = get_retriever("trained", contriever_checkpoint=str(tiny), embedding_cache=str(tmp_path))
     assert r.name == "trained" and sorted(r.rank_batch([query("1", "cat", ["dog", "cat"])])[0]) == [0, 1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lamp.errors import LampError
+from lamp.core.errors import LampError
 from retrievers import base
 from retrievers.base import (OPTIONS, Option, Query, Retriever, add_retriever_flags, check_retriever_options,
                              get_retriever, register, retriever_kwargs, retriever_names, retriever_options)
@@ -60,7 +60,7 @@ def new_retriever(monkeypatch):
 
 
 def test_lamp_rank_and_rank_profiles_offer_a_new_retriever_and_its_options(new_retriever):
-    from lamp.cli import build_parser
+    from lamp.cli.main import build_parser
 
     parser = build_parser("rank")
     args = parser.parse_args(["rank", "--input", "q.json", "--output", "r.json", "--task", "LaMP-3",
@@ -73,7 +73,7 @@ def test_lamp_rank_and_rank_profiles_offer_a_new_retriever_and_its_options(new_r
 
 def test_lamp_serve_offers_every_retriever_option(new_retriever):
     pytest.importorskip("fastapi")
-    from lamp.cli import build_parser
+    from lamp.cli.main import build_parser
 
     args = build_parser("serve").parse_args(["serve", "--stride", "2", "--contriever-checkpoint", "enc",
                                              "--no-embedding-cache"])
@@ -82,7 +82,7 @@ def test_lamp_serve_offers_every_retriever_option(new_retriever):
 
 
 def test_lamp_run_takes_every_retriever_and_checks_its_options(new_retriever):
-    from lamp.pipeline import RunConfig
+    from lamp.pipeline.run import RunConfig
 
     RunConfig(tasks=["LaMP-3"], retrievers=["reverse"], retriever_options={"stride": 2}).validate(check_backend=False)
     with pytest.raises(LampError, match="did you mean 'stride'"):
@@ -94,8 +94,8 @@ def test_lamp_run_takes_every_retriever_and_checks_its_options(new_retriever):
 
 
 def test_run_config_retriever_options_reach_the_ranker_and_its_recorded_settings(tmp_path):
-    from lamp.pipeline import RunConfig, ranking_for
-    from lamp.records import ProfileItem, Question
+    from lamp.pipeline.run import RunConfig, ranking_for
+    from lamp.core.records import ProfileItem, Question
 
     questions = [Question("1", "cat", [ProfileItem(id=str(i), text=t, date="2020-01-01")
                                        for i, t in enumerate(["a", "b", "c"])])]

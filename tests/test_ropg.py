@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from lamp.backends.base import GenerationSettings, load_backend
-from lamp.cli import main as lamp_main
-from lamp.errors import LampDataError, LampError
-from lamp.files import load_questions, write_json
-from lamp.gen_cache import GenerationCache
-from lamp.records import ProfileItem
-from lamp.train_data import load_split
+from lamp.generation.backends.base import GenerationSettings, load_backend
+from lamp.cli.main import main as lamp_main
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.files import load_questions, write_json
+from lamp.generation.cache import GenerationCache
+from lamp.core.records import ProfileItem
+from lamp.training.data import load_split
 from retrievers.base import Query
 from retrievers.merge import merge_with_rank
 from ropg.feedback import flatten_pairs, merge_shards, read_scores, score_items, shard_path, write_scores
-from ropg.losses import gold_values, kd_loss, official_padding, rl_loss
+from lamp.training.losses import gold_values, kd_loss, official_padding, rl_loss
 from ropg.oracle import OracleRetriever
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -386,7 +386,7 @@ def test_oracle_is_a_registered_ranker_of_lamp_rank(feedback_file, merged_lamp2,
 
 
 def test_training_runs_under_torchrun_with_two_cpu_processes(merged_lamp2, feedback_file, tiny_encoder, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "lamp.cli",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "lamp.cli.main",
            *cli_train(merged_lamp2, feedback_file, tiny_encoder, tmp_path, "--metric", "loglik",
                       "--per_gpu_batch_size", "2", "--save_freq", "1")]
     cmd[cmd.index("--total_steps") + 1] = "2"

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from lamp.backends.base import Backend
-from lamp.errors import LampDataError, LampError
-from lamp.gen_cache import GenerationCache
-from lamp.tasks import get_task
+from lamp.generation.backends.base import Backend
+from lamp.core.errors import LampDataError, LampError
+from lamp.generation.cache import GenerationCache
+from lamp.core.tasks import get_task
 
 from rspg.data import check_metric, create_data, create_data_files
 from rspg.feedback import FeedbackConfig, load_scores, question_metrics, score_member
@@ -52,7 +52,7 @@ class TagBackend(Backend):
 
 
 def lamp2(n: int = 6):
-    from lamp.files import load_outputs, load_questions
+    from lamp.core.files import load_outputs, load_questions
 
     questions = load_questions(LAMP2 / "dev_questions.json", task="LaMP-2")[:n]
     golds = load_outputs(LAMP2 / "dev_outputs.json", task="LaMP-2").by_id()
@@ -88,7 +88,7 @@ def test_official_kd_loss_divides_log_probabilities_by_t_and_not_the_target():
 
 
 def test_rspg_and_ropg_share_one_kd_definition():
-    from ropg.losses import kd_loss as shared
+    from lamp.training.losses import kd_loss as shared
 
     s, y = torch.tensor([[0.3, -1.0, 2.0]]), torch.tensor([[1.0, 0.0, 0.5]])
     assert kd_loss(s, y, 2.0, "paper").item() == pytest.approx(shared(s, y, None, 2.0, "paper").item(), abs=1e-7)
@@ -126,7 +126,7 @@ def test_oracle_takes_the_best_retriever_per_input_and_selector_accuracy_counts_
 
 def test_final_preds_json_is_official_and_scored_by_the_official_scorer(tmp_path):
     from eval.scoring import score_paths
-    from lamp.files import write_outputs
+    from lamp.core.files import write_outputs
 
     records = fake_records([[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0]])
     for r in records:
@@ -206,7 +206,7 @@ def test_feedback_writes_official_scores_json_and_never_generates_twice(tmp_path
 
 
 def test_feedback_reads_a_lamp_run_directory_without_loading_a_model(tmp_path):
-    from lamp.files import write_json, write_outputs
+    from lamp.core.files import write_json, write_outputs
 
     questions, golds = lamp2(3)
     run = tmp_path / "run"
@@ -236,7 +236,7 @@ def test_rating_feedback_carries_the_official_lower_case_keys_too():
 # --------------------------------------------------------------------------- create_data and bad input
 
 def _pool_dirs(tmp_path, ids, outputs_by_member, gold):
-    from lamp.files import write_json
+    from lamp.core.files import write_json
 
     dirs = []
     for name, outs in outputs_by_member.items():
@@ -248,7 +248,7 @@ def _pool_dirs(tmp_path, ids, outputs_by_member, gold):
 
 
 def _task_files(tmp_path, ids, gold):
-    from lamp.files import write_json, write_outputs
+    from lamp.core.files import write_json, write_outputs
 
     q = write_json(tmp_path / "q.json", [{"id": i, "input": f"abstract {i}", "profile": [{"id": f"{i}-0", "title": "t", "abstract": "a"}]}
                                           for i in ids]) \
@@ -298,7 +298,7 @@ def test_create_data_needs_two_retrievers():
 
 
 def test_cli_exits_2_on_bad_input_naming_the_problem(tmp_path, capsys):
-    from lamp.cli import main
+    from lamp.cli.main import main
 
     ids = ["50", "51"]
     gold = {"50": "deep nets", "51": "graph search"}
@@ -472,7 +472,7 @@ def test_official_scripts_run_by_path(script):
 def test_official_rspg_py_trains_and_validates_in_one_command(tiny, tmp_path):
     """The official command line: --name is the experiment under --checkpoint_dir, --total_steps at batch 1,
     a checkpoint every --save_freq steps and at the end, validation in predictions/validation."""
-    from lamp.files import write_outputs
+    from lamp.core.files import write_outputs
 
     records = learnable_records(8)
     data = tmp_path / "d.json"
@@ -549,8 +549,8 @@ def test_retriever_prior_learns_the_pools_best_retriever_when_texts_say_nothing(
 
 
 def test_serve_hands_the_whole_input_to_the_retriever():
-    from lamp.records import ProfileItem
-    from lamp.serve import retrieve
+    from lamp.core.records import ProfileItem
+    from lamp.serving.app import retrieve
     from retrievers import Retriever
 
     seen = []

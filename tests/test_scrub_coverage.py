@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bench.bench_scrub import REALISTIC_KINDS, covered, pii_free_texts, realistic_corpus
-from lamp.scrub import NOT_COVERED_FORMS, PATTERN_ENTITIES, Scrubber, coverage, get_scrubber
+from lamp.privacy.scrub import NOT_COVERED_FORMS, PATTERN_ENTITIES, Scrubber, coverage, get_scrubber
 
 RECALL = 0.99
 PER_KIND = 100

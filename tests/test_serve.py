@@ -11,13 +11,13 @@ import argparse
 import httpx
 import pytest
 
-from lamp.backends.base import GenerationSettings
-from lamp.backends.openai_api import OpenAIBackend
-from lamp.errors import LampError
-from lamp.profile_store import DuplicateItems, ProfileStore
-from lamp.records import ProfileItem
-from lamp.serve import ServeLimits, configure, create_app, running_server
-from lamp.serve_engine import find_stop
+from lamp.generation.backends.base import GenerationSettings
+from lamp.generation.backends.openai_api import OpenAIBackend
+from lamp.core.errors import LampError
+from lamp.serving.store import DuplicateItems, ProfileStore
+from lamp.core.records import ProfileItem
+from lamp.serving.app import ServeLimits, configure, create_app, running_server
+from lamp.serving.engine import find_stop
 from tests.tiny_models import save_small_llama, word_tokenizer
 
 LAMP3 = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
@@ -46,7 +46,7 @@ def tiny_folder(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def hf(tiny_folder):
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
 
     return CausalBackend(tiny_folder, batch_size=4)
 
@@ -211,8 +211,8 @@ def test_shape_errors_answer_422_naming_the_field(client):
 # --------------------------------------------------------------------------- personalize
 
 def test_personalize_retrieves_bm25_top_k_of_the_user_and_builds_the_official_prompt(client, hf):
-    from lamp.prompts import build_prompt
-    from lamp.tasks import get_task
+    from lamp.generation.prompts import build_prompt
+    from lamp.core.tasks import get_task
     from retrievers.bm25 import bm25_rank
 
     put(client, "u-p", USER_A)
@@ -336,7 +336,7 @@ def test_cli_flags_have_the_documented_defaults():
 
 
 def test_cli_rejects_a_zero_limit_before_loading_anything(tmp_path):
-    from lamp.cli import main
+    from lamp.cli.main import main
 
     assert main(["serve", "--max-items", "0", "--db", str(tmp_path / "x.sqlite3")]) == 2
     assert not (tmp_path / "x.sqlite3").exists()
@@ -376,7 +376,7 @@ PARITY_PROMPTS = ["great kit", "broke fast after a week and lovely book for kids
 @pytest.mark.parametrize("stop_at_newline", [False, True])
 def test_openai_backend_through_lamp_serve_matches_the_hf_backend_directly(tiny_folder, stop_at_newline):
     """Done-when: the same predictions through ``lamp serve`` on loopback as the hf backend directly."""
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
 
     settings = GenerationSettings(num_beams=1, max_new_tokens=8, max_input_length=64, stop_at_newline=stop_at_newline)
     direct = CausalBackend(tiny_folder).generate(PARITY_PROMPTS, settings)
@@ -393,8 +393,8 @@ def test_openai_backend_through_lamp_serve_matches_the_hf_backend_directly(tiny_
 
 @pytest.mark.slow
 def test_openai_backend_through_lamp_serve_matches_hf_with_the_real_smollm2():
-    from lamp.backends.hf import CausalBackend
-    from lamp.models import resolve_model
+    from lamp.generation.backends.hf import CausalBackend
+    from lamp.generation.models import resolve_model
 
     folder = resolve_model("SmolLM2-135M-Instruct")
     prompts = ["What is the capital of France? Answer with one word.",
@@ -411,7 +411,7 @@ def test_openai_backend_through_lamp_serve_matches_hf_with_the_real_smollm2():
 
 
 def test_cli_takes_its_backends_from_the_registry_before_loading_anything(tmp_path, capsys):
-    from lamp.cli import main
+    from lamp.cli.main import main
 
     db = tmp_path / "x.sqlite3"
     base = ["serve", "--no-auth", "--db", str(db)]
@@ -427,10 +427,10 @@ def test_cli_takes_its_backends_from_the_registry_before_loading_anything(tmp_pa
 def test_serve_without_its_extra_says_which_extra_to_install(monkeypatch, capsys):
     import sys
 
-    from lamp.cli import main
+    from lamp.cli.main import main
 
-    for name in ("fastapi", "pydantic", "lamp.serve"):
+    for name in ("fastapi", "pydantic", "lamp.serving.app"):
         monkeypatch.setitem(sys.modules, name, None)      # as if not installed
-    monkeypatch.delitem(sys.modules, "lamp.serve")
+    monkeypatch.delitem(sys.modules, "lamp.serving.app")
     assert main(["serve", "--help"]) == 2
     assert "pip install 'lamp-harness[serve]'" in capsys.readouterr().err

@@ -22,13 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lamp.backends.base import GenerationSettings, load_backend
-from lamp.errors import LampError
-from lamp.profile_store import ProfileStore
-from lamp.serve import ServeLimits, create_app, running_server
-from lamp.serve_auth import Credentials, _digest, load_credentials, valid_user_id
-from lamp.serve_engine import BatchEngine, Job
-from lamp.serve_guards import refused_character, route_template
+from lamp.generation.backends.base import GenerationSettings, load_backend
+from lamp.core.errors import LampError
+from lamp.serving.store import ProfileStore
+from lamp.serving.app import ServeLimits, create_app, running_server
+from lamp.serving.auth import Credentials, _digest, load_credentials, valid_user_id
+from lamp.serving.engine import BatchEngine, Job
+from lamp.serving.guards import refused_character, route_template
 
 PREFIX = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
           "without further explanation. review: ")
@@ -234,7 +234,7 @@ def test_no_text_in_any_field_of_any_route_answers_5xx(service, text):
 
 @pytest.fixture(scope="module")
 def tiny_backend(tmp_path_factory):
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
     from tests.tiny_models import save_small_llama, word_tokenizer
 
     words = "the kettle broke fast great book lovely kids cable battery score review answer".split()
@@ -323,12 +323,12 @@ def test_a_key_in_the_query_string_is_refused_even_when_right(service):
 
 def test_the_access_log_holds_no_key_no_user_id_and_no_query_string(service, caplog):
     url, _, _ = service
-    caplog.set_level(logging.INFO, logger="lamp.serve.access")
+    caplog.set_level(logging.INFO, logger="lamp.serving.app.access")
     with client(url, ADMIN_KEY) as admin:
         admin.put("/users/victim/profile", json={"task": "LaMP-3", "profile": [{"id": "v9", "text": "t", "score": "1"}]})
         admin.get("/users/victim/profile", params={"api_key": ADMIN_KEY})
         admin.delete("/users/victim")
-    lines = [r.getMessage() for r in caplog.records if r.name == "lamp.serve.access"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "lamp.serving.app.access"]
     assert any("/users/{user_id}/profile" in line for line in lines)
     text = "\n".join(lines)
     assert "victim" not in text and ADMIN_KEY not in text and "api_key" not in text

@@ -13,9 +13,9 @@ import concurrent.futures
 import openai
 import pytest
 
-from lamp.backends.base import GenerationSettings
-from lamp.profile_store import ProfileStore
-from lamp.serve import ServeLimits, create_app, running_server
+from lamp.generation.backends.base import GenerationSettings
+from lamp.serving.store import ProfileStore
+from lamp.serving.app import ServeLimits, create_app, running_server
 from test_serve import LAMP3, USER_A, USER_B, build_tiny_causal_lm
 
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=8, max_input_length=64)
@@ -24,7 +24,7 @@ LIMITS = ServeLimits(max_tokens_limit=32)
 
 @pytest.fixture(scope="module")
 def hf(tmp_path_factory):
-    from lamp.backends.hf import CausalBackend
+    from lamp.generation.backends.hf import CausalBackend
 
     return CausalBackend(build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama")))
 
@@ -195,7 +195,7 @@ def test_concurrent_requests_are_batched_and_answer_as_they_would_alone(client, 
 
 def test_stopping_the_engine_ends_a_running_generation_at_its_next_step(hf):
     """What Ctrl-C on ``lamp serve`` does: the batch in progress answers with what it has, at once."""
-    from lamp.serve_engine import BatchEngine, Job
+    from lamp.serving.engine import BatchEngine, Job
 
     engine = BatchEngine(hf, window_s=0.0)
     job = Job(hf.format_prompt("great kit"), max_tokens=200,
@@ -214,7 +214,7 @@ def test_lamp_serve_in_front_of_another_server_forwards_chat_and_personalizes(se
     """``lamp serve --backend openai --chat``: personalization here, generation upstream (its chat endpoint)."""
     import httpx
 
-    from lamp.backends.openai_api import OpenAIBackend
+    from lamp.generation.backends.openai_api import OpenAIBackend
 
     upstream = server[0]
     proxy_backend = OpenAIBackend(upstream, model="tiny", api_key="sekret", chat=True, tokenizer=hf.tokenizer,

@@ -1,4 +1,4 @@
-"""Task knowledge lives in the task table (lamp/tasks.py) and metric knowledge in the metric registry.
+"""Task knowledge lives in the task table (lamp/core/tasks.py) and metric knowledge in the metric registry.
 
 Everything a task decides — its metrics, its baseline rule, its adapter fields, its download
 folder, the task its files name — is a field of its entry; code elsewhere reads the fields and
@@ -16,11 +16,11 @@ import pytest
 
 from eval.metrics import (HIGHER_IS_BETTER, METRICS, STATISTICS, default_feedback_metric, get_metric, score_task,
                           task_stats)
-from lamp.backends.baselines import RULES, ProfileBaselineBackend
-from lamp.download import remote_folder
-from lamp.errors import LampError
-from lamp.records import ProfileItem
-from lamp.tasks import TASKS, find_task, get_task, tasks_table
+from lamp.generation.backends.baselines import RULES, ProfileBaselineBackend
+from lamp.core.download import remote_folder
+from lamp.core.errors import LampError
+from lamp.core.records import ProfileItem
+from lamp.core.tasks import TASKS, find_task, get_task, tasks_table
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("lamp", "retrievers", "eval", "ropg", "rspg")
@@ -73,9 +73,9 @@ def test_no_task_names_in_code_outside_the_task_table():
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT).as_posix()
-            if rel != "lamp/tasks.py":
+            if rel != "lamp/core/tasks.py":
                 found += [f"{rel}:{line}: {value!r}" for line, value in task_name_literals(path.read_text("utf-8"))]
-    assert not found, "task names in code (make them fields of lamp/tasks.py):\n" + "\n".join(found)
+    assert not found, "task names in code (make them fields of lamp/core/tasks.py):\n" + "\n".join(found)
 
 
 def test_the_scan_catches_dict_keys_comparisons_and_built_names_but_not_prose():
@@ -149,7 +149,7 @@ def test_every_baseline_rule_names_a_method():
 
 
 def test_the_table_picks_the_baseline_rule():
-    from lamp.backends.base import Example, GenerationSettings
+    from lamp.generation.backends.base import Example, GenerationSettings
 
     items = [ProfileItem("a", title="T", abstract="graph kernels")] * 2
     example = Example(id="q", input='For an author who has written the paper with the title "X", which reference '
@@ -162,7 +162,7 @@ def test_the_table_picks_the_baseline_rule():
 
 
 def test_adapter_pairs_follow_the_adapter_fields():
-    from lamp.adapters import user_training_pairs
+    from lamp.methods.adapters import user_training_pairs
 
     item = ProfileItem("1", title="A title", abstract="one two three four five six seven eight nine ten")
     assert user_training_pairs("LaMP-1", [item], "u") == [("Write an abstract for this title: A title",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lamp.errors import LampError
-from lamp.records import ProfileItem
-from lamp.tasks import BENCHMARK_TASKS, TASKS, get_task, quoted
+from lamp.core.errors import LampError
+from lamp.core.records import ProfileItem
+from lamp.core.tasks import BENCHMARK_TASKS, TASKS, get_task, quoted
 
 LAMP1 = ('For an author who has written the paper with the title "Deep Nets", which reference is related? '
          'Just answer with [1] or [2] without explanation. [1]: "Graph Kernels" [2]: "Café Networks"')

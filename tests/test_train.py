@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_train_tiny import ROOT_PATH, lamp3_data, tiny_llama, tiny_t5  # noqa: F401
 
-from lamp.cli import main as lamp_main
-from lamp.train import SaveEveryNSteps, TrainConfig, _training_args, train_llm
+from lamp.cli.main import main as lamp_main
+from lamp.training.llm import SaveEveryNSteps, TrainConfig, _training_args, train_llm
 
 
 def _config(data: dict[str, Path], model: Path, out: Path, **extra) -> TrainConfig:
@@ -66,7 +66,7 @@ def test_lamp_train_dev_scores_equal_evaluate_llm_on_the_saved_model(tmp_path, l
     settings and clean-up)."""
     import argparse
 
-    from lamp import evaluate_llm
+    from lamp.cli import evaluate_llm
 
     build = tiny_t5 if kind == "t5" else tiny_llama
     out, evaluated = tmp_path / "out", tmp_path / "evaluated"
@@ -90,11 +90,11 @@ def test_train_time_generation_keeps_the_answer_line_as_every_backend_does(tmp_p
     """LaMP-4 used to keep "A title\nmore" in `lamp train` and "A title" in evaluate_llm.py."""
     from types import SimpleNamespace
 
-    from lamp.backends.hf import CausalBackend
-    from lamp.generation import build_examples
-    from lamp.models import load_model_and_tokenizer
-    from lamp.records import Question
-    from lamp.train import _distributed_generate
+    from lamp.generation.backends.hf import CausalBackend
+    from lamp.generation.driver import build_examples
+    from lamp.generation.models import load_model_and_tokenizer
+    from lamp.core.records import Question
+    from lamp.training.llm import _distributed_generate
 
     monkeypatch.setattr(CausalBackend, "_generate_batch", lambda self, texts, settings: [" A title\nmore"] * len(texts))
     model, tok = load_model_and_tokenizer(str(tiny_llama(tmp_path / "llama")))
@@ -173,7 +173,7 @@ def test_train_llm_script_runs_with_the_official_flags():
 
 @pytest.mark.slow
 def test_real_bundled_model_trains_a_few_lora_steps_and_saves(tmp_path, lamp3_data):
-    from lamp.models import smollm2_gguf
+    from lamp.generation.models import smollm2_gguf
 
     try:
         smollm2_gguf()

@@ -1,5 +1,5 @@
-"""Reading a split with its golds, tokenised features and collators (lamp/train_data.py), over the
-one Example that every verb builds (lamp.generation.build_examples)."""
+"""Reading a split with its golds, tokenised features and collators (lamp/training/data.py), over the
+one Example that every verb builds (lamp.generation.driver.build_examples)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import json
 import pytest
 from test_train_tiny import lamp3_data, lamp3_records, tiny_tokenizer, write_split  # noqa: F401
 
-from lamp.backends.base import Example
-from lamp.errors import LampDataError
-from lamp.generation import build_examples
-from lamp.prompts import chat_prompt
-from lamp.records import ProfileItem, Question
-from lamp.train_data import IGNORE_INDEX, CausalCollator, causal_features, load_split, seq2seq_features
+from lamp.generation.backends.base import Example
+from lamp.core.errors import LampDataError
+from lamp.generation.driver import build_examples
+from lamp.generation.prompts import chat_prompt
+from lamp.core.records import ProfileItem, Question
+from lamp.training.data import IGNORE_INDEX, CausalCollator, causal_features, load_split, seq2seq_features
 
 
 def test_load_split_finds_the_outputs_file_next_to_the_questions(lamp3_data):

@@ -44,7 +44,7 @@ def write_split(root: Path, split: str, questions: list[dict], outputs: dict | N
 
 
 def corpus() -> list[str]:
-    from lamp.tasks import get_task
+    from lamp.core.tasks import get_task
 
     texts = [PREFIX, get_task("LaMP-3").prompt.item, "1 2 3 4 5 , and . \" is the score for"]
     texts += [" ".join(WORDS), get_task("LaMP-3").adapter_template]

@@ -16,17 +16,17 @@ from transformers import BertConfig, BertModel, LlamaForCausalLM, PreTrainedToke
 
 import tiny_models
 
-from lamp.backends.base import Example, GenerationSettings, load_backend
-from lamp.cli import main as lamp_main
-from lamp.errors import LampError
-from lamp.files import load_questions
-from lamp.tasks import MOVIE_TAGS, get_task
-from lamp.uemb.artifact import CONFIG, read_artifact
-from lamp.uemb.features import UserRow, label_attribute
-from lamp.uemb.model import UembSpec, UserConditioner
-from lamp.uemb.personalizer import entries_for, load_personalizer
-from lamp.uemb.runner import Runner
-from lamp.uemb.training import UembSettings, train_uemb
+from lamp.generation.backends.base import Example, GenerationSettings, load_backend
+from lamp.cli.main import main as lamp_main
+from lamp.core.errors import LampError
+from lamp.core.files import load_questions
+from lamp.core.tasks import MOVIE_TAGS, get_task
+from lamp.methods.uemb.artifact import CONFIG, read_artifact
+from lamp.methods.uemb.features import UserRow, label_attribute
+from lamp.methods.uemb.model import UembSpec, UserConditioner
+from lamp.methods.uemb.personalizer import entries_for, load_personalizer
+from lamp.methods.uemb.runner import Runner
+from lamp.methods.uemb.training import UembSettings, train_uemb
 
 LAMP2 = get_task("LaMP-2")
 WORDS = ("space robot alien future war love city crime family dream ship planet murder comedy laugh "
@@ -115,15 +115,15 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 
 def _load(folder: Path, seq2seq: bool = False):
-    from lamp.models import model_identity
-    from lamp.models import load_model_and_tokenizer
+    from lamp.generation.models import model_identity
+    from lamp.generation.models import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(str(folder))
     return model, tok, model_identity(str(folder))
 
 
 def _questions(path: Path):
-    from lamp.train_data import load_split
+    from lamp.training.data import load_split
 
     return load_split(path, "LaMP-2")
 
@@ -356,13 +356,13 @@ def test_a_dimension_mismatch_is_a_clear_error(trained, tmp_path):
 
 
 def test_training_resumes_from_the_last_finished_epoch(tmp_path, llama_dir, encoder_dir, data, monkeypatch):
-    import lamp.uemb.training as training
+    import lamp.methods.uemb.training as training
 
     model, tok, identity = _load(llama_dir)
     questions, golds = _questions(data["train"])
     settings = UembSettings(aggregator="attention", **{**FAST, "epochs": 3})
     calls = {"n": 0}
-    from lamp.uemb.runner import Runner as R
+    from lamp.methods.uemb.runner import Runner as R
 
     original = R.loss
 
@@ -433,7 +433,7 @@ def test_retrieval_and_the_user_embedding_compose(tmp_path, llama_dir, encoder_d
 def test_the_backend_reads_profiles_from_examples_or_a_file(trained, data):
     backend = load_backend("uemb", model=str(trained["dir"]))
     questions = load_questions(data["dev"], task="LaMP-2")
-    from lamp.generation import build_examples, generate_all
+    from lamp.generation.driver import build_examples, generate_all
 
     plain = build_examples("LaMP-2", questions, 0, 128, backend.tokenizer)           # no items in the examples
     with_items = [Example(e.id, e.input, tuple(q.profile), e.prompt) for e, q in zip(plain, questions)]
@@ -451,8 +451,8 @@ def test_the_backend_reads_profiles_from_examples_or_a_file(trained, data):
 def test_serve_embeds_the_stored_profile_and_follows_its_changes(trained):
     from fastapi.testclient import TestClient
 
-    from lamp.profile_store import ProfileStore
-    from lamp.serve import create_app
+    from lamp.serving.store import ProfileStore
+    from lamp.serving.app import create_app
 
     backend = load_backend("uemb", model=str(trained["dir"]))
     seen = []
@@ -545,8 +545,8 @@ def test_compare_runs_every_method_with_significance_time_size_and_perplexity(tm
 
 
 def test_lamp_run_and_evaluate_llm_load_the_artifact_as_a_backend(trained, data, tmp_path, capsys):
-    from lamp.evaluate_llm import configure as eval_configure, run as eval_run
-    from lamp.cli import script_main
+    from lamp.cli.evaluate_llm import configure as eval_configure, run as eval_run
+    from lamp.cli.main import script_main
 
     root = data["dev"].parents[2]
     run_dir = tmp_path / "run"
@@ -590,13 +590,13 @@ def test_the_bundled_smollm2_and_minilm_train_and_answer_through_an_artifact(tmp
         monkeypatch.setenv("LAMP_CACHE_DIR", USER_CACHE)
     else:
         monkeypatch.delenv("LAMP_CACHE_DIR")
-    from lamp.train_data import load_split
-    from lamp.uemb.personalizer import resolve_base
+    from lamp.training.data import load_split
+    from lamp.methods.uemb.personalizer import resolve_base
 
     root = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_7"
     train, golds = load_split(root / "train" / "train_questions.json", "LaMP-7")
     path, identity = resolve_base("SmolLM2-135M-Instruct")
-    from lamp.models import load_model_and_tokenizer
+    from lamp.generation.models import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(path)
     before = _digest(model)

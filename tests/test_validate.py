@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from lamp.cli import main
+from lamp.cli.main import main
 from tests.conftest import write
 
 

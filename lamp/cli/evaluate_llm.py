@@ -1,0 +1,148 @@
+"""``python lamp/evaluate_llm.py``: the official evaluation script's flags, over the library.
+
+Reads ``--validation_data`` (a merged, ranked dataset from ``merge_with_rank.py`` — a list of
+``{id, input, profile, output}`` — or a questions file with ``{split}_outputs.json`` beside it;
+golds found as ``lamp train`` finds them, :func:`lamp.training.data.load_split`),
+builds the official prompts (``--use_profile``: top ``--num_retrieved`` items, already ranked with
+``--is_ranked`` or ranked here with ``--retriever``), generates, and writes to ``--output_dir``:
+``predictions.json`` (official format) and ``results_output.json`` (metrics with the HF-style
+``eval_`` prefix, as the official script writes them).
+
+    python lamp/evaluate_llm.py --validation_data merged_dev.json --model_addr google/flan-t5-base \\
+        --task LaMP-2 --output_dir out --use_profile --is_ranked --num_retrieved 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lamp.core.errors import LampError
+from lamp.generation.models import backend_kind  # noqa: F401  (kept importable from here)
+
+PROG = "evaluate_llm.py"
+DESCRIPTION = "Generate and score with an LLM on a LaMP split, with the official evaluation script's flags."
+EXAMPLE = """example:
+  python lamp/evaluate_llm.py --validation_data merged_dev.json --model_addr google/flan-t5-base \\
+      --task LaMP-2 --output_dir out --use_profile --is_ranked --num_retrieved 4"""
+
+
+def can_score_labels(backend: object) -> bool:
+    """True when the backend implements label scoring (choose or score_options), not the base refusal."""
+    from lamp.generation.backends.base import Backend
+
+    kind = type(backend)
+    return kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+
+
+def add_prompt_flags(parser: argparse.ArgumentParser, k: int, retriever_help: str) -> None:
+    """The official evaluation flags for the profile, the prompt and beam search (shared with RSPG's scorer)."""
+    parser.add_argument("--use_profile", action="store_true", help="personalize the prompts with profile items")
+    parser.add_argument("--retriever", default="bm25", help=retriever_help)
+    parser.add_argument("--is_ranked", action="store_true", help="profiles are already in ranked order")
+    parser.add_argument("--num_retrieved", type=int, default=k, help=f"k, profile items in the prompt (default {k})")
+    parser.add_argument("--max_length", type=int, default=256, help="prompt token budget (default 256)")
+    parser.add_argument("--generation_max_length", type=int, default=128, help="max generated tokens (default 128)")
+    parser.add_argument("--generation_num_beams", "--num_beams", dest="num_beams", type=int, default=4,
+                        help="beam search width (official name; --num_beams is an alias; default 4)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--validation_data", required=True, help="merged ranked dataset or questions file")
+    parser.add_argument("--validation_outputs", help="outputs file (default: the one beside the questions, "
+                                                     "or 'output' fields of a merged dataset)")
+    parser.add_argument("--model_addr", default=None,
+                        help="local folder, hub id or the bundled model's name; with --backend openai, the "
+                             "served model's name (default: the bundled SmolLM2-135M-Instruct)")
+    parser.add_argument("--task", required=True, help="LaMP-1 … LaMP-7 (or LaMP-2-old)")
+    parser.add_argument("--output_dir", required=True, help="predictions.json and results_output.json go here")
+    add_prompt_flags(parser, k=1, retriever_help="ranker when the data is not ranked (--is_ranked)")
+    parser.add_argument("--per_device_batch_size", type=int, default=16, help="prompts per batch (default 16)")
+    parser.add_argument("--cache_dir", default=None,
+                        help="where hub downloads are cached, as officially (sets HF_HUB_CACHE; default: the "
+                             "hub's own cache)")
+    parser.add_argument("--backend", default="auto",
+                        help="auto (openai with --base_url, else seq2seq or causal from the model's config) | "
+                             "hf-seq2seq | hf-causal | openai | ...")
+    parser.add_argument("--base_url", default=None,
+                        help="with --backend openai: the OpenAI-compatible server (default: $OPENAI_BASE_URL); "
+                             "the key comes from $OPENAI_API_KEY")
+    parser.add_argument("--tokenizer", default=None,
+                        help="with --backend openai: tokenizer for the prompt budget (folder, hub id, the bundled "
+                             "model's name, or 'chars/4'); needed with --use_profile")
+    parser.add_argument("--chat", action="store_true",
+                        help="with --backend openai: use /v1/chat/completions (instruct models)")
+    parser.add_argument("--backend_options", type=json.loads, default=None,
+                        help="JSON object of extra backend arguments, e.g. '{\"profiles\": \"dev_questions.json\"}' "
+                             "for --backend uemb")
+    parser.add_argument("--label_choice", action="store_true",
+                        help="classification/rating: pick the most likely label instead of free generation")
+    parser.epilog = EXAMPLE
+
+
+def run(args: argparse.Namespace) -> int:
+    from eval.metrics import score_task
+    from lamp.generation.backends.base import GenerationSettings, backend_class, load_backend
+    from lamp.core.files import write_json, write_outputs
+    from lamp.generation.cache import GenerationCache
+    from lamp.generation.driver import build_examples, generate_all
+    from lamp.generation.models import DEFAULT_MODEL, cache_dir
+    from lamp.core.tasks import get_task
+    from lamp.training.data import load_split
+
+    task = get_task(args.task)
+    questions, golds = load_split(args.validation_data, task, args.validation_outputs, require_outputs=False)
+    ranking = None
+    if args.use_profile and not args.is_ranked:
+        from retrievers.ranking import rank_questions
+        ranking = rank_questions(questions, task, args.retriever)
+    k = args.num_retrieved if args.use_profile else 0
+    if args.cache_dir:
+        import os
+        os.environ["HF_HUB_CACHE"] = str(Path(args.cache_dir).resolve())
+    kind = args.backend
+    if kind == "auto":
+        kind = "openai" if args.base_url else backend_kind(args.model_addr or DEFAULT_MODEL)
+    if not isinstance(args.backend_options or {}, dict):
+        raise LampError(f"--backend_options must be a JSON object, got {args.backend_options!r}")
+    cls = backend_class(kind)
+    if not cls.is_llm:
+        raise LampError(f"{kind} is not an LLM backend; 'lamp run' runs it beside the LLM as a baseline method")
+    given = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None}
+    options = {key: value for key, value in given.items() if value is not None}
+    if cls.loads_local_model:
+        for flag in options:
+            raise LampError(f"--{flag} is for --backend openai (a served model), not {kind}")
+        # float32 as the official script and `lamp train`'s dev evaluation: the same checkpoint, the same scores
+        options.update(model=args.model_addr or DEFAULT_MODEL, dtype="float32")
+    else:
+        options["model"] = args.model_addr               # None: the one model the server lists
+    from lamp.pipeline.run import check_backend_options
+
+    check_backend_options(kind, {**options, **(args.backend_options or {})}, "--backend_options")
+    backend = load_backend(kind, batch_size=args.per_device_batch_size,
+                           **{**options, **(args.backend_options or {})})
+    choose = args.label_choice and task.labels is not None
+    if choose and not can_score_labels(backend):
+        raise LampError(f"--label_choice needs a backend that scores labels; {kind} cannot (drop --label_choice "
+                        "for free generation)")
+    examples = build_examples(task, questions, k, args.max_length, backend.tokenizer, ranking)
+    settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
+                                  max_input_length=args.max_length, stop_at_newline=True)
+    with GenerationCache(cache_dir() / "generations.sqlite") as cache:
+        outputs = generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
+                               options=list(task.labels) if choose else None)
+    preds = {ex.id: out for ex, out in zip(examples, outputs)}
+    out_dir = Path(args.output_dir)
+    write_outputs(out_dir / "predictions.json", task.name, preds)
+    if golds:
+        missing = [q.id for q in questions if q.id not in golds]
+        if missing:
+            raise LampError(f"no gold output for {len(missing)} questions (e.g. {missing[:3]})")
+        metrics = score_task(task, {i: golds[i] for i in preds}, preds)
+        write_json(out_dir / "results_output.json", {f"eval_{k}": v for k, v in metrics.items()}, indent=1)
+        print({f"eval_{k}": round(v, 4) for k, v in metrics.items()})
+    print(f"predictions: {out_dir / 'predictions.json'}")
+    return 0

@@ -1,0 +1,577 @@
+"""``lamp run``: the whole pipeline — rank → prompt → generate → score → report — in one command.
+
+Every stage writes a file in the run directory, so any stage can be inspected, resumed or swapped::
+
+    RUN_DIR/
+      config.json                      the resolved configuration
+      manifest.json                    package versions, seeds, git revision, model identities, timings
+      rankings/LaMP_3/bm25.json        {question id: [profile ids, best first]} (the official format)
+      prompts/LaMP_3/bm25.jsonl        one {"id", "prompt"} per question
+      predictions/<method>/LaMP_3.json official predictions format
+      scores.json                      {"<method>": {"LaMP_3": {"MAE": …}}, "_golds": {...}}
+      report.md, report.html           the evaluation report (eval.report)
+
+Generations are cached in SQLite (``$LAMP_CACHE_DIR`` or ``~/.cache/lamp``), keyed by the model's
+identity, the prompt and the settings: a run killed at any point and rerun redoes nothing that
+finished and writes byte-identical predictions. Rankings already in the run directory are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from lamp.generation.backends.base import Backend, load_backend
+from lamp.core.errors import LampDataError, LampError
+from lamp.core.files import find_file, load_outputs, load_questions, load_rankings, write_json, write_outputs, atomic_write
+from lamp.generation.driver import MethodSettings, build_examples, generate_all
+from lamp.core.records import Question
+from lamp.core.tasks import BENCHMARK_TASKS, get_task
+
+#: Retriever name that means "no profile": the prompt is the raw input.
+NO_RETRIEVAL = "none"
+#: The profile baselines run beside the LLM: (method name, baseline variant, retriever whose ranking they read).
+BASELINES = (("baseline-blind", "blind", NO_RETRIEVAL), ("baseline-bm25", "profile", "bm25"))
+#: Distributions whose versions the manifest records: those that can change rankings, outputs or scores.
+PACKAGES = ("lamp-harness", "torch", "transformers", "tokenizers", "rouge-score", "peft", "numpy", "msgspec")
+
+
+#: What each RunConfig key means (the flags' help).
+CONFIG_HELP: dict[str, str] = {
+    "data": "folder (or zip) of LaMP files: {task}/{split}/{split}_questions.json and _outputs.json",
+    "split": "which split to run: train, dev or test",
+    "tasks": "LaMP tasks to run, e.g. LaMP-2 LaMP-3 (default: all seven)",
+    "retrievers": "methods: 'none' (raw input) and rankers (bm25, contriever, recency, random, rrf …)",
+    "k": "profile items put in each personalized prompt",
+    "backend": "auto (hf-seq2seq or hf-causal from the model's config), hf-causal, hf-seq2seq, openai …",
+    "model": "model folder, hub id or the bundled SmolLM2-135M-Instruct; with openai the served name",
+    "max_length": "prompt token budget (official default 256)",
+    "max_new_tokens": "most tokens generated per answer",
+    "num_beams": "beam search width (official default 4; the openai backend decodes greedily)",
+    "batch_size": "prompts per generation batch",
+    "label_choice": "classification/rating tasks: the most likely label instead of free generation",
+    "calibrate_labels": "with --label_choice: subtract a content-free prompt's label scores",
+    "baselines": "also run the non-LLM profile baselines (baseline-blind, baseline-bm25)",
+    "use_date": "rankers see each item's date too",
+    "contriever_checkpoint": "encoder of the contriever ranker (default: the bundled all-MiniLM-L6-v2)",
+    "limit": "only the first N questions of each task (quick runs)",
+    "seed": "random seed (random ranker, sampling)",
+    "output_dir": "the run directory (a rerun there resumes)",
+    "baseline_method": "the method every other is compared with in the report",
+    "backend_options": "JSON object of extra backend arguments, e.g. '{\"base_url\": \"http://127.0.0.1:8000/v1\", "
+                       "\"tokenizer\": \"SmolLM2-135M-Instruct\"}'",
+    "retriever_options": "JSON object of ranker options, e.g. '{\"members\": \"bm25,contriever\", \"rrf_k\": 30}'"
+}
+
+
+@dataclass
+class RunConfig(MethodSettings):
+    """Everything a run depends on; a JSON or YAML config file sets any of these, flags override it."""
+
+    data: str = "data/demo"
+    split: str = "dev"
+    tasks: list[str] = field(default_factory=lambda: list(BENCHMARK_TASKS))
+    retrievers: list[str] = field(default_factory=lambda: [NO_RETRIEVAL, "bm25", "contriever", "recency"])
+    backend: str = "auto"
+    model: str = "SmolLM2-135M-Instruct"
+    calibrate_labels: bool = False
+    baselines: bool = True
+    contriever_checkpoint: str | None = None
+    limit: int | None = None
+    output_dir: str = "runs/latest"
+    baseline_method: str = NO_RETRIEVAL
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    retriever_options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "RunConfig":
+        """A config from a JSON or YAML file (``.yaml``/``.yml``), every key's type checked."""
+        raw = load_config_file(path)
+        return cls(**check_config_values(raw, str(path)))
+
+    def validate(self, source: str = "the run config", check_backend: bool = True) -> None:
+        """Every value's type and range, the tasks, and the backend with its options; raises
+        :class:`LampError` naming the key. Called before anything is written."""
+        check_config_values(dataclasses.asdict(self), source)
+        for name in ("k", "limit", "max_length", "max_new_tokens", "num_beams", "batch_size"):
+            value = getattr(self, name)
+            least = 0 if name == "k" else 1
+            if value is not None and value < least:
+                raise LampError(f"{source}: {name} must be at least {least}, got {value}")
+        if not self.tasks:
+            raise LampError(f"{source}: tasks is empty")
+        for task in self.tasks:
+            get_task(task)
+        if not self.retrievers:
+            raise LampError(f"{source}: retrievers is empty")
+        import difflib
+
+        from retrievers.base import check_retriever_options, retriever_names
+
+        check_retriever_options(self.retriever_options, f"{source}: retriever_options")
+
+        known = retriever_names()
+        for name in self.retrievers:
+            if name != NO_RETRIEVAL and name not in known:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise LampError(f"{source}: retrievers: unknown ranker {name!r}{hint} (known: {', '.join(known)})")
+        if check_backend and self.backend != "auto":
+            check_backend_options(self.backend, self.backend_options, source)
+            from lamp.generation.backends.base import backend_class
+
+            if not backend_class(self.backend).is_llm:
+                raise LampError(f"{source}: {self.backend} is not an LLM backend; the profile baselines run beside "
+                                "the LLM as the baseline-blind and baseline-bm25 methods (baselines: true)")
+        personalized = self.k > 0 and any(r != NO_RETRIEVAL for r in self.retrievers)
+        if check_backend and self.backend == "openai" and personalized and not self.backend_options.get("tokenizer"):
+            raise LampError(f"{source}: the openai backend needs a tokenizer to budget personalized prompts: "
+                            "backend_options {\"tokenizer\": <the served model's tokenizer folder or hub id, or "
+                            "SmolLM2-135M-Instruct>}, or \"chars/4\" for a rough count (recorded in the manifest)")
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping in a JSON or YAML config file (YAML by suffix, or when the text is not JSON)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LampError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise LampError(f"{path}: the config is not UTF-8 (byte {exc.start})") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text)
+        else:
+            raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LampError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                        "YAML configs need a .yaml or .yml name") from None
+    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and its subclasses
+        raise LampError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict):
+        raise LampError(f"{path}: a config is a mapping of keys to values, got {type(raw).__name__}")
+    return raw
+
+
+def _expected(name: str) -> tuple[type, ...] | str:
+    kind = str(next(f.type for f in dataclasses.fields(RunConfig) if f.name == name))
+    return {"str": (str,), "int": (int,), "bool": (bool,), "list[str]": "list[str]", "str | None": (str, type(None)),
+            "int | None": (int, type(None)), "dict[str, Any]": (dict,)}[kind]
+
+
+def check_config_values(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` with unknown keys and wrong types refused (did-you-mean for misspelled keys)."""
+    import difflib
+
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(key for key in raw if key not in names)
+    if unknown:
+        hints = [f"{key!r} -> {close[0]!r}" for key in unknown
+                 for close in [difflib.get_close_matches(key, names, n=1)] if close]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        raise LampError(f"{source}: unknown config keys {unknown}{hint} (known: {', '.join(names)})")
+    for key, value in raw.items():
+        want = _expected(key)
+        if want == "list[str]":
+            if isinstance(value, str):
+                raise LampError(f"{source}: {key} must be a list, got the string {value!r} "
+                                f"(write [{json.dumps(value)}])")
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise LampError(f"{source}: {key} must be a list of strings, got {value!r}")
+            continue
+        assert isinstance(want, tuple)
+        ok = isinstance(value, want) and not (isinstance(value, bool) and bool not in want)
+        if not ok:
+            names_ = " or ".join("null" if t is type(None) else t.__name__ for t in want)
+            raise LampError(f"{source}: {key} must be {names_}, got {type(value).__name__} {value!r}")
+    return raw
+
+
+def check_backend_options(backend: str, options: dict[str, Any], source: str) -> None:
+    """Unknown backend names and option keys are errors with a suggestion, before any loading."""
+    import difflib
+    import inspect
+
+    from lamp.generation.backends.base import BACKENDS, backend_class
+
+    if backend not in BACKENDS:
+        close = difflib.get_close_matches(backend, list(BACKENDS) + ["auto"], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LampError(f"{source}: unknown backend {backend!r}{hint} (known: auto, {', '.join(BACKENDS)})")
+    factory = backend_class(backend)
+    for klass in getattr(factory, "__mro__", ()):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue                                   # passes its options on: look further up
+        known = [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        for key in options:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise LampError(f"{source}: backend_options: {backend} has no option {key!r}{hint} "
+                                f"(options: {', '.join(known)})")
+        return
+
+
+def resolve_backend(cfg: RunConfig) -> str:
+    """The backend to load: ``auto`` reads the model's config (seq2seq or causal), as evaluate_llm.py
+    does; an hf backend that does not match the model's kind is an error naming the right one."""
+    from lamp.generation.models import backend_kind
+
+    if cfg.backend == "auto" or cfg.backend in ("hf-causal", "hf-seq2seq"):
+        folder = Path(cfg.model)
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            raise LampError(f"{folder} is a LoRA adapter (adapter_config.json, no model config): give its base "
+                            "model as --model, or use 'lamp adapters predict' for per-user adapters")
+        kind = backend_kind(cfg.model)
+        if cfg.backend not in ("auto", kind):
+            raise LampError(f"{cfg.model} is {'an encoder-decoder' if kind == 'hf-seq2seq' else 'a decoder-only'} "
+                            f"model: use --backend {kind} (or auto), not {cfg.backend}")
+        if cfg.backend == "auto":
+            check_backend_options(kind, cfg.backend_options, "the run config")
+        return kind
+    return cfg.backend
+
+
+def input_files(cfg: RunConfig, tasks: list[str]) -> dict[str, str]:
+    """sha256 of every data file the run reads (questions and outputs of each task's split)."""
+    import hashlib
+
+    out: dict[str, str] = {}
+    for task in tasks:
+        for kind in ("questions", "outputs"):
+            try:
+                source = find_file(cfg.data, kind, cfg.split, task)
+            except LampError:
+                continue
+            real = Path(source.name.split("!", 1)[0])         # a zip member: the zip's hash
+            if str(real) not in out and real.is_file():
+                h = hashlib.sha256()
+                with open(real, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                out[str(real)] = h.hexdigest()
+    return out
+
+
+def _git_dirty() -> bool | None:
+    """True when the source tree has uncommitted changes (None: not a git checkout)."""
+    try:
+        root = Path(__file__).resolve().parents[1]
+        done = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
+
+
+# --------------------------------------------------------------------------- stages
+
+def load_split(cfg: RunConfig, task: str) -> tuple[list[Question], dict[str, str] | None, str | None]:
+    """Questions of the split (first ``limit``), and the golds with their path when the split has them."""
+    questions = load_questions(cfg.data, split=cfg.split, task=task)
+    if cfg.limit:
+        questions = questions[: cfg.limit]
+    try:
+        src = find_file(cfg.data, "outputs", cfg.split, task)
+    except LampError:
+        return questions, None, None
+    golds = load_outputs(src, task=task).by_id()
+    ids = {q.id for q in questions}
+    return questions, {i: o for i, o in golds.items() if i in ids}, src.name
+
+
+def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
+                questions: list[Question]) -> dict[str, list[str]] | None:
+    """The ranking of every question (reused from the run directory when already there)."""
+    if retriever == NO_RETRIEVAL:
+        return None
+    from retrievers.ranking import partial_path_for, rank_questions
+
+    path = run_dir / "rankings" / get_task(task).file_name / f"{retriever}.json"
+    opts: dict[str, Any] = {"use_date": cfg.use_date, "seed": cfg.seed}
+    if cfg.contriever_checkpoint:
+        opts["contriever_checkpoint"] = cfg.contriever_checkpoint
+    opts.update(cfg.retriever_options)
+    settings = ranking_settings(retriever, opts, questions)
+    settings_path = path.with_name(f"{retriever}.settings.json")
+    if path.exists():
+        ranking, why = reusable_ranking(path, settings_path, settings, questions)
+        if ranking is not None:
+            return ranking
+        print(f"note: {path}: {why}; ranking again", file=sys.stderr)
+    partial = partial_path_for(path)
+    if partial.exists() and not _same_settings(settings_path, settings):
+        partial.unlink()                       # progress made under other settings is not resumed
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(settings_path, settings, indent=1)
+    ranking = rank_questions(questions, task, retriever, partial_path=partial, **opts)
+    write_json(path, ranking)
+    partial.unlink(missing_ok=True)
+    return ranking
+
+
+def ranking_settings(retriever: str, opts: dict[str, Any], questions: list[Question]) -> dict[str, Any]:
+    """What a ranking depends on: the ranker and its options, scrubbing, and the exact questions."""
+    import hashlib
+
+    from lamp.privacy.scrub import active_scrubber
+
+    digest = hashlib.sha256()
+    for q in questions:
+        digest.update(json.dumps(q.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return {"retriever": retriever, **opts, "scrub": active_scrubber() is not None,
+            "questions_sha256": digest.hexdigest()}
+
+
+def _same_settings(settings_path: Path, settings: dict[str, Any]) -> bool:
+    try:
+        return json.loads(settings_path.read_text(encoding="utf-8")) == settings
+    except (OSError, ValueError):
+        return False
+
+
+def reusable_ranking(path: Path, settings_path: Path, settings: dict[str, Any],
+                     questions: list[Question]) -> tuple[dict[str, list[str]] | None, str]:
+    """(the ranking, "") when the file is whole and was made with these settings, else (None, why not)."""
+    if not _same_settings(settings_path, settings):
+        return None, "made with other settings (or without a settings record)"
+    try:
+        ranking = load_rankings(path)
+    except LampDataError as exc:
+        return None, f"damaged ({exc.reason})"
+    for q in questions:
+        ids = ranking.get(q.id)
+        if not isinstance(ids, list) or len(set(map(str, ids))) != len(ids) or \
+                not set(map(str, ids)) <= {it.id for it in q.profile}:
+            return None, f"damaged or stale (question {q.id!r})"
+    return ranking, ""
+
+
+def write_prompts(path: Path, examples: list) -> None:
+    with atomic_write(path) as fh:
+        for ex in examples:
+            fh.write(json.dumps({"id": ex.id, "prompt": ex.prompt}, ensure_ascii=False) + "\n")
+
+
+def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: Any, desc: str) -> list[str]:
+
+    t = get_task(task)
+    kind = type(backend)
+    can_choose = kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+    choose = cfg.label_choice and t.labels is not None and not backend.uses_examples
+    if choose and not can_choose:         # never free generation under a "label likelihood" manifest
+        raise LampError(f"label_choice: backend {kind.__name__} cannot score labels; drop --label_choice "
+                        "for free generation")
+    settings = cfg.settings()
+    if choose and cfg.calibrate_labels:
+        settings = dataclasses.replace(settings, calibration_prompt=t.content_free_input())
+    return generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
+                        options=list(t.labels) if choose else None, desc=desc, batch_size=cfg.batch_size)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_revision() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[1]
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def prepare_run_dir(path: str | os.PathLike) -> Path:
+    """The run directory; refuses a non-empty folder that is not a lamp run (never clobber user files)."""
+    run_dir = Path(path)
+    if run_dir.exists() and any(run_dir.iterdir()) and not (run_dir / "config.json").exists():
+        raise LampError(f"{run_dir} exists and is not a lamp run directory; choose another --output_dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, Any]:
+    """Run every task × retriever (plus the profile baselines) and write the run directory."""
+    from eval.metrics import score_task
+    from eval.report import RunResult, build_report
+    from lamp.generation.cache import GenerationCache
+    from lamp.generation.models import cache_dir
+
+    cfg.validate(check_backend=backend is None)     # nothing is written for a bad config...
+    tasks = [get_task(t).name for t in cfg.tasks]
+    kind = resolve_backend(cfg) if backend is None else cfg.backend
+    splits = {task: load_split(cfg, task) for task in tasks}   # ...nor for bad data
+    run_dir = prepare_run_dir(cfg.output_dir)
+    write_json(run_dir / "config.json", dataclasses.asdict(cfg), indent=1)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    if backend is None:
+        tick = time.perf_counter()
+        from lamp.generation.backends.base import backend_class
+
+        opts = {"model": cfg.model, "batch_size": cfg.batch_size} if backend_class(kind).loads_local_model \
+            else {"model": cfg.model or None}
+        backend = load_backend(kind, **{**opts, **cfg.backend_options})
+        timings["load model"] = time.perf_counter() - tick
+    scores: dict[str, dict[str, Any]] = {"_golds": {}}
+    results: list[RunResult] = []
+    with GenerationCache(cache_dir() / "generations.sqlite") as cache:
+        for task in tasks:
+            t = get_task(task)
+            questions, golds, golds_path = splits.pop(task)
+            if golds_path:
+                scores["_golds"][t.file_name] = str(Path(golds_path).resolve()) if "!" not in golds_path else golds_path
+            methods: list[tuple[str, Backend, str, int]] = [(r, backend, r, 0 if r == NO_RETRIEVAL else cfg.k)
+                                                            for r in cfg.retrievers]
+            if cfg.baselines:
+                for name, variant, retriever in BASELINES:
+                    base = load_backend("profile-baseline", task=task, variant=variant)
+                    if golds and variant == "blind":
+                        train_golds = _train_outputs(cfg, task)
+                        base.fit(train_golds or [])
+                    methods.append((name, base, retriever, 0 if retriever == NO_RETRIEVAL else max(cfg.k, 4)))
+            for method, model, retriever, k in methods:
+                tick = time.perf_counter()
+                ranking = ranking_for(cfg, run_dir, task, retriever, questions)
+                timings[f"rank {t.file_name} {retriever}"] = timings.get(f"rank {t.file_name} {retriever}", 0.0) + \
+                    time.perf_counter() - tick
+                examples = build_examples(task, questions, k, cfg.max_length, backend.tokenizer, ranking)
+                if model is backend:
+                    write_prompts(run_dir / "prompts" / t.file_name / f"{method}.jsonl", examples)
+                tick = time.perf_counter()
+                outputs = predict(cfg, model, task, examples, cache, desc=f"{t.file_name} {method}")
+                timings[f"generate {t.file_name} {method}"] = time.perf_counter() - tick
+                preds = {ex.id: out for ex, out in zip(examples, outputs)}
+                write_outputs(run_dir / "predictions" / method / f"{t.file_name}.json", task, preds)
+                if golds is not None:
+                    metrics = score_task(task, golds, preds)
+                    scores.setdefault(method, {})[t.file_name] = metrics
+                    results.append(RunResult(method, task, metrics, golds, preds))
+    timings["total"] = time.perf_counter() - started
+    write_json(run_dir / "scores.json", scores, indent=1)
+    manifest = {"versions": _versions(), "git_revision": _git_revision(), "git_dirty": _git_dirty(),
+                "input_files_sha256": input_files(cfg, tasks), "seed": cfg.seed,
+                "model_identity": backend.identity, "backend": kind,
+                "prompt_budget": getattr(backend, "prompt_budget", "tokenizer"),
+                "mode": ("calibrated label likelihood" if cfg.calibrate_labels else "label likelihood")
+                + " for classification/rating" if cfg.label_choice else "free generation",
+                "timings_s": {k: round(v, 2) for k, v in timings.items()}, "argv": sys.argv}
+    write_json(run_dir / "manifest.json", manifest, indent=1)
+    if results:
+        report = build_report(results, baseline=cfg.baseline_method if cfg.baseline_method in
+                              {r.method for r in results} else None)
+        with atomic_write(run_dir / "report.md") as fh:
+            fh.write(_report_header(cfg, manifest) + report.markdown())
+        with atomic_write(run_dir / "report.html") as fh:
+            fh.write(report.html())
+    return {"run_dir": str(run_dir), "scores": scores, "manifest": manifest}
+
+
+def _train_outputs(cfg: RunConfig, task: str) -> list[str] | None:
+    """Train-split outputs (the profile-blind baseline's prior), when the data has them."""
+    try:
+        return [g.output for g in load_outputs(cfg.data, split="train", task=task).golds]
+    except LampError:
+        return None
+
+
+def _report_header(cfg: RunConfig, manifest: dict[str, Any]) -> str:
+    return (f"# lamp run: {cfg.split} split of {cfg.data}\n\n"
+            f"Model `{cfg.model}` ({manifest['backend']}), k={cfg.k}, max_length={cfg.max_length}, "
+            f"{manifest['mode']}, beams={cfg.num_beams}, max_new_tokens={cfg.max_new_tokens}. "
+            f"Total time {manifest['timings_s']['total']:.0f} s.\n"
+            "Methods: `none` = no profile (raw input); `bm25`, `contriever`, `recency` = top-k items in the prompt; "
+            "`baseline-blind` = majority label / mean rating / first sentence of the input; "
+            "`baseline-bm25` = the same read from the BM25 top-4 items (no LLM).\n\n")
+
+
+# --------------------------------------------------------------------------- CLI
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="JSON or YAML (.yaml/.yml) file with any of these keys; flags override it")
+    for f in dataclasses.fields(RunConfig):
+        flag = f"--{f.name}"
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        shown = " ".join(default) if isinstance(default, list) else json.dumps(default) if isinstance(default, dict) \
+            else default
+        help_text = f"{CONFIG_HELP[f.name]} (default: {shown})"
+        if f.name == "retriever_options":
+            from retrievers.base import retriever_options
+
+            help_text += "; options: " + ", ".join(f"{name} ({', '.join(users)})"
+                                                   for name, users in retriever_options().items())
+        if f.name in ("backend_options", "retriever_options"):
+            parser.add_argument(flag, type=_json_object, default=None, help=help_text)
+        elif f.type in ("bool",):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif f.name in ("tasks", "retrievers"):
+            parser.add_argument(flag, nargs="+", default=None, help=help_text)
+        else:
+            kind = {"int": int, "int | None": int}.get(str(f.type), str)
+            parser.add_argument(flag, type=kind, default=None, help=help_text)
+    from lamp.privacy.scrub import add_scrub_flag
+
+    add_scrub_flag(parser)
+    parser.epilog = ("examples:\n  lamp run --config data/demo_run.json\n"
+                     "  lamp run --config my_run.yaml --limit 10\n"
+                     "  lamp run --tasks LaMP-3 --retrievers none bm25 --k 4 --limit 20 --output_dir runs/try\n"
+                     "  lamp run --backend openai --model llama-3-8b "
+                     "--backend_options '{\"base_url\": \"http://127.0.0.1:8000/v1\", \"chat\": true, "
+                     "\"tokenizer\": \"meta-llama/Llama-3.1-8B-Instruct\"}'")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"base_url\": \"http://…/v1\"}'")
+    return value
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults, then the config file, then the flags; validated before anything is written."""
+    cfg = RunConfig.from_file(args.config) if args.config else RunConfig()
+    for f in dataclasses.fields(RunConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            setattr(cfg, f.name, value)
+    cfg.validate(args.config or "the run flags")
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from lamp.privacy.scrub import set_active
+
+    set_active(getattr(args, "scrub", False))
+    result = run_pipeline(config_from_args(args))
+    report = Path(result["run_dir"]) / "report.md"
+    if report.exists():
+        print(report.read_text(encoding="utf-8"))
+    print(f"run directory: {result['run_dir']}")
+    return 0
