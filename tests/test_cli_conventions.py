@@ -222,3 +222,15 @@ def test_evaluate_llm_with_the_profile_baseline_backend_is_a_clear_error(lamp3_d
             "--backend", "profile-baseline"]
     assert evaluate(argv) == 2
     assert "not an LLM backend" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["the file", "below the file"])
+def test_lamp_run_into_an_existing_file_exits_2_naming_it(lamp3_data, tmp_path, capsys, where):
+    mine = tmp_path / "notes.txt"
+    mine.write_text("precious")
+    out = mine if where == "the file" else mine / "run"
+    code = main(["run", "--data", str(lamp3_data["dev"].parents[2]), "--tasks", "LaMP-3", "--backend", "dummy",
+                 "--output_dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(out) in err and "Traceback" not in err
+    assert mine.read_text() == "precious"

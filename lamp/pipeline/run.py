@@ -408,9 +408,15 @@ def _git_revision() -> str | None:
 def prepare_run_dir(path: str | os.PathLike) -> Path:
     """The run directory; refuses a non-empty folder that is not a lamp run (never clobber user files)."""
     run_dir = Path(path)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise LampError(f"{run_dir}: output_dir is an existing file, not a folder; choose another --output_dir")
     if run_dir.exists() and any(run_dir.iterdir()) and not (run_dir / "config.json").exists():
         raise LampError(f"{run_dir} exists and is not a lamp run directory; choose another --output_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:      # e.g. a parent is a file
+        raise LampError(f"{run_dir}: cannot create the output_dir ({exc.strerror}); choose another "
+                        "--output_dir") from None
     return run_dir
 
 
