@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from lamp.core.sqlite import connect, erasing
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
@@ -95,9 +96,7 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha1(identity.encode()).hexdigest()[:20]
         self.path = self.folder / f"{name}.sqlite"
-        self.db = sqlite3.connect(self.path, timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = connect(self.path, durable=False)
         self.db.execute("CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('identity', ?)", (identity,))
@@ -126,13 +125,12 @@ class EmbeddingCache:
         Rows are overwritten (``secure_delete``) and the WAL truncated. Returns how many were deleted.
         """
         keys = [text_key(t) for t in dict.fromkeys(texts)]
-        self.db.execute("PRAGMA secure_delete = ON")
         deleted = 0
-        for i in range(0, len(keys), 900):
-            part = keys[i:i + 900]
-            deleted += self.db.execute(f"DELETE FROM emb WHERE key IN ({','.join('?' * len(part))})", part).rowcount
-        self.db.commit()
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with erasing(self.db):
+            for i in range(0, len(keys), 900):
+                part = keys[i:i + 900]
+                deleted += self.db.execute(f"DELETE FROM emb WHERE key IN ({','.join('?' * len(part))})",
+                                           part).rowcount
         return deleted
 
     def __len__(self) -> int:

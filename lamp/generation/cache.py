@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lamp.core.errors import LampError
+from lamp.core.sqlite import connect, erasing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -56,9 +57,7 @@ class GenerationCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = connect(self.path, durable=False, threads=True)
             self._db.execute(_SCHEMA)
             self._db.commit()
         except sqlite3.DatabaseError as err:
@@ -98,15 +97,12 @@ class GenerationCache:
         """
         needles = sorted({t for t in texts if t and t.strip()})
         deleted = 0
-        with self._lock:
-            self._db.execute("PRAGMA secure_delete = ON")
-            with self._db:
-                for start in range(0, len(needles), 100):
-                    chunk = needles[start:start + 100]
-                    where = " OR ".join(["instr(prompt, ?) > 0 OR instr(output, ?) > 0"] * len(chunk))
-                    args = [x for n in chunk for x in (n, n)]
-                    deleted += self._db.execute(f"DELETE FROM generations WHERE {where}", args).rowcount
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._lock, erasing(self._db):
+            for start in range(0, len(needles), 100):
+                chunk = needles[start:start + 100]
+                where = " OR ".join(["instr(prompt, ?) > 0 OR instr(output, ?) > 0"] * len(chunk))
+                args = [x for n in chunk for x in (n, n)]
+                deleted += self._db.execute(f"DELETE FROM generations WHERE {where}", args).rowcount
         return deleted
 
     def __len__(self) -> int:

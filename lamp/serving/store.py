@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem
+from lamp.core.sqlite import connect, make_private, side_files, truncate_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -64,10 +65,6 @@ class TooManyItems(LampError):
         super().__init__(f"user {user_id!r} would have {total} items; the limit is {limit}")
 
 
-#: Files SQLite keeps beside the database.
-SIDE_FILES = ("-wal", "-shm", "-journal")
-
-
 @dataclass(frozen=True)
 class Profile:
     user_id: str
@@ -84,13 +81,8 @@ class ProfileStore:
         if retention_days is not None and not retention_days > 0:
             raise LampError(f"retention must be a positive number of days, got {retention_days}")
         try:
-            if self.path != ":memory:":
-                _create_private(self.path)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA secure_delete = ON")
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db = connect(self.path, threads=True, autocommit=True, secure_delete=True, foreign_keys=True,
+                               private=True)
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
             if "added" not in columns:                  # a store from before retention
@@ -189,9 +181,7 @@ class ProfileStore:
 
     def files(self) -> list[str]:
         """The files this store writes (the database and SQLite's side files that exist now)."""
-        if self.path == ":memory:":
-            return []
-        return [p for p in (self.path, *(self.path + s for s in SIDE_FILES)) if os.path.exists(p)]
+        return side_files(self.path)
 
     # ------------------------------------------------------------------ reads
 
@@ -229,14 +219,10 @@ class ProfileStore:
         self._private_side_files()
 
     def _checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it to zero bytes (deleted text leaves the WAL)."""
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        truncate_wal(self._db)
 
     def _private_side_files(self) -> None:
-        for path in self.files():
-            if os.stat(path).st_mode & 0o077:
-                os.chmod(path, 0o600)
+        make_private(self.path)
 
     def _transaction(self) -> "_Transaction":
         return _Transaction(self._db)
@@ -253,14 +239,6 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def _create_private(path: str) -> None:
-    """Create the database file 0600 before SQLite opens it (SQLite gives its side files the same mode)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    if os.stat(path).st_mode & 0o077:
-        os.chmod(path, 0o600)
 
 
 def _check_unique(user_id: str, items: list[ProfileItem]) -> None:
