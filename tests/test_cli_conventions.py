@@ -14,7 +14,8 @@ import pytest
 
 from lamp.cli.main import build_parser, main, script_main
 from lamp.core.errors import LampError
-from lamp.pipeline.run import RunConfig, config_from_args, configure, resolve_backend, run_pipeline
+from lamp.cli.run import config_from_args, configure
+from lamp.pipeline.run import RunConfig, resolve_backend, run_pipeline
 from tests.test_train_tiny import lamp3_data, tiny_llama, tiny_t5  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def test_yaml_and_json_configs_give_the_same_run(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('tasks: LaMP-3\n', "tasks must be a list, got the string 'LaMP-3'"),
+    ('tasks: LaMP-3\n', "tasks must be a list of strings, not the string 'LaMP-3'"),
     ('k: "4"\n', "k must be int, got str '4'"),
     ('baselines: "no"\n', "baselines must be bool"),
     ('limit: true\n', "limit must be int or null"),

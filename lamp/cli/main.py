@@ -9,22 +9,25 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from lamp.core.errors import LampError
+from lamp.core.settings import accept_both_spellings
 
 #: verb -> (module, one-line help). Modules are imported lazily so ``lamp --help`` is instant.
+#: "pkg.mod" runs that module's configure/run; "pkg.mod:NAME" its configure_NAME/run_NAME (a module
+#: holding several verbs, as ``eval.cli``).
 VERBS: dict[str, tuple[str, str]] = {
     "tasks": ("lamp.cli.tasks", "print the task registry"),
-    "validate": ("lamp.core.validate", "check LaMP questions/outputs files and report every problem"),
-    "data": ("lamp.core.download", "download the official LaMP files"),
-    "rank": ("retrievers.rank", "rank each user's profile for each question"),
-    "merge": ("retrievers.merge", "merge questions, a ranking and outputs into one sorted dataset"),
+    "validate": ("lamp.cli.validate", "check LaMP questions/outputs files and report every problem"),
+    "data": ("lamp.cli.data", "download the official LaMP files"),
+    "rank": ("retrievers.cli:rank", "rank each user's profile for each question"),
+    "merge": ("retrievers.cli:merge", "merge questions, a ranking and outputs into one sorted dataset"),
     "eval": ("eval.cli", "score predictions (one task, or zips/folders of all tasks)"),
-    "compare": ("eval.compare", "paired significance test between two prediction sets"),
-    "report": ("eval.report", "markdown/HTML report of one or many runs"),
-    "submit": ("eval.submit", "pack a leaderboard zip from prediction files"),
-    "run": ("lamp.pipeline.run", "the whole pipeline: rank, prompt, generate, score, report"),
+    "compare": ("eval.cli:compare", "paired significance test between two prediction sets"),
+    "report": ("eval.cli:report", "markdown/HTML report of one or many runs"),
+    "submit": ("eval.cli:submit", "pack a leaderboard zip from prediction files"),
+    "run": ("lamp.cli.run", "the whole pipeline: rank, prompt, generate, score, report"),
     "serve": ("lamp.serving.app", "HTTP service: personalized generation and an OpenAI-compatible API"),
     "train": ("lamp.training.llm", "fine-tune the LLM with retrieval (train_llm)"),
     "adapters": ("lamp.methods.adapters", "train and use one LoRA adapter per user"),
@@ -47,8 +50,18 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == verb:
-            importlib.import_module(module).configure(sp)
+            verb_functions(module)[0](sp)
+            accept_both_spellings(sp)          # --max_length and --max-length alike
     return parser
+
+
+def verb_functions(target: str) -> tuple[Callable[[argparse.ArgumentParser], None],
+                                          Callable[[argparse.Namespace], int]]:
+    """A verb's (configure, run), imported now: see :data:`VERBS` for the two spellings of ``target``."""
+    module, _, name = target.partition(":")
+    loaded = importlib.import_module(module)
+    suffix = f"_{name}" if name else ""
+    return getattr(loaded, "configure" + suffix), getattr(loaded, "run" + suffix)
 
 
 def version() -> str:
@@ -78,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if verb is None:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    return run_verb(importlib.import_module(VERBS[verb][0]).run, args)
+    return run_verb(verb_functions(VERBS[verb][0])[1], args)
 
 
 def run_verb(func, args) -> int:
@@ -91,6 +104,29 @@ def run_verb(func, args) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+#: A sub-command of a verb: (configure(parser), run(args) -> exit code, one-line help).
+SubVerb = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
+
+
+def add_subverbs(parser: argparse.ArgumentParser, commands: Mapping[str, SubVerb], dest: str,
+                 epilog: str | None = None) -> None:
+    """Give a verb its sub-commands (``lamp rspg score``), each with its own flags, help and run;
+    :func:`run_subverb` then calls the chosen one. ``dest`` names the chosen command in ``args``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = epilog
+    sub = parser.add_subparsers(dest=dest, metavar="COMMAND", required=True)
+    for name, (configure, run, help_text) in commands.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        configure(sp)
+        sp.set_defaults(run_subverb=run)
+
+
+def run_subverb(args: argparse.Namespace) -> int:
+    """Run the sub-command :func:`add_subverbs` chose."""
+    return args.run_subverb(args)
 
 
 def script_main(configure, run, argv: Sequence[str] | None = None, prog: str | None = None,

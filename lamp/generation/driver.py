@@ -25,6 +25,7 @@ from lamp.core.errors import LampDataError, LampError
 from lamp.generation.cache import GenerationCache, cache_key
 from lamp.generation.prompts import as_counter, build_prompt, select_items
 from lamp.core.records import Question
+from lamp.core.settings import setting
 from lamp.core.tasks import Task, get_task
 
 #: generate: free text; choose: the likeliest option; scores: every option's log-probability (JSON list);
@@ -38,14 +39,15 @@ class MethodSettings:
     """What changes a method's prompts and answers besides its ranking: the same fields, meaning and
     defaults in ``lamp run`` and in RSPG's feedback, so both share the generation cache."""
 
-    k: int = 1
-    max_length: int = 256
-    max_new_tokens: int = 128
-    num_beams: int = 4
-    batch_size: int = 8
-    label_choice: bool = False
-    use_date: bool = False
-    seed: int = 0
+    k: int = setting(1, "profile items put in each personalized prompt")
+    max_length: int = setting(256, "prompt token budget (official default 256)")
+    max_new_tokens: int = setting(128, "most tokens generated per answer")
+    num_beams: int = setting(4, "beam search width (official default 4; the openai backend decodes greedily)")
+    batch_size: int = setting(8, "prompts per generation batch")
+    label_choice: bool = setting(False, "classification/rating tasks: the most likely label instead of free "
+                                        "generation")
+    use_date: bool = setting(False, "rankers see each item's date too")
+    seed: int = setting(0, "random seed (random ranker, sampling)")
 
     def settings(self) -> GenerationSettings:
         """Beam search (no sampling), the prompt cut at ``max_length`` tokens, the answer line kept."""

@@ -18,7 +18,6 @@ finished and writes byte-identical predictions. Rankings already in the run dire
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -31,12 +30,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lamp.generation.backends.base import Backend, load_backend
+from lamp.generation.backends.base import Backend, can_score_labels, load_backend
+from lamp.generation.backends.opener import check_backend_options, open_backend, resolve_kind
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import find_file, load_outputs, load_questions, load_rankings, write_json, write_outputs, atomic_write
+from lamp.core.outputs import load_outputs, load_rankings
+from lamp.core.sources import find_file
+from lamp.core.splits import read_split
+from lamp.core.writing import atomic_write, write_json, write_outputs
 from lamp.generation.driver import MethodSettings, build_examples, generate_all
 from lamp.core.records import Question
+from lamp.core.settings import check, from_file, setting
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
+from lamp.privacy.scrub import scrub_transform
 
 #: Retriever name that means "no profile": the prompt is the raw input.
 NO_RETRIEVAL = "none"
@@ -46,63 +51,48 @@ BASELINES = (("baseline-blind", "blind", NO_RETRIEVAL), ("baseline-bm25", "profi
 PACKAGES = ("lamp-harness", "torch", "transformers", "tokenizers", "rouge-score", "peft", "numpy", "msgspec")
 
 
-#: What each RunConfig key means (the flags' help).
-CONFIG_HELP: dict[str, str] = {
-    "data": "folder (or zip) of LaMP files: {task}/{split}/{split}_questions.json and _outputs.json",
-    "split": "which split to run: train, dev or test",
-    "tasks": "LaMP tasks to run, e.g. LaMP-2 LaMP-3 (default: all seven)",
-    "retrievers": "methods: 'none' (raw input) and rankers (bm25, contriever, recency, random, rrf …)",
-    "k": "profile items put in each personalized prompt",
-    "backend": "auto (hf-seq2seq or hf-causal from the model's config), hf-causal, hf-seq2seq, openai …",
-    "model": "model folder, hub id or the bundled SmolLM2-135M-Instruct; with openai the served name",
-    "max_length": "prompt token budget (official default 256)",
-    "max_new_tokens": "most tokens generated per answer",
-    "num_beams": "beam search width (official default 4; the openai backend decodes greedily)",
-    "batch_size": "prompts per generation batch",
-    "label_choice": "classification/rating tasks: the most likely label instead of free generation",
-    "calibrate_labels": "with --label_choice: subtract a content-free prompt's label scores",
-    "baselines": "also run the non-LLM profile baselines (baseline-blind, baseline-bm25)",
-    "use_date": "rankers see each item's date too",
-    "contriever_checkpoint": "encoder of the contriever ranker (default: the bundled all-MiniLM-L6-v2)",
-    "limit": "only the first N questions of each task (quick runs)",
-    "seed": "random seed (random ranker, sampling)",
-    "output_dir": "the run directory (a rerun there resumes)",
-    "baseline_method": "the method every other is compared with in the report",
-    "backend_options": "JSON object of extra backend arguments, e.g. '{\"base_url\": \"http://127.0.0.1:8000/v1\", "
-                       "\"tokenizer\": \"SmolLM2-135M-Instruct\"}'",
-    "retriever_options": "JSON object of ranker options, e.g. '{\"members\": \"bm25,contriever\", \"rrf_k\": 30}'"
-}
-
-
 @dataclass
 class RunConfig(MethodSettings):
     """Everything a run depends on; a JSON or YAML config file sets any of these, flags override it."""
 
-    data: str = "data/demo"
-    split: str = "dev"
-    tasks: list[str] = field(default_factory=lambda: list(BENCHMARK_TASKS))
-    retrievers: list[str] = field(default_factory=lambda: [NO_RETRIEVAL, "bm25", "contriever", "recency"])
-    backend: str = "auto"
-    model: str = "SmolLM2-135M-Instruct"
-    calibrate_labels: bool = False
-    baselines: bool = True
-    contriever_checkpoint: str | None = None
-    limit: int | None = None
-    output_dir: str = "runs/latest"
-    baseline_method: str = NO_RETRIEVAL
-    backend_options: dict[str, Any] = field(default_factory=dict)
-    retriever_options: dict[str, Any] = field(default_factory=dict)
+    data: str = setting("data/demo", "folder (or zip) of LaMP files: {task}/{split}/{split}_questions.json and "
+                        "_outputs.json")
+    split: str = setting("dev", "which split to run: train, dev or test")
+    tasks: list[str] = setting(help="LaMP tasks to run, e.g. LaMP-2 LaMP-3 (default: all seven)",
+                               default_factory=lambda: list(BENCHMARK_TASKS))
+    retrievers: list[str] = setting(help="methods: 'none' (raw input) and rankers (bm25, contriever, recency, "
+                                    "random, rrf …)",
+                                    default_factory=lambda: [NO_RETRIEVAL, "bm25", "contriever", "recency"])
+    backend: str = setting("auto", "auto (hf-seq2seq or hf-causal from the model's config), hf-causal, hf-seq2seq, "
+                           "openai …")
+    model: str = setting("SmolLM2-135M-Instruct", "model folder, hub id or the bundled SmolLM2-135M-Instruct; with "
+                         "openai the served name")
+    calibrate_labels: bool = setting(False, "with --label_choice: subtract a content-free prompt's label scores")
+    baselines: bool = setting(True, "also run the non-LLM profile baselines (baseline-blind, baseline-bm25)")
+    contriever_checkpoint: str | None = setting(None, "encoder of the contriever ranker (default: the bundled "
+                                                "all-MiniLM-L6-v2)")
+    limit: int | None = setting(None, "only the first N questions of each task (quick runs)")
+    output_dir: str = setting("runs/latest", "the run directory (a rerun there resumes)")
+    baseline_method: str = setting(NO_RETRIEVAL, "the method every other is compared with in the report")
+    backend_options: dict[str, Any] = setting(
+        help="JSON object of extra backend arguments, e.g. '{\"base_url\": \"http://127.0.0.1:8000/v1\", "
+             "\"tokenizer\": \"SmolLM2-135M-Instruct\"}'", default_factory=dict)
+    retriever_options: dict[str, Any] = setting(
+        help="JSON object of ranker options, e.g. '{\"members\": \"bm25,contriever\", \"rrf_k\": 30}'",
+        default_factory=dict)
+    scrub: bool = setting(False, "replace PII (emails, phones, card/SSN/IBAN numbers, IPs, URLs, street addresses; "
+                          "names and places only with a spaCy NER model) by per-user placeholders as data is "
+                          "loaded, before it reaches prompts, caches, stores or logs")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "RunConfig":
         """A config from a JSON or YAML file (``.yaml``/``.yml``), every key's type checked."""
-        raw = load_config_file(path)
-        return cls(**check_config_values(raw, str(path)))
+        return from_file(cls, path)
 
     def validate(self, source: str = "the run config", check_backend: bool = True) -> None:
         """Every value's type and range, the tasks, and the backend with its options; raises
         :class:`LampError` naming the key. Called before anything is written."""
-        check_config_values(dataclasses.asdict(self), source)
+        check(self, source)
         for name in ("k", "limit", "max_length", "max_new_tokens", "num_beams", "batch_size"):
             value = getattr(self, name)
             least = 0 if name == "k" else 1
@@ -128,11 +118,6 @@ class RunConfig(MethodSettings):
                 raise LampError(f"{source}: retrievers: unknown ranker {name!r}{hint} (known: {', '.join(known)})")
         if check_backend and self.backend != "auto":
             check_backend_options(self.backend, self.backend_options, source)
-            from lamp.generation.backends.base import backend_class
-
-            if not backend_class(self.backend).is_llm:
-                raise LampError(f"{source}: {self.backend} is not an LLM backend; the profile baselines run beside "
-                                "the LLM as the baseline-blind and baseline-bm25 methods (baselines: true)")
         personalized = self.k > 0 and any(r != NO_RETRIEVAL for r in self.retrievers)
         if check_backend and self.backend == "openai" and personalized and not self.backend_options.get("tokenizer"):
             raise LampError(f"{source}: the openai backend needs a tokenizer to budget personalized prompts: "
@@ -140,113 +125,11 @@ class RunConfig(MethodSettings):
                             "SmolLM2-135M-Instruct>}, or \"chars/4\" for a rough count (recorded in the manifest)")
 
 
-def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """The mapping in a JSON or YAML config file (YAML by suffix, or when the text is not JSON)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LampError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise LampError(f"{path}: the config is not UTF-8 (byte {exc.start})") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            raw = yaml.safe_load(text)
-        else:
-            raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LampError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                        "YAML configs need a .yaml or .yml name") from None
-    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and its subclasses
-        raise LampError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    if not isinstance(raw, dict):
-        raise LampError(f"{path}: a config is a mapping of keys to values, got {type(raw).__name__}")
-    return raw
-
-
-def _expected(name: str) -> tuple[type, ...] | str:
-    kind = str(next(f.type for f in dataclasses.fields(RunConfig) if f.name == name))
-    return {"str": (str,), "int": (int,), "bool": (bool,), "list[str]": "list[str]", "str | None": (str, type(None)),
-            "int | None": (int, type(None)), "dict[str, Any]": (dict,)}[kind]
-
-
-def check_config_values(raw: dict[str, Any], source: str) -> dict[str, Any]:
-    """``raw`` with unknown keys and wrong types refused (did-you-mean for misspelled keys)."""
-    import difflib
-
-    names = [f.name for f in dataclasses.fields(RunConfig)]
-    unknown = sorted(key for key in raw if key not in names)
-    if unknown:
-        hints = [f"{key!r} -> {close[0]!r}" for key in unknown
-                 for close in [difflib.get_close_matches(key, names, n=1)] if close]
-        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
-        raise LampError(f"{source}: unknown config keys {unknown}{hint} (known: {', '.join(names)})")
-    for key, value in raw.items():
-        want = _expected(key)
-        if want == "list[str]":
-            if isinstance(value, str):
-                raise LampError(f"{source}: {key} must be a list, got the string {value!r} "
-                                f"(write [{json.dumps(value)}])")
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise LampError(f"{source}: {key} must be a list of strings, got {value!r}")
-            continue
-        assert isinstance(want, tuple)
-        ok = isinstance(value, want) and not (isinstance(value, bool) and bool not in want)
-        if not ok:
-            names_ = " or ".join("null" if t is type(None) else t.__name__ for t in want)
-            raise LampError(f"{source}: {key} must be {names_}, got {type(value).__name__} {value!r}")
-    return raw
-
-
-def check_backend_options(backend: str, options: dict[str, Any], source: str) -> None:
-    """Unknown backend names and option keys are errors with a suggestion, before any loading."""
-    import difflib
-    import inspect
-
-    from lamp.generation.backends.base import BACKENDS, backend_class
-
-    if backend not in BACKENDS:
-        close = difflib.get_close_matches(backend, list(BACKENDS) + ["auto"], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LampError(f"{source}: unknown backend {backend!r}{hint} (known: auto, {', '.join(BACKENDS)})")
-    factory = backend_class(backend)
-    for klass in getattr(factory, "__mro__", ()):
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            continue                                   # passes its options on: look further up
-        known = [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
-        for key in options:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise LampError(f"{source}: backend_options: {backend} has no option {key!r}{hint} "
-                                f"(options: {', '.join(known)})")
-        return
-
-
 def resolve_backend(cfg: RunConfig) -> str:
-    """The backend to load: ``auto`` reads the model's config (seq2seq or causal), as evaluate_llm.py
-    does; an hf backend that does not match the model's kind is an error naming the right one."""
-    from lamp.generation.models import backend_kind
-
-    if cfg.backend == "auto" or cfg.backend in ("hf-causal", "hf-seq2seq"):
-        folder = Path(cfg.model)
-        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-            raise LampError(f"{folder} is a LoRA adapter (adapter_config.json, no model config): give its base "
-                            "model as --model, or use 'lamp adapters predict' for per-user adapters")
-        kind = backend_kind(cfg.model)
-        if cfg.backend not in ("auto", kind):
-            raise LampError(f"{cfg.model} is {'an encoder-decoder' if kind == 'hf-seq2seq' else 'a decoder-only'} "
-                            f"model: use --backend {kind} (or auto), not {cfg.backend}")
-        if cfg.backend == "auto":
-            check_backend_options(kind, cfg.backend_options, "the run config")
-        return kind
-    return cfg.backend
+    """The backend the run loads (``auto`` resolved from the model), its options checked."""
+    kind = resolve_kind(cfg.backend, cfg.model, "the run config", cfg.backend_options)
+    check_backend_options(kind, cfg.backend_options, "the run config")
+    return kind
 
 
 def input_files(cfg: RunConfig, tasks: list[str]) -> dict[str, str]:
@@ -285,16 +168,9 @@ def _git_dirty() -> bool | None:
 
 def load_split(cfg: RunConfig, task: str) -> tuple[list[Question], dict[str, str] | None, str | None]:
     """Questions of the split (first ``limit``), and the golds with their path when the split has them."""
-    questions = load_questions(cfg.data, split=cfg.split, task=task)
-    if cfg.limit:
-        questions = questions[: cfg.limit]
-    try:
-        src = find_file(cfg.data, "outputs", cfg.split, task)
-    except LampError:
-        return questions, None, None
-    golds = load_outputs(src, task=task).by_id()
-    ids = {q.id for q in questions}
-    return questions, {i: o for i, o in golds.items() if i in ids}, src.name
+    found = read_split(cfg.data, task, split=cfg.split, require_outputs=False, limit=cfg.limit,
+                       transform=scrub_transform(cfg.scrub))
+    return found.questions, found.golds if found.golds_source else None, found.golds_source
 
 
 def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
@@ -309,7 +185,7 @@ def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
     if cfg.contriever_checkpoint:
         opts["contriever_checkpoint"] = cfg.contriever_checkpoint
     opts.update(cfg.retriever_options)
-    settings = ranking_settings(retriever, opts, questions)
+    settings = ranking_settings(retriever, opts, questions, cfg.scrub)
     settings_path = path.with_name(f"{retriever}.settings.json")
     if path.exists():
         ranking, why = reusable_ranking(path, settings_path, settings, questions)
@@ -327,16 +203,14 @@ def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
     return ranking
 
 
-def ranking_settings(retriever: str, opts: dict[str, Any], questions: list[Question]) -> dict[str, Any]:
+def ranking_settings(retriever: str, opts: dict[str, Any], questions: list[Question], scrub: bool) -> dict[str, Any]:
     """What a ranking depends on: the ranker and its options, scrubbing, and the exact questions."""
     import hashlib
-
-    from lamp.privacy.scrub import active_scrubber
 
     digest = hashlib.sha256()
     for q in questions:
         digest.update(json.dumps(q.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
-    return {"retriever": retriever, **opts, "scrub": active_scrubber() is not None,
+    return {"retriever": retriever, **opts, "scrub": scrub,
             "questions_sha256": digest.hexdigest()}
 
 
@@ -374,7 +248,7 @@ def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: 
 
     t = get_task(task)
     kind = type(backend)
-    can_choose = kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+    can_choose = can_score_labels(backend)
     choose = cfg.label_choice and t.labels is not None and not backend.uses_examples
     if choose and not can_choose:         # never free generation under a "label likelihood" manifest
         raise LampError(f"label_choice: backend {kind.__name__} cannot score labels; drop --label_choice "
@@ -437,11 +311,8 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     started = time.perf_counter()
     if backend is None:
         tick = time.perf_counter()
-        from lamp.generation.backends.base import backend_class
-
-        opts = {"model": cfg.model, "batch_size": cfg.batch_size} if backend_class(kind).loads_local_model \
-            else {"model": cfg.model or None}
-        backend = load_backend(kind, **{**opts, **cfg.backend_options})
+        backend = open_backend(kind, cfg.model, cfg.backend_options, source="the run config",
+                               batch_size=cfg.batch_size)
         timings["load model"] = time.perf_counter() - tick
     scores: dict[str, dict[str, Any]] = {"_golds": {}}
     results: list[RunResult] = []
@@ -513,71 +384,3 @@ def _report_header(cfg: RunConfig, manifest: dict[str, Any]) -> str:
             "Methods: `none` = no profile (raw input); `bm25`, `contriever`, `recency` = top-k items in the prompt; "
             "`baseline-blind` = majority label / mean rating / first sentence of the input; "
             "`baseline-bm25` = the same read from the BM25 top-4 items (no LLM).\n\n")
-
-
-# --------------------------------------------------------------------------- CLI
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="JSON or YAML (.yaml/.yml) file with any of these keys; flags override it")
-    for f in dataclasses.fields(RunConfig):
-        flag = f"--{f.name}"
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        shown = " ".join(default) if isinstance(default, list) else json.dumps(default) if isinstance(default, dict) \
-            else default
-        help_text = f"{CONFIG_HELP[f.name]} (default: {shown})"
-        if f.name == "retriever_options":
-            from retrievers.base import retriever_options
-
-            help_text += "; options: " + ", ".join(f"{name} ({', '.join(users)})"
-                                                   for name, users in retriever_options().items())
-        if f.name in ("backend_options", "retriever_options"):
-            parser.add_argument(flag, type=_json_object, default=None, help=help_text)
-        elif f.type in ("bool",):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        elif f.name in ("tasks", "retrievers"):
-            parser.add_argument(flag, nargs="+", default=None, help=help_text)
-        else:
-            kind = {"int": int, "int | None": int}.get(str(f.type), str)
-            parser.add_argument(flag, type=kind, default=None, help=help_text)
-    from lamp.privacy.scrub import add_scrub_flag
-
-    add_scrub_flag(parser)
-    parser.epilog = ("examples:\n  lamp run --config data/demo_run.json\n"
-                     "  lamp run --config my_run.yaml --limit 10\n"
-                     "  lamp run --tasks LaMP-3 --retrievers none bm25 --k 4 --limit 20 --output_dir runs/try\n"
-                     "  lamp run --backend openai --model llama-3-8b "
-                     "--backend_options '{\"base_url\": \"http://127.0.0.1:8000/v1\", \"chat\": true, "
-                     "\"tokenizer\": \"meta-llama/Llama-3.1-8B-Instruct\"}'")
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"base_url\": \"http://…/v1\"}'")
-    return value
-
-
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults, then the config file, then the flags; validated before anything is written."""
-    cfg = RunConfig.from_file(args.config) if args.config else RunConfig()
-    for f in dataclasses.fields(RunConfig):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            setattr(cfg, f.name, value)
-    cfg.validate(args.config or "the run flags")
-    return cfg
-
-
-def run(args: argparse.Namespace) -> int:
-    from lamp.privacy.scrub import set_active
-
-    set_active(getattr(args, "scrub", False))
-    result = run_pipeline(config_from_args(args))
-    report = Path(result["run_dir"]) / "report.md"
-    if report.exists():
-        print(report.read_text(encoding="utf-8"))
-    print(f"run directory: {result['run_dir']}")
-    return 0
