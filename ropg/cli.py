@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from lamp.core.errors import LampError
+from lamp.generation.backends.opener import open_backend
 
 EXAMPLE = """examples:
   # 1. the LLM's feedback on each of the first 16 items of every (pre-ranked, merged) training question
@@ -47,7 +47,7 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
                         help="folder of the generation cache (default $LAMP_CACHE_DIR or ~/.cache/lamp)")
     parser.add_argument("--backend", default="auto",
                         help="auto (seq2seq or causal from the model's config) | hf-seq2seq | hf-causal | openai | dummy")
-    parser.add_argument("--base_url", default=os.environ.get("OPENAI_BASE_URL"),
+    parser.add_argument("--base_url", default=None,
                         help="--backend openai: the server's URL, or several replicas separated by commas "
                              "(default $OPENAI_BASE_URL)")
     parser.add_argument("--tokenizer", default=None,
@@ -99,23 +99,15 @@ def _load(args: argparse.Namespace):
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from lamp.generation.backends.base import GenerationSettings, load_backend
+    from lamp.generation.backends.base import GenerationSettings
     from lamp.generation.cache import GenerationCache
-    from lamp.generation.models import backend_kind, cache_dir
+    from lamp.generation.models import cache_dir
     from ropg.feedback import score_items, shard_path, short_profiles, write_scores
 
     questions, golds = _load(args)
     out = shard_path(args.output_dir, args.start_index, args.end_index)
-    kind = backend_kind(args.model_name) if args.backend == "auto" else args.backend
-    options = {"model": args.model_name, "batch_size": args.per_device_batch_size}
-    if kind == "openai":
-        if not args.base_url:
-            raise LampError("--backend openai needs --base_url (or $OPENAI_BASE_URL)")
-        options.update(base_url=args.base_url, chat=args.chat,
-                       **({"tokenizer": args.tokenizer} if args.tokenizer else {}))
-    elif args.tokenizer or args.chat:
-        raise LampError(f"--tokenizer and --chat are for --backend openai (a served model), not {kind}")
-    backend = load_backend(kind, **options)
+    backend = open_backend(args.backend, args.model_name, source="ropg score", batch_size=args.per_device_batch_size,
+                           served={"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None})
     settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.generation_num_beams,
                                   max_input_length=args.max_length, stop_at_newline=True)
     cache_path = Path(args.cache_dir or cache_dir()) / "generations.sqlite"

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 from lamp.core.errors import LampError
+from lamp.generation.backends.base import Backend
+from lamp.generation.backends.opener import open_backend
 from lamp.cli.evaluate_llm import add_prompt_flags
 
 EXAMPLES = """examples (one task, a pool of three, then the selector):
@@ -57,7 +59,6 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from lamp.generation.backends.base import load_backend
     from lamp.generation.cache import GenerationCache
     from lamp.generation.models import cache_dir
     from lamp.training.data import load_split
@@ -73,12 +74,9 @@ def run_score(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, label_choice=args.label_choice, use_date=args.use_date,
                          seed=args.seed)
 
-    def backend():
-        from lamp.generation.backends.base import backend_class
-
-        opts = {"model": args.model_name, "batch_size": args.batch_size} \
-            if backend_class(args.backend).loads_local_model else {"model": args.model_name}
-        return load_backend(args.backend, **{**opts, **(args.backend_options or {})})
+    def backend() -> Backend:
+        return open_backend(args.backend, args.model_name, args.backend_options, source="rspg score",
+                            batch_size=args.batch_size)
 
     folder = Path(args.cache_dir) if args.cache_dir else cache_dir()
     with GenerationCache(folder / "generations.sqlite") as cache:

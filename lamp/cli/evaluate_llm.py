@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from lamp.core.errors import LampError
-from lamp.generation.models import backend_kind  # noqa: F401  (kept importable from here)
+from lamp.generation.backends.opener import open_backend
 
 PROG = "evaluate_llm.py"
 DESCRIPTION = "Generate and score with an LLM on a LaMP split, with the official evaluation script's flags."
@@ -84,11 +84,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from eval.metrics import score_task
-    from lamp.generation.backends.base import GenerationSettings, backend_class, load_backend
+    from lamp.generation.backends.base import GenerationSettings
     from lamp.core.files import write_json, write_outputs
     from lamp.generation.cache import GenerationCache
     from lamp.generation.driver import build_examples, generate_all
-    from lamp.generation.models import DEFAULT_MODEL, cache_dir
+    from lamp.generation.models import cache_dir
     from lamp.core.tasks import get_task
     from lamp.training.data import load_split
 
@@ -102,31 +102,13 @@ def run(args: argparse.Namespace) -> int:
     if args.cache_dir:
         import os
         os.environ["HF_HUB_CACHE"] = str(Path(args.cache_dir).resolve())
-    kind = args.backend
-    if kind == "auto":
-        kind = "openai" if args.base_url else backend_kind(args.model_addr or DEFAULT_MODEL)
-    if not isinstance(args.backend_options or {}, dict):
-        raise LampError(f"--backend_options must be a JSON object, got {args.backend_options!r}")
-    cls = backend_class(kind)
-    if not cls.is_llm:
-        raise LampError(f"{kind} is not an LLM backend; 'lamp run' runs it beside the LLM as a baseline method")
-    given = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None}
-    options = {key: value for key, value in given.items() if value is not None}
-    if cls.loads_local_model:
-        for flag in options:
-            raise LampError(f"--{flag} is for --backend openai (a served model), not {kind}")
-        # float32 as the official script and `lamp train`'s dev evaluation: the same checkpoint, the same scores
-        options.update(model=args.model_addr or DEFAULT_MODEL, dtype="float32")
-    else:
-        options["model"] = args.model_addr               # None: the one model the server lists
-    from lamp.pipeline.run import check_backend_options
-
-    check_backend_options(kind, {**options, **(args.backend_options or {})}, "--backend_options")
-    backend = load_backend(kind, batch_size=args.per_device_batch_size,
-                           **{**options, **(args.backend_options or {})})
+    # float32 as the official script and `lamp train`'s dev evaluation: the same checkpoint, the same scores
+    backend = open_backend(args.backend, args.model_addr, args.backend_options, source=PROG,
+                           served={"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None},
+                           batch_size=args.per_device_batch_size, defaults={"dtype": "float32"})
     choose = args.label_choice and task.labels is not None
     if choose and not can_score_labels(backend):
-        raise LampError(f"--label_choice needs a backend that scores labels; {kind} cannot (drop --label_choice "
+        raise LampError(f"--label_choice needs a backend that scores labels; {type(backend).__name__} cannot (drop --label_choice "
                         "for free generation)")
     examples = build_examples(task, questions, k, args.max_length, backend.tokenizer, ranking)
     settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
