@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -63,44 +62,6 @@ def test_failed_conversion_leaves_nothing_behind(cache, monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         models.convert_gguf(gguf, target)
     assert not target.exists() and list(target.parent.iterdir()) == []
-
-
-def test_folder_identity_hashes_every_file_and_changes_with_weights(cache, tmp_path):
-    folder = tmp_path / "my-model"
-    folder.mkdir()
-    (folder / "model.safetensors").write_bytes(b"weights-1")
-    (folder / "config.json").write_text("{}")
-    first = models.model_identity(str(folder))
-    assert first.startswith("my-model@sha256:") and models.model_identity(str(folder)) == first
-    (folder / "model.safetensors").write_bytes(b"weights-2")
-    assert models.model_identity(str(folder)) != first
-    (folder / "model.safetensors").write_bytes(b"weights-1")
-    (folder / "tokenizer.json").write_text("{}")
-    assert models.model_identity(str(folder)) != first      # tokenizer / chat template count too
-
-
-def test_weight_hashes_are_remembered_by_size_and_mtime(cache, tmp_path, monkeypatch):
-    weights = tmp_path / "model.safetensors"
-    weights.write_bytes(b"w" * 1000)
-    calls = []
-    real = models._sha256_file
-    monkeypatch.setattr(models, "_sha256_file", lambda p: calls.append(p) or real(p))
-    digest = models.file_sha256(weights)
-    assert models.file_sha256(weights) == digest and len(calls) == 1
-    stamp = time.time() + 10
-    os.utime(weights, (stamp, stamp))                      # touched: hashed again
-    assert models.file_sha256(weights) == digest and len(calls) == 2
-
-
-def test_hub_ids_are_named_with_revision_or_commit():
-    assert models.model_identity("google/flan-t5-base") == "google/flan-t5-base@main"
-    assert models.model_identity("google/flan-t5-base", revision="v1") == "google/flan-t5-base@v1"
-    assert models.model_identity("google/flan-t5-base", "main", "abc123") == "google/flan-t5-base@abc123"
-
-
-def test_empty_model_folder_is_a_user_error(tmp_path):
-    with pytest.raises(LampError, match="empty"):
-        models.folder_identity(tmp_path)
 
 
 SLOW_SCRIPT = """

