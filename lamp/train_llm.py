@@ -13,8 +13,8 @@ Same flags and defaults as the official script, plus those of ``lamp train`` (``
 import sys
 
 from lamp.cli.main import script_main
-from lamp.training.llm import configure, run
+from lamp.cli.train import configure_official, run
 
 if __name__ == "__main__":
-    sys.exit(script_main(configure, run, prog="train_llm.py",
+    sys.exit(script_main(configure_official, run, prog="train_llm.py",
                          description="Fine-tune an LLM on a LaMP task with retrieval-augmented prompts."))

@@ -52,9 +52,9 @@ def test_every_flag_has_help_and_the_verb_an_example(verb):
 
 def test_the_official_scripts_have_help_for_every_flag():
     from lamp.cli import evaluate_llm
-    from lamp.training import llm as train
+    from lamp.cli import train
 
-    for configure_ in (evaluate_llm.configure, train.configure):
+    for configure_ in (evaluate_llm.configure, train.configure, train.configure_official):
         parser = argparse.ArgumentParser()
         configure_(parser)
         assert flags_without_help(parser) == []
@@ -151,14 +151,14 @@ OFFICIAL_TRAIN = ["--train_data", "t.json", "--validation_data", "d.json", "--te
 
 def test_evaluate_llm_and_train_llm_accept_every_official_flag():
     from lamp.cli import evaluate_llm
-    from lamp.training import llm as train
+    from lamp.cli import train
 
     parser = argparse.ArgumentParser()
     evaluate_llm.configure(parser)
     args = parser.parse_args(OFFICIAL_EVALUATE)
     assert args.num_beams == 4 and args.cache_dir == "./cache" and args.is_ranked
     parser = argparse.ArgumentParser()
-    train.configure(parser)
+    train.configure_official(parser)
     args = parser.parse_args(OFFICIAL_TRAIN)
     assert args.generation_num_beams == 4 and args.num_retrieved == 4 and args.cache_dir == "./cache"
 
@@ -235,3 +235,71 @@ def test_lamp_run_into_an_existing_file_exits_2_naming_it(lamp3_data, tmp_path, 
     err = capsys.readouterr().err
     assert code == 2 and str(out) in err and "Traceback" not in err
     assert mine.read_text() == "precious"
+
+
+# --------------------------------------------------------------------------- the official-name scripts
+
+def official_scripts() -> dict[str, Path]:
+    """Script name -> its file, for every name of the official table."""
+    from lamp.cli.official import SCRIPTS
+
+    found = {name: [p for p in ROOT.glob(f"*/{name}") if p.parent.name != "tests"] for name in SCRIPTS}
+    assert all(len(paths) == 1 for paths in found.values()), found
+    return {name: paths[0] for name, paths in found.items()}
+
+
+def shim_shape(path: Path) -> str:
+    """The file without its docstring, its own name spelled NAME."""
+    import ast
+
+    text = path.read_text(encoding="utf-8")
+    doc = ast.parse(text).body[0]
+    assert isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant), f"{path}: no docstring"
+    rest = "\n".join(text.splitlines()[doc.end_lineno:])
+    return rest.replace(f'"{path.name}"', '"NAME"')
+
+
+def test_every_official_script_is_the_same_thin_shim():
+    shapes = {name: shim_shape(path) for name, path in official_scripts().items()}
+    first = next(iter(shapes.values()))
+    assert 'main("NAME")' in first and "sys.path[0] =" in first
+    assert {name for name, shape in shapes.items() if shape != first} == set()
+
+
+@pytest.mark.parametrize("optimize", [[], ["-OO"]], ids=["plain", "-OO"])
+@pytest.mark.parametrize("name", ["rank_profiles.py", "merge_with_rank.py", "evaluate_llm.py", "train_llm.py",
+                                  "eval_task.py", "eval_all.py", "profile_item_utilization_scorer.py",
+                                  "train_kd.py", "train_rl.py", "retriever_utilization_scorer.py",
+                                  "create_data.py", "rspg.py"])
+def test_every_official_script_prints_its_help_by_path(name, optimize, tmp_path):
+    path = official_scripts()[name]
+    done = subprocess.run([sys.executable, *optimize, str(path), "--help"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: {name}")
+
+
+def test_every_lamp_verb_and_sub_command_prints_its_help_under_python_OO():
+    """No epilog is cut out of a docstring: ``-OO`` strips them."""
+    probe = """
+import argparse, contextlib, io
+from lamp.cli.main import VERBS, build_parser, main
+
+def subcommands(verb):
+    parser = build_parser(verb)
+    verb_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[verb]
+    return [name for a in verb_parser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices]
+
+for verb in VERBS:
+    for argv in ([verb], *([verb, sub] for sub in subcommands(verb))):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main([*argv, "--help"])
+        print(" ".join(argv), code, out.getvalue().startswith("usage:"))
+"""
+    done = subprocess.run([sys.executable, "-OO", "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) > 20 and "rspg score 0 True" in lines
+    assert [line for line in lines if not line.endswith(" 0 True")] == []

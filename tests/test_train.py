@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_train_tiny import ROOT_PATH, lamp3_data, tiny_llama, tiny_t5  # noqa: F401
 
+from lamp.cli import train as train_cli
 from lamp.cli.main import main as lamp_main
 from lamp.training.llm import SaveEveryNSteps, TrainConfig, _training_args, train_llm
 
@@ -154,12 +155,42 @@ def test_lamp_train_user_errors_exit_2_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"epochs": 3}))
     assert lamp_main(["train", "--config", str(bad)]) == 2
-    assert "unknown key(s) epochs" in capsys.readouterr().err
+    assert "bad.json: unknown config keys ['epochs']" in capsys.readouterr().err
     assert lamp_main(["train", "--task", "LaMP-3"]) == 2
     assert "--train_data" in capsys.readouterr().err
     assert lamp_main(["train", "--train_data", "a", "--validation_data", "b", "--model_name", "m", "--task",
                       "LaMP-3", "--output_dir", str(tmp_path), "--use_profile"]) == 2
     assert "--num_retrieved" in capsys.readouterr().err
+
+
+def _train_args(configure, *argv: str):
+    import argparse
+
+    from lamp.core.settings import accept_both_spellings
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    if configure is train_cli.configure:          # as build_parser does for every lamp verb
+        accept_both_spellings(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_lamp_train_reads_a_yaml_config_whose_floats_are_floats(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task: LaMP-3\nmodel: m\nlearning_rate: 1e-2\nnum_train_epochs: 2\nuse_profile: true\n")
+    cfg = train_cli.config_from_args(_train_args(train_cli.configure, "--config", str(path), "--warmup-ratio", "0.1"))
+    assert (cfg.model_name, cfg.learning_rate, cfg.num_train_epochs, cfg.warmup_ratio) == ("m", 1e-2, 2, 0.1)
+    assert isinstance(cfg.learning_rate, float) and cfg.use_profile
+
+
+def test_lamp_train_names_the_model_model_and_the_official_script_keeps_model_name():
+    for flag in ("--model", "--model_name"):
+        assert train_cli.config_from_args(_train_args(train_cli.configure, flag, "x")).model_name == "x"
+    assert train_cli.config_from_args(_train_args(train_cli.configure_official, "--model_name", "x")).model_name == "x"
+    with pytest.raises(SystemExit):                 # the official names only, no other spelling
+        _train_args(train_cli.configure_official, "--model-name", "x")
+    args = _train_args(train_cli.configure_official, "--learning_rate", "3e-4", "--no-use_profile")
+    assert args.learning_rate == 3e-4 and args.use_profile is False
 
 
 def test_train_llm_script_runs_with_the_official_flags():

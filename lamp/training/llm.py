@@ -54,83 +54,73 @@ first N questions.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import inspect
-import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lamp.generation.backends.base import Example, GenerationSettings
 from lamp.core.errors import LampError
+from lamp.core.settings import check as check_settings, setting
+from lamp.core.splits import read_split
 from lamp.core.tasks import Task, get_task
-
-
-def _opt(default: Any, help: str, type: Any = None, **extra: Any) -> Any:  # noqa: A002
-    return field(default=default, metadata={"help": help, "type": type, **extra})
+from lamp.privacy.scrub import scrub_transform
 
 
 @dataclass
 class TrainConfig:
-    """Every setting of a run; the flag names (and config-file keys) are the field names."""
+    """Every setting of a run; the config-file keys are the field names, and so are the flags (``lamp
+    train`` spells ``model_name`` ``--model``, the official name an alias)."""
 
-    train_data: str | None = _opt(None, "train questions file, or the merged sorted dataset", str)
-    validation_data: str | None = _opt(None, "dev questions file, or the merged sorted dataset", str)
-    test_data: str | None = _opt(None, "test questions file: predictions are written for it", str)
-    model_name: str | None = _opt(None, "HF folder or hub id (seq2seq or causal); "
-                                  "'SmolLM2-135M-Instruct' is the bundled offline model", str)
-    task: str | None = _opt(None, "LaMP-1 … LaMP-7 (or LaMP-2-old)", str)
-    output_dir: str | None = _opt(None, "checkpoints, the best model and predictions go here", str)
-    retriever: str = _opt("bm25", "on-the-fly ranker when not --is_ranked (bm25, contriever, recency, random …)", str)
-    use_profile: bool = _opt(False, "personalise the prompt with retrieved profile items")
-    is_ranked: bool = _opt(False, "profiles are already ranked (the merged file): take the first k")
-    num_retrieved: int | None = _opt(None, "k, the number of profile items in the prompt", int)
-    train_outputs: str | None = _opt(None, "golds of --train_data (default: the merged file's "
-                                     "'output', or {split}_outputs.json beside it)", str)
-    validation_outputs: str | None = _opt(None, "golds of --validation_data (default as above)", str)
-    test_outputs: str | None = _opt(None, "golds of --test_data, optional: scores the test predictions", str)
-    max_length: int = _opt(256, "max input (and target) tokens", int)
-    generation_max_length: int = _opt(128, "max generated tokens", int)
-    generation_num_beams: int = _opt(4, "beams for evaluation and prediction", int)
-    per_device_batch_size: int = _opt(16, "train and eval batch per device", int)
-    learning_rate: float = _opt(5e-5, "peak learning rate", float)
-    weight_decay: float = _opt(1e-4, "AdamW weight decay", float)
-    num_train_epochs: float = _opt(10, "epochs", float)
-    lr_scheduler_type: str = _opt("linear", "learning-rate schedule", str)
-    warmup_ratio: float = _opt(0.05, "fraction of steps for linear warm-up", float)
-    gradient_accumulation_steps: int = _opt(1, "steps per optimiser update", int)
-    logging_steps: int = _opt(50, "log every N steps", int)
-    save_steps: int | None = _opt(None, "also checkpoint every N steps (mid-epoch resume); default: per epoch", int)
-    save_total_limit: int | None = _opt(2, "checkpoints kept (the best is always kept)", int)
-    resume: str = _opt("auto", "auto (continue from the last checkpoint in output_dir), never, or a checkpoint path", str)
-    report_to: str = _opt("none", "none, tensorboard, wandb, all … (the Trainer's report_to)", str)
-    seed: int = _opt(42, "random seed", int)
-    bf16: bool = _opt(False, "train in bfloat16 mixed precision")
-    lora: bool = _opt(False, "train a LoRA adapter instead of all weights (merged into the saved model)")
-    lora_r: int = _opt(8, "LoRA rank", int)
-    lora_alpha: int = _opt(32, "LoRA alpha", int)
-    lora_dropout: float = _opt(0.1, "LoRA dropout", float)
-    max_train_samples: int | None = _opt(None, "use only the first N training questions", int)
-    max_eval_samples: int | None = _opt(None, "use only the first N dev questions", int)
-    cache_dir: str | None = _opt(None, "accepted for compatibility with the official flags; unused", str)
-    scrub: bool = _opt(False, "replace PII in the questions by per-user placeholders as they are loaded "
-                       "(lamp.privacy.scrub; names and places only with a spaCy NER model)")
+    train_data: str | None = setting(None, "train questions file, or the merged sorted dataset")
+    validation_data: str | None = setting(None, "dev questions file, or the merged sorted dataset")
+    test_data: str | None = setting(None, "test questions file: predictions are written for it")
+    model_name: str | None = setting(None, "HF folder or hub id (seq2seq or causal); "
+                                     "'SmolLM2-135M-Instruct' is the bundled offline model",
+                                     aliases=("model",))
+    task: str | None = setting(None, "LaMP-1 … LaMP-7 (or LaMP-2-old)")
+    output_dir: str | None = setting(None, "checkpoints, the best model and predictions go here")
+    retriever: str = setting("bm25", "on-the-fly ranker when not --is_ranked (bm25, contriever, recency, random …)")
+    use_profile: bool = setting(False, "personalise the prompt with retrieved profile items")
+    is_ranked: bool = setting(False, "profiles are already ranked (the merged file): take the first k")
+    num_retrieved: int | None = setting(None, "k, the number of profile items in the prompt")
+    train_outputs: str | None = setting(None, "golds of --train_data (default: the merged file's "
+                                        "'output', or {split}_outputs.json beside it)")
+    validation_outputs: str | None = setting(None, "golds of --validation_data (default as above)")
+    test_outputs: str | None = setting(None, "golds of --test_data, optional: scores the test predictions")
+    max_length: int = setting(256, "max input (and target) tokens")
+    generation_max_length: int = setting(128, "max generated tokens")
+    generation_num_beams: int = setting(4, "beams for evaluation and prediction")
+    per_device_batch_size: int = setting(16, "train and eval batch per device")
+    learning_rate: float = setting(5e-5, "peak learning rate")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    num_train_epochs: float = setting(10, "epochs")
+    lr_scheduler_type: str = setting("linear", "learning-rate schedule")
+    warmup_ratio: float = setting(0.05, "fraction of steps for linear warm-up")
+    gradient_accumulation_steps: int = setting(1, "steps per optimiser update")
+    logging_steps: int = setting(50, "log every N steps")
+    save_steps: int | None = setting(None, "also checkpoint every N steps (mid-epoch resume); default: per epoch")
+    save_total_limit: int | None = setting(2, "checkpoints kept (the best is always kept)")
+    resume: str = setting("auto", "auto (continue from the last checkpoint in output_dir), never, or a "
+                          "checkpoint path")
+    report_to: str = setting("none", "none, tensorboard, wandb, all … (the Trainer's report_to)")
+    seed: int = setting(42, "random seed")
+    bf16: bool = setting(False, "train in bfloat16 mixed precision")
+    lora: bool = setting(False, "train a LoRA adapter instead of all weights (merged into the saved model)")
+    lora_r: int = setting(8, "LoRA rank")
+    lora_alpha: int = setting(32, "LoRA alpha")
+    lora_dropout: float = setting(0.1, "LoRA dropout")
+    max_train_samples: int | None = setting(None, "use only the first N training questions")
+    max_eval_samples: int | None = setting(None, "use only the first N dev questions")
+    cache_dir: str | None = setting(None, "accepted for compatibility with the official flags; unused")
+    scrub: bool = setting(False, "replace PII in the questions by per-user placeholders as they are loaded "
+                          "(lamp.privacy.scrub; names and places only with a spaCy NER model)")
 
     def check(self) -> None:
-        for f in dataclasses.fields(self):        # types first: a config file can say "k": "two"
-            value, kind = getattr(self, f.name), f.metadata.get("type") or bool
-            if kind is bool:
-                ok = isinstance(value, bool)
-            elif kind in (int, float):
-                ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                       and (kind is float or float(value).is_integer()))
-            else:
-                ok = value is None or isinstance(value, kind)
-            if not ok:
-                raise LampError(f"--{f.name}: expected {kind.__name__}, got {value!r}")
+        check_settings(self, "the train settings")    # types first: a config file can say "k": "two"
         missing = [n for n in ("train_data", "validation_data", "model_name", "task", "output_dir")
                    if not getattr(self, n)]
         if missing:
@@ -151,7 +141,7 @@ class TrainConfig:
             raise LampError(f"--save_steps must be at least 1, got {self.save_steps}")
         if not self.num_train_epochs > 0 or not self.learning_rate > 0:
             raise LampError("--num_train_epochs and --learning_rate must be positive")
-        from lamp.core.files import check_distinct_outputs, check_output_path
+        from lamp.core.writing import check_distinct_outputs, check_output_path
 
         inputs = [self.train_data, self.validation_data, self.test_data, self.train_outputs,
                   self.validation_outputs, self.test_outputs]
@@ -331,17 +321,15 @@ def save_final(model: Any, tokenizer: Any, out: Path) -> None:
 def train_llm(cfg: TrainConfig) -> TrainResult:
     """Train, keep the best checkpoint, save it to ``output_dir`` and write predictions."""
     cfg.check()
-    from lamp.privacy.scrub import set_active
-
-    set_active(cfg.scrub)
+    transform = scrub_transform(cfg.scrub)          # --scrub: each loaded question, before anything sees it
     from transformers import Seq2SeqTrainer, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from lamp.training.lora import lora_config_for
-    from lamp.core.files import write_json, write_outputs
+    from lamp.core.writing import write_json, write_outputs
     from lamp.generation.driver import build_examples
     from lamp.generation.models import load_model_and_tokenizer
-    from lamp.training.data import FeatureDataset, is_seq2seq, load_split, make_collator
+    from lamp.training.data import FeatureDataset, is_seq2seq, make_collator
 
     task = get_task(cfg.task)
     out = Path(cfg.output_dir)
@@ -350,7 +338,7 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
     seq2seq = is_seq2seq(model)
 
     def examples(path: str, outputs: str | None, limit: int | None, need_golds: bool) -> list[Example]:
-        questions, golds = load_split(path, task, outputs, require_outputs=need_golds)
+        questions, golds = read_split(path, task, outputs, require_outputs=need_golds, transform=transform).pair()
         questions = _take(questions, limit)
         ranking = None
         if cfg.use_profile and not cfg.is_ranked:
@@ -410,50 +398,3 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
             if golds and len(golds) == len(test_ex):
                 write_json(out / "test_results.json", score(task, golds, preds), indent=1)
     return TrainResult(str(out), metrics, best, str(dev_path), str(test_path) if test_path else None)
-
-
-# --------------------------------------------------------------------------- CLI
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Flags: the official ``train_llm.py`` names, plus ``--config FILE`` (JSON with the same keys)."""
-    parser.add_argument("--config", help="JSON file whose keys are these flag names; flags override it")
-    for f in dataclasses.fields(TrainConfig):
-        meta = f.metadata
-        if meta.get("type") is None:
-            parser.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=meta["help"])
-        else:
-            parser.add_argument(f"--{f.name}", type=meta["type"], default=argparse.SUPPRESS,
-                                help=f"{meta['help']} (default: {f.default})")
-    parser.epilog = ("example:\n  lamp train --task LaMP-3 --model_name SmolLM2-135M-Instruct --use_profile "
-                     "--num_retrieved 1 \\\n    --train_data data/demo/LaMP_3/train/train_questions.json "
-                     "--validation_data data/demo/LaMP_3/dev/dev_questions.json \\\n"
-                     "    --output_dir runs/lamp3 --lora --num_train_epochs 2 --generation_num_beams 1")
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Dataclass defaults, then the config file, then the flags given on the command line."""
-    values: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    if getattr(args, "config", None):
-        path = Path(args.config)
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise LampError(f"{path}: cannot read the config ({exc})") from None
-        if not isinstance(loaded, dict):
-            raise LampError(f"{path}: expected a JSON object whose keys are train flags")
-        unknown = sorted(set(loaded) - names)
-        if unknown:
-            raise LampError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        values.update(loaded)
-    values.update({k: v for k, v in vars(args).items() if k in names})
-    return TrainConfig(**values)
-
-
-def run(args: argparse.Namespace) -> int:
-    result = train_llm(config_from_args(args))
-    print(json.dumps({"output_dir": result.output_dir, "best_checkpoint": result.best_checkpoint,
-                      "dev_predictions": result.dev_predictions, "test_predictions": result.test_predictions,
-                      "metrics": result.metrics}, indent=1))
-    return 0
