@@ -15,7 +15,7 @@ from lamp.methods.adapters import (COMPLETE_MARKER, TWEET_SHARE, AdapterSettings
 from lamp.cli.main import main as lamp_main
 from lamp.training.lora import lora_targets
 from lamp.core.errors import LampError
-from lamp.core.files import load_questions
+from lamp.core.questions import load_questions
 from lamp.core.records import ProfileItem, Question
 from lamp.core.tasks import get_task
 
@@ -178,3 +178,15 @@ def test_seq2seq_base_trains_and_predicts_through_the_cli(tmp_path, users):
                       "--output", str(out)]) == 0
     written = json.loads(out.read_text())
     assert written["task"] == "LaMP_3" and [g["id"] for g in written["golds"]] == ["q0", "q1", "q2"]
+
+
+def test_adapter_train_flags_come_typed_from_the_settings():
+    import argparse
+
+    from lamp.cli.adapters import configure_train
+    from lamp.core.settings import from_args
+
+    parser = argparse.ArgumentParser()
+    configure_train(parser)
+    args = parser.parse_args(["--questions", "q.json", "--task", "LaMP-3", "--epochs", "0.5", "--lora_dropout", "0"])
+    assert from_args(AdapterSettings, args) == AdapterSettings(epochs=0.5, lora_dropout=0.0)   # --epochs was int-only

@@ -30,7 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "run": ("lamp.cli.run", "the whole pipeline: rank, prompt, generate, score, report"),
     "serve": ("lamp.cli.serve", "HTTP service: personalized generation and an OpenAI-compatible API"),
     "train": ("lamp.cli.train", "fine-tune the LLM with retrieval (train_llm)"),
-    "adapters": ("lamp.methods.adapters", "train and use one LoRA adapter per user"),
+    "adapters": ("lamp.cli.adapters", "train and use one LoRA adapter per user"),
     "uemb": ("lamp.cli.uemb", "personalize with a user embedding: train, predict, compare methods"),
     "rspg": ("rspg.cli", "retriever selection per input (RSPG): score | data | train | select"),
     "scrub": ("lamp.privacy.scrub", "replace PII in a questions file by per-user placeholders"),

@@ -28,19 +28,11 @@ Inference (:func:`predict_with_adapters`) loads the base model once and swaps ad
 model. Three modes: adapter only (the raw input, as the official PEFT evaluation), retrieval only
 (no ``adapter_dir``) and adapter plus retrieval (the paper's RAG+PEFT, not in the official code).
 
-Example::
-
-    lamp adapters train --questions data/demo/LaMP_3/dev/dev_questions.json --task LaMP-3 \\
-        --model SmolLM2-135M-Instruct --adapter_dir runs/adapters3 --epochs 3
-    lamp adapters predict --questions data/demo/LaMP_3/dev/dev_questions.json --task LaMP-3 \\
-        --model SmolLM2-135M-Instruct --adapter_dir runs/adapters3 --use_retrieval --num_retrieved 1 \\
-        --output runs/adapters3/dev_predictions.json
+The command line is ``lamp adapters train|predict`` (:mod:`lamp.cli.adapters`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import random
 import time
@@ -51,6 +43,7 @@ from urllib.parse import quote
 
 from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem, Question
+from lamp.core.settings import setting
 from lamp.core.tasks import Task, get_task
 from lamp.training.lora import lora_config_for
 
@@ -62,17 +55,17 @@ TWEET_SHARE = (0.10, 0.25)
 class AdapterSettings:
     """Per-user LoRA training settings; the defaults are the official ones (reference §8)."""
 
-    epochs: float = 30
-    learning_rate: float = 5e-5
-    weight_decay: float = 1e-4
-    batch_size: int = 16
-    warmup_ratio: float = 0.05
-    max_length: int = 512
-    lora_r: int = 8
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
-    seed: int = 42
-    max_grad_norm: float = 1.0
+    epochs: float = setting(30, "training epochs over each user's pairs")
+    learning_rate: float = setting(5e-5, "peak learning rate")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    batch_size: int = setting(16, "training pairs per step")
+    warmup_ratio: float = setting(0.05, "fraction of steps for linear warm-up")
+    max_length: int = setting(512, "max tokens of a training pair")
+    lora_r: int = setting(8, "LoRA rank")
+    lora_alpha: int = setting(32, "LoRA alpha")
+    lora_dropout: float = setting(0.1, "LoRA dropout")
+    seed: int = setting(42, "seed of each user's LoRA initialisation, batch order and LaMP-7 split points")
+    max_grad_norm: float = setting(1.0, "gradient clipping norm")
 
 
 # --------------------------------------------------------------------------- users and pairs
@@ -206,7 +199,7 @@ def train_one_user(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], fol
         loss = _train_loop(peft_model, tokenizer, model, pairs, settings)
         folder.mkdir(parents=True, exist_ok=True)
         peft_model.save_pretrained(str(folder))
-        from lamp.core.files import write_json
+        from lamp.core.writing import write_json
 
         write_json(folder / COMPLETE_MARKER, {**(info or {}), "pairs": len(pairs), "final_loss": loss,
                                               "settings": asdict(settings), "finished": time.time()}, indent=1)
@@ -314,68 +307,3 @@ def predict_with_adapters(questions: list[Question], task: str | Task, base_mode
             outs = generate_all(backend, [by_id[q.id] for q in qs], settings, progress=False)
         preds.update({q.id: o for q, o in zip(qs, outs)})
     return preds
-
-
-# --------------------------------------------------------------------------- CLI
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    from lamp.privacy.scrub import add_scrub_flag
-
-    add_scrub_flag(common)
-    common.add_argument("--questions", required=True, help="LaMP questions file (the users and their profiles)")
-    common.add_argument("--task", required=True, help="LaMP task of the questions, e.g. LaMP-3")
-    common.add_argument("--model", default="SmolLM2-135M-Instruct",
-                        help="base model: a folder (e.g. a 'lamp train' output), hub id, or the bundled model")
-    common.add_argument("--adapter_dir", help="the adapter store (one folder per user)")
-    d = AdapterSettings()
-    examples = __doc__.split("Example::", 1)[1].strip().split("\n    lamp adapters predict") if __doc__ else ["", ""]
-    tr = sub.add_parser("train", parents=[common], help="train the missing adapters of this shard's users",
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="example:\n    " + examples[0].strip())
-    tr.add_argument("--num_shards", type=int, default=1, help="split the users into this many shards (default 1)")
-    tr.add_argument("--shard_id", type=int, default=0, help="which shard this process trains (0-based)")
-    tr.add_argument("--user_ids", nargs="*", help="only these users")
-    for name, value in asdict(d).items():
-        tr.add_argument(f"--{name}", type=type(value), default=value, help=f"(default: {value})")
-    pr = sub.add_parser("predict", parents=[common], help="generate with each user's adapter",
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="example:\n    lamp adapters predict" + examples[-1].rstrip())
-    pr.add_argument("--output", required=True, help="predictions file to write ({task, golds})")
-    pr.add_argument("--use_retrieval", action="store_true", help="retrieval-augmented prompts (RAG+PEFT)")
-    pr.add_argument("--ranking", help="ranking file {question id: [profile ids]}; default: rank with --retriever")
-    pr.add_argument("--retriever", default="bm25", help="ranker for --use_retrieval without --ranking (default bm25)")
-    pr.add_argument("--num_retrieved", type=int, default=1, help="k, profile items in the prompt (default 1)")
-    pr.add_argument("--max_length", type=int, default=512, help="prompt token budget (PEFT default 512)")
-    pr.add_argument("--max_new_tokens", type=int, default=128, help="most generated tokens (default 128)")
-    pr.add_argument("--num_beams", type=int, default=4, help="beam search width (default 4)")
-    pr.add_argument("--batch_size", type=int, default=16, help="prompts per batch (default 16)")
-    parser.epilog = __doc__.split("Example::", 1)[1].rstrip() if __doc__ else None
-
-
-def run(args: argparse.Namespace) -> int:
-    from lamp.core.files import load_questions, load_rankings, write_outputs
-    from lamp.privacy.scrub import set_active
-
-    set_active(getattr(args, "scrub", False))
-    questions = load_questions(args.questions, task=get_task(args.task).name)
-    if args.action == "train":
-        if not args.adapter_dir:
-            raise LampError("--adapter_dir is required to train")
-        names = set(asdict(AdapterSettings()))
-        settings = AdapterSettings(**{k: v for k, v in vars(args).items() if k in names})
-        counts = train_user_adapters(questions, args.task, args.model, args.adapter_dir, settings,
-                                     num_shards=args.num_shards, shard_id=args.shard_id, user_ids=args.user_ids)
-        print(json.dumps(counts))
-        return 0
-    ranking = None
-    if args.ranking:
-        ranking = load_rankings(args.ranking)
-    preds = predict_with_adapters(questions, args.task, args.model, args.adapter_dir, args.use_retrieval, ranking,
-                                  args.num_retrieved, retriever=args.retriever, max_length=args.max_length,
-                                  max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
-                                  batch_size=args.batch_size)
-    write_outputs(args.output, get_task(args.task).name, preds)
-    print(f"wrote {len(preds)} predictions to {args.output}")
-    return 0
