@@ -10,7 +10,7 @@ A ``†`` marks a method that differs from the baseline method at p < alpha (pai
 randomization, :mod:`eval.compare`); it needs per-sample ``golds`` and ``preds`` on both results.
 The best value of each row is bold.
 
-**Run directory convention** (what ``lamp report RUN_DIR...`` reads)::
+**Run directory convention** (what ``lamp report RUN_DIR...`` reads, :class:`lamp.core.rundir.RunDir`)::
 
     RUN_DIR/
       scores.json                 {"<method>": {"LaMP_1": {"accuracy": 0.7, "f1": 0.6}, ...}, ...,
@@ -25,20 +25,19 @@ the same method name, the method is shown as ``"<method> (<run dir name>)"``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lamp.core.errors import LampError
-from lamp.core.files import atomic_write, load_outputs
+from lamp.core.rundir import GOLDS_KEY, RunDir
 from lamp.core.tasks import TASKS, get_task
 
 from eval.compare import Comparison, compare_predictions
+from eval.loading import read_outputs_set
 from eval.metrics import HIGHER_IS_BETTER, score_task
 
 
@@ -203,39 +202,24 @@ def build_report(results: list[RunResult], baseline: str | None = None, n_resamp
 
 def load_run_dir(run_dir: str | Path) -> list[RunResult]:
     """The results of one run directory (see the module docstring for the layout)."""
-    from eval.loading import read_outputs_set
-
-    root = Path(run_dir)
-    scores_path = root / "scores.json"
-    if not scores_path.is_file():
-        raise LampError(f"{root}: no scores.json (expected {{\"<method>\": {{\"LaMP_1\": {{metric: value}}}}, "
-                        "\"_golds\": {\"LaMP_1\": \"path\"}})")
-    try:
-        scores = json.loads(scores_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise LampError(f"{scores_path}: not valid JSON ({exc})") from None
-    if not isinstance(scores, dict):
-        raise LampError(f"{scores_path}: expected an object keyed by method name")
+    run = RunDir(run_dir)
+    scores = run.read_scores()
     golds: dict[str, dict[str, str]] = {}
-    for key, rel in (scores.get("_golds") or {}).items():
+    for key, rel in (scores.get(GOLDS_KEY) or {}).items():
         task = get_task(key).name
-        path = Path(rel) if Path(rel).is_absolute() else root / rel
-        golds[task] = read_outputs_set(path, "golds", task)[task].outputs
+        golds[task] = read_outputs_set(run.golds_path(rel), "golds", task)[task].outputs
     methods = {m: v for m, v in scores.items() if not m.startswith("_")}
-    pred_root = root / "predictions"
-    for folder in sorted(pred_root.iterdir()) if pred_root.is_dir() else []:
-        if folder.is_dir():
-            methods.setdefault(folder.name, {})
+    for method in run.predicted_methods():
+        methods.setdefault(method, {})
     results = []
     for method, per_task in methods.items():
         if not isinstance(per_task, dict):
-            raise LampError(f"{scores_path}: method {method!r}: expected {{\"LaMP_1\": {{metric: value}}}}")
+            raise LampError(f"{run.scores}: method {method!r}: expected {{\"LaMP_1\": {{metric: value}}}}")
         tasks = {get_task(k).name: v for k, v in per_task.items()}
-        for f in sorted((pred_root / method).glob("*.json")) if (pred_root / method).is_dir() else []:
-            tasks.setdefault(get_task(f.stem).name, None)
+        for task in run.predicted_tasks(method):
+            tasks.setdefault(task, None)
         for task, metrics in tasks.items():
-            f = pred_root / method / f"{get_task(task).file_name}.json"
-            preds = load_outputs(f, task=task).by_id() if f.is_file() else None
+            preds = run.read_predictions(method, task) if run.predictions(method, task).is_file() else None
             gold = golds.get(task)
             if metrics is None:
                 if preds is None or gold is None:
@@ -259,38 +243,3 @@ def load_run_dirs(run_dirs: list[str | Path]) -> list[RunResult]:
                 r.method = f"{r.method} ({d.resolve().name})"
             out.append(r)
     return out
-
-
-# --------------------------------------------------------------------------- lamp report
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (see the layout below)")
-    parser.add_argument("--baseline", help="method the † marks compare against (default: the first method)")
-    parser.add_argument("--markdown", metavar="FILE", help="write the markdown table here (default: print it)")
-    parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with plots")
-    parser.add_argument("--json", metavar="FILE", help="write scores and comparisons as JSON")
-    parser.add_argument("--n_resamples", type=int, default=1000, help="randomization rounds for the † marks")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.epilog = ("run directory layout:\n  RUN_DIR/scores.json  {\"<method>\": {\"LaMP_1\": {metric: value}}, "
-                     "\"_golds\": {\"LaMP_1\": \"path/to/outputs.json\"}}\n"
-                     "  RUN_DIR/predictions/<method>/LaMP_1.json  (official predictions format, optional)\n"
-                     "example:\n  lamp report runs/demo --baseline none --html report.html")
-
-
-def run(args: argparse.Namespace) -> int:
-    report = build_report(load_run_dirs(args.run_dirs), args.baseline, args.n_resamples, args.seed, args.alpha)
-    text = report.markdown()
-    if args.markdown:
-        with atomic_write(args.markdown) as fh:
-            fh.write(text)
-    else:
-        print(text, end="")
-    if args.html:
-        with atomic_write(args.html) as fh:
-            fh.write(report.html())
-    if args.json:
-        from lamp.core.files import write_json
-
-        write_json(args.json, report.to_dict(), indent=1)
-    return 0

@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from lamp.generation.backends.base import Backend
+from lamp.generation.backends.base import Backend, can_score_labels
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import write_json
+from lamp.core.writing import write_json
 from lamp.generation.driver import MethodSettings, build_examples, generate_all
 from lamp.core.records import Question
+from lamp.core.rundir import RunDir
 from lamp.core.tasks import get_task
 
 from rspg.pool import PoolMember
@@ -57,31 +58,21 @@ def build_scores(task: str, golds: Mapping[str, str], prompts: Mapping[str, str]
                   "input": prompts[qid]} for qid in ids}
 
 
-def _read_run(run_dir: Path, task: str, method: str, ids: Sequence[str],
+def _read_run(run: RunDir, task: str, method: str, ids: Sequence[str],
               cfg: FeedbackConfig) -> tuple[dict[str, str], dict[str, str]] | None:
     """Prompts and outputs of ``method`` from a ``lamp run`` directory, when it holds every question."""
-    t = get_task(task)
-    prompts_path = run_dir / "prompts" / t.file_name / f"{method}.jsonl"
-    preds_path = run_dir / "predictions" / method / f"{t.file_name}.json"
-    if not (prompts_path.exists() and preds_path.exists()):
+    if not (run.prompts(task, method).exists() and run.predictions(method, task).exists()):
         return None
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8")) \
-        if (run_dir / "config.json").exists() else {}
+    config = run.read_config()
     want = {"k": cfg.k if method != "none" else config.get("k"), "max_length": cfg.max_length,
             "max_new_tokens": cfg.max_new_tokens, "num_beams": cfg.num_beams, "label_choice": cfg.label_choice}
     differs = {key: (config.get(key), value) for key, value in want.items() if config.get(key) != value}
     if differs:
-        raise LampError(f"{run_dir / 'config.json'}: the run was made with other settings than asked "
+        raise LampError(f"{run.config}: the run was made with other settings than asked "
                         + ", ".join(f"{k}={a!r} (asked {b!r})" for k, (a, b) in differs.items())
                         + "; pass matching flags or drop --run_dir")
-    from lamp.core.files import load_outputs
-
-    prompts = {}
-    for line in prompts_path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            prompts[str(rec["id"])] = rec["prompt"]
-    outputs = load_outputs(preds_path, task=task).by_id()
+    prompts = run.read_prompts(task, method)
+    outputs = run.read_predictions(method, task)
     if not all(i in prompts and i in outputs for i in ids):
         return None
     return prompts, outputs
@@ -103,7 +94,7 @@ def score_member(task: str, questions: Sequence[Question], golds: Mapping[str, s
         raise LampDataError(f"{len(missing)} questions have no gold output (first {missing[0]!r})",
                             file=golds_file, record_id=missing[0], field="output")
     source, tokenizer = "generated", None
-    found = _read_run(Path(run_dir), task, member.name, ids, cfg) if run_dir else None
+    found = _read_run(RunDir(run_dir), task, member.name, ids, cfg) if run_dir else None
     if found is not None:
         prompts, outputs = found
         source = f"lamp run {run_dir}"

@@ -28,7 +28,11 @@ from typing import Any, Callable
 
 from lamp.generation.backends.base import GenerationSettings
 from lamp.core.errors import LampError
-from lamp.core.files import find_file, load_outputs, write_json, write_outputs, atomic_write
+from lamp.core.outputs import load_outputs
+from lamp.core.sources import find_file
+from lamp.core.splits import read_split
+from lamp.core.writing import atomic_write, write_json, write_outputs
+from lamp.core.rundir import RunDir
 from lamp.core.tasks import get_task
 from lamp.methods.uemb.artifact import CONFIG, WEIGHTS
 
@@ -167,16 +171,16 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
     info: dict[str, dict[str, Any]] = {}
 
     # none and RAG through lamp run
-    run_dir = tdir / "run"
+    run_dir = RunDir(tdir / "run")
     cfg = RunConfig(data=args.data, split=args.split, tasks=[task.name], retrievers=["none", "bm25"], k=args.k,
                     model=args.model, max_length=args.max_length, max_new_tokens=args.max_new_tokens, num_beams=1,
-                    batch_size=16, label_choice=True, baselines=False, limit=args.limit, output_dir=str(run_dir))
-    pred_file = {m: run_dir / "predictions" / m / f"{task.file_name}.json" for m in ("none", "bm25")}
-    steps.run(f"{task.name} lamp run", lambda: all(p.exists() for p in pred_file.values()),
+                    batch_size=16, label_choice=True, baselines=False, limit=args.limit, output_dir=str(run_dir.root))
+    steps.run(f"{task.name} lamp run",
+              lambda: all(run_dir.predictions(m, task.name).exists() for m in ("none", "bm25")),
               lambda: run_pipeline(cfg))
-    timings = json.loads((run_dir / "manifest.json").read_text())["timings_s"]
+    timings = run_dir.read_manifest()["timings_s"]
     for m in ("none", "bm25"):
-        preds[m] = load_outputs(pred_file[m], task=task.name).by_id()
+        preds[m] = run_dir.read_predictions(m, task.name)
         seconds = timings.get(f"generate {task.file_name} {m}", 0.0) + timings.get(f"rank {task.file_name} {m}", 0.0)
         info[m] = {"seconds": round(seconds, 1), "per_user_bytes": 0}
 

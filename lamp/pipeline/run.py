@@ -1,6 +1,7 @@
 """``lamp run``: the whole pipeline — rank → prompt → generate → score → report — in one command.
 
-Every stage writes a file in the run directory, so any stage can be inspected, resumed or swapped::
+Every stage writes a file in the run directory (:class:`lamp.core.rundir.RunDir`), so any stage can be
+inspected, resumed or swapped::
 
     RUN_DIR/
       config.json                      the resolved configuration
@@ -36,9 +37,11 @@ from lamp.core.errors import LampDataError, LampError
 from lamp.core.outputs import load_outputs, load_rankings
 from lamp.core.sources import find_file
 from lamp.core.splits import read_split
-from lamp.core.writing import atomic_write, write_json, write_outputs
+from lamp.core.writing import write_json
 from lamp.generation.driver import MethodSettings, build_examples, generate_all
+from lamp.core.identity import sha256_file
 from lamp.core.records import Question
+from lamp.core.rundir import GOLDS_KEY, RunDir
 from lamp.core.settings import check, from_file, setting
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from lamp.privacy.scrub import scrub_transform
@@ -134,8 +137,6 @@ def resolve_backend(cfg: RunConfig) -> str:
 
 def input_files(cfg: RunConfig, tasks: list[str]) -> dict[str, str]:
     """sha256 of every data file the run reads (questions and outputs of each task's split)."""
-    import hashlib
-
     out: dict[str, str] = {}
     for task in tasks:
         for kind in ("questions", "outputs"):
@@ -145,11 +146,7 @@ def input_files(cfg: RunConfig, tasks: list[str]) -> dict[str, str]:
                 continue
             real = Path(source.name.split("!", 1)[0])         # a zip member: the zip's hash
             if str(real) not in out and real.is_file():
-                h = hashlib.sha256()
-                with open(real, "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(block)
-                out[str(real)] = h.hexdigest()
+                out[str(real)] = sha256_file(real)
     return out
 
 
@@ -173,20 +170,21 @@ def load_split(cfg: RunConfig, task: str) -> tuple[list[Question], dict[str, str
     return found.questions, found.golds if found.golds_source else None, found.golds_source
 
 
-def ranking_for(cfg: RunConfig, run_dir: Path, task: str, retriever: str,
+def ranking_for(cfg: RunConfig, run_dir: str | os.PathLike | RunDir, task: str, retriever: str,
                 questions: list[Question]) -> dict[str, list[str]] | None:
     """The ranking of every question (reused from the run directory when already there)."""
     if retriever == NO_RETRIEVAL:
         return None
     from retrievers.ranking import partial_path_for, rank_questions
 
-    path = run_dir / "rankings" / get_task(task).file_name / f"{retriever}.json"
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    path = run.ranking(task, retriever)
     opts: dict[str, Any] = {"use_date": cfg.use_date, "seed": cfg.seed}
     if cfg.contriever_checkpoint:
         opts["contriever_checkpoint"] = cfg.contriever_checkpoint
     opts.update(cfg.retriever_options)
     settings = ranking_settings(retriever, opts, questions, cfg.scrub)
-    settings_path = path.with_name(f"{retriever}.settings.json")
+    settings_path = run.ranking_settings(task, retriever)
     if path.exists():
         ranking, why = reusable_ranking(path, settings_path, settings, questions)
         if ranking is not None:
@@ -238,12 +236,6 @@ def reusable_ranking(path: Path, settings_path: Path, settings: dict[str, Any],
     return ranking, ""
 
 
-def write_prompts(path: Path, examples: list) -> None:
-    with atomic_write(path) as fh:
-        for ex in examples:
-            fh.write(json.dumps({"id": ex.id, "prompt": ex.prompt}, ensure_ascii=False) + "\n")
-
-
 def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: Any, desc: str) -> list[str]:
 
     t = get_task(task)
@@ -279,21 +271,6 @@ def _git_revision() -> str | None:
         return None
 
 
-def prepare_run_dir(path: str | os.PathLike) -> Path:
-    """The run directory; refuses a non-empty folder that is not a lamp run (never clobber user files)."""
-    run_dir = Path(path)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise LampError(f"{run_dir}: output_dir is an existing file, not a folder; choose another --output_dir")
-    if run_dir.exists() and any(run_dir.iterdir()) and not (run_dir / "config.json").exists():
-        raise LampError(f"{run_dir} exists and is not a lamp run directory; choose another --output_dir")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:      # e.g. a parent is a file
-        raise LampError(f"{run_dir}: cannot create the output_dir ({exc.strerror}); choose another "
-                        "--output_dir") from None
-    return run_dir
-
-
 def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, Any]:
     """Run every task × retriever (plus the profile baselines) and write the run directory."""
     from eval.metrics import score_task
@@ -305,8 +282,8 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     tasks = [get_task(t).name for t in cfg.tasks]
     kind = resolve_backend(cfg) if backend is None else cfg.backend
     splits = {task: load_split(cfg, task) for task in tasks}   # ...nor for bad data
-    run_dir = prepare_run_dir(cfg.output_dir)
-    write_json(run_dir / "config.json", dataclasses.asdict(cfg), indent=1)
+    run_dir = RunDir.create(cfg.output_dir)
+    run_dir.write_config(dataclasses.asdict(cfg))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if backend is None:
@@ -314,14 +291,14 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
         backend = open_backend(kind, cfg.model, cfg.backend_options, source="the run config",
                                batch_size=cfg.batch_size)
         timings["load model"] = time.perf_counter() - tick
-    scores: dict[str, dict[str, Any]] = {"_golds": {}}
+    scores: dict[str, dict[str, Any]] = {GOLDS_KEY: {}}
     results: list[RunResult] = []
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         for task in tasks:
             t = get_task(task)
             questions, golds, golds_path = splits.pop(task)
             if golds_path:
-                scores["_golds"][t.file_name] = str(Path(golds_path).resolve()) if "!" not in golds_path else golds_path
+                scores[GOLDS_KEY][t.file_name] = str(Path(golds_path).resolve()) if "!" not in golds_path else golds_path
             methods: list[tuple[str, Backend, str, int]] = [(r, backend, r, 0 if r == NO_RETRIEVAL else cfg.k)
                                                             for r in cfg.retrievers]
             if cfg.baselines:
@@ -338,18 +315,18 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
                     time.perf_counter() - tick
                 examples = build_examples(task, questions, k, cfg.max_length, backend.tokenizer, ranking)
                 if model is backend:
-                    write_prompts(run_dir / "prompts" / t.file_name / f"{method}.jsonl", examples)
+                    run_dir.write_prompts(task, method, ((ex.id, ex.prompt) for ex in examples))
                 tick = time.perf_counter()
                 outputs = predict(cfg, model, task, examples, cache, desc=f"{t.file_name} {method}")
                 timings[f"generate {t.file_name} {method}"] = time.perf_counter() - tick
                 preds = {ex.id: out for ex, out in zip(examples, outputs)}
-                write_outputs(run_dir / "predictions" / method / f"{t.file_name}.json", task, preds)
+                run_dir.write_predictions(method, task, preds)
                 if golds is not None:
                     metrics = score_task(task, golds, preds)
                     scores.setdefault(method, {})[t.file_name] = metrics
                     results.append(RunResult(method, task, metrics, golds, preds))
     timings["total"] = time.perf_counter() - started
-    write_json(run_dir / "scores.json", scores, indent=1)
+    run_dir.write_scores(scores)
     manifest = {"versions": _versions(), "git_revision": _git_revision(), "git_dirty": _git_dirty(),
                 "input_files_sha256": input_files(cfg, tasks), "seed": cfg.seed,
                 "model_identity": backend.identity, "backend": kind,
@@ -357,15 +334,12 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
                 "mode": ("calibrated label likelihood" if cfg.calibrate_labels else "label likelihood")
                 + " for classification/rating" if cfg.label_choice else "free generation",
                 "timings_s": {k: round(v, 2) for k, v in timings.items()}, "argv": sys.argv}
-    write_json(run_dir / "manifest.json", manifest, indent=1)
+    run_dir.write_manifest(manifest)
     if results:
         report = build_report(results, baseline=cfg.baseline_method if cfg.baseline_method in
                               {r.method for r in results} else None)
-        with atomic_write(run_dir / "report.md") as fh:
-            fh.write(_report_header(cfg, manifest) + report.markdown())
-        with atomic_write(run_dir / "report.html") as fh:
-            fh.write(report.html())
-    return {"run_dir": str(run_dir), "scores": scores, "manifest": manifest}
+        run_dir.write_report(_report_header(cfg, manifest) + report.markdown(), report.html())
+    return {"run_dir": str(run_dir.root), "scores": scores, "manifest": manifest}
 
 
 def _train_outputs(cfg: RunConfig, task: str) -> list[str] | None:
