@@ -23,7 +23,8 @@ from lamp.core.files import load_questions
 from lamp.serving.store import ProfileStore, TooManyItems
 from lamp.core.records import ProfileItem, Question
 from lamp.privacy.scrub import KeyedPlaceholders, Scrubber, coverage, get_scrubber, set_active
-from lamp.serving.app import ServeLimits, create_app, running_server
+from lamp.serving.app import create_app, running_server
+from lamp.serving.shapes import ServeLimits
 from lamp.serving.auth import Credentials, load_credentials
 
 PREFIX = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
@@ -316,6 +317,30 @@ def test_delete_erases_the_users_text_from_every_file_the_service_wrote(service)
         assert _grep(folder, CANARY.encode()) == []
         assert admin.get("/users/other/profile").json()["profile"] == BOB    # others untouched
         assert alice.get("/users/alice/profile").status_code == 404
+
+
+def test_delete_erases_the_users_documents_from_a_dense_retrievers_embedding_cache(tmp_path):
+    from lamp.core.tasks import get_task
+    from retrievers.embedding_cache import EmbeddingCache
+
+    store = ProfileStore(tmp_path / "profiles.sqlite3")
+    svc = create_app(load_backend("dummy"), store, model_name="dummy", settings=SETTINGS,
+                     retriever_options={"use_cache": True, "embedding_cache": str(tmp_path / "emb")}).state.service
+    task = get_task("LaMP-3")
+    docs = {}
+    for user, raw in (("alice", ALICE), ("bob", BOB)):
+        items = [ProfileItem(**it) for it in raw]
+        store.put_profile(user, "LaMP-3", items)
+        docs[user] = [task.document(it) for it in items]
+        assert svc.example("contriever", task, user, PREFIX + "kettle", items, 1).items   # ranked: cached
+    on_disk = EmbeddingCache(tmp_path / "emb", svc.retriever("contriever").encoder.identity)
+    assert len(on_disk.get_many(docs["alice"])) == len(on_disk.get_many(docs["bob"])) == 2
+    assert svc.delete_user("alice") == {"user_id": "alice", "deleted": True}
+    assert on_disk.get_many(docs["alice"]) == {}                       # the user's documents are gone
+    assert len(on_disk.get_many(docs["bob"])) == 2                     # another user's stay
+    assert len(on_disk.get_many([task.query(PREFIX + "kettle")])) == 1  # a query is no one's profile
+    on_disk.close()
+    store.close()
 
 
 def test_generation_and_embedding_caches_erase_a_users_text(tmp_path):

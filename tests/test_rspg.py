@@ -550,7 +550,7 @@ def test_retriever_prior_learns_the_pools_best_retriever_when_texts_say_nothing(
 
 def test_serve_hands_the_whole_input_to_the_retriever():
     from lamp.core.records import ProfileItem
-    from lamp.serving.app import retrieve
+    from lamp.serving.service import personal_example
     from retrievers import Retriever
 
     seen = []
@@ -563,7 +563,7 @@ def test_serve_hands_the_whole_input_to_the_retriever():
     task = get_task("LaMP-2")
     text = task.make_input(description="A pilot returns for one last flight.")
     items = [ProfileItem(id="1", tag="sci-fi", description="space"), ProfileItem(id="2", tag="comedy", description="x")]
-    assert [i.id for i in retrieve(Spy(), task, "u1", text, items, 1)] == ["1"]
+    assert [i.id for i in personal_example(Spy(), task, "u1", text, items, 1, 256, None).items] == ["1"]
     assert seen == [text]
 
 

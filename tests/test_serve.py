@@ -16,8 +16,10 @@ from lamp.generation.backends.openai_api import OpenAIBackend
 from lamp.core.errors import LampError
 from lamp.serving.store import DuplicateItems, ProfileStore
 from lamp.core.records import ProfileItem
-from lamp.serving.app import ServeLimits, configure, create_app, running_server
+from lamp.cli.serve import configure
+from lamp.serving.app import create_app, running_server
 from lamp.serving.engine import find_stop
+from lamp.serving.shapes import ServeLimits
 from tests.tiny_models import save_small_llama, word_tokenizer
 
 LAMP3 = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
@@ -177,7 +179,7 @@ def test_invalid_items_are_refused_with_every_problem_named(client):
 
 def test_unknown_task_gets_a_did_you_mean(client):
     r = client.put("/users/u-t/profile", json={"task": "LaMP-33", "profile": USER_A})
-    assert r.status_code == 422 and "did you mean" in r.json()["error"]["message"] and r.json()["error"]["param"] == "task"
+    assert r.status_code == 422 and "Did you mean" in r.json()["error"]["message"] and r.json()["error"]["param"] == "task"
 
 
 def test_size_limits_answer_413_naming_the_field(client):
@@ -228,6 +230,48 @@ def test_personalize_retrieves_bm25_top_k_of_the_user_and_builds_the_official_pr
     assert got["prompt"] == build_prompt(task, text, expected, SERVER_SETTINGS.max_input_length, hf.tokenizer)
     assert got["output"] == hf.generate([got["prompt"]], SERVER_SETTINGS)[0]
     assert (got["task"], got["model"], got["user_id"]) == ("LaMP-3", "tiny", "u-p")
+
+
+@pytest.mark.parametrize("retriever", ["bm25", "recency"])
+def test_the_service_builds_the_prompt_a_run_builds_for_the_same_profile_and_input(retriever):
+    from lamp.core.records import Question
+    from lamp.generation.backends.dummy import DummyBackend
+    from lamp.generation.driver import build_examples
+    from retrievers import get_retriever, rank_questions
+
+    class Recording(DummyBackend):
+        def generate(self, prompts, settings):
+            self.seen = list(prompts)
+            return super().generate(prompts, settings)
+
+    backend, budget = Recording(), 30                 # words: the budget cuts the items' texts
+    settings = GenerationSettings(num_beams=1, max_new_tokens=4, max_input_length=budget)
+    profile = [{"id": f"i{n}", "text": f"{text} " + "padding words " * n, "score": str(1 + n % 5),
+                "date": f"2020-0{1 + n}-01"} for n, text in enumerate(
+                    ["great kit works well", "broke fast after a week", "lovely book for kids",
+                     "battery charger died", "works well with the charger"])]
+    text = LAMP3 + "the charger works well"
+    items = [ProfileItem(**it) for it in profile]
+    with running_server(create_app(backend, ProfileStore(), model_name="dummy", settings=settings)) as url, \
+            httpx.Client(base_url=url, trust_env=False, timeout=30) as c:
+        put(c, "same", profile)
+        served = c.post("/personalize", json={"user_id": "same", "input": text, "k": 2, "retriever": retriever})
+        assert served.status_code == 200, served.text
+        got = served.json()
+        # a run's path: the ranking file's order, then the examples the driver builds from it
+        question = Question(id="q1", input=text, profile=items)
+        ranking = rank_questions([question], "LaMP-3", get_retriever(retriever), progress=False)
+        example = build_examples("LaMP-3", [question], 2, budget, backend.tokenizer, ranking)[0]
+        assert got["prompt"] == example.prompt and got["prompt"] != text
+        assert got["retrieved"] == [it.id for it in example.items]
+        assert backend.seen == [example.prompt]
+        for path, body in (("/v1/completions", {"prompt": text}),
+                           ("/v1/chat/completions", {"messages": [{"role": "user", "content": text}]})):
+            r = c.post(path, json={**body, "model": "dummy", "user": "same", "k": 2, "retriever": retriever,
+                                   "max_tokens": 4})
+            assert r.status_code == 200, r.text
+            assert r.json()["lamp"]["retrieved"] == got["retrieved"]
+            assert backend.seen == [backend.cut_prompt(example.prompt, budget)]
 
 
 def test_personalize_with_k_zero_sends_the_raw_input(client):
@@ -418,7 +462,7 @@ def test_cli_takes_its_backends_from_the_registry_before_loading_anything(tmp_pa
     assert main(base + ["--backend", "profile-baseline"]) == 2
     assert "not an LLM backend" in capsys.readouterr().err
     assert main(base + ["--backend", "hf-causl"]) == 2
-    assert "did you mean 'hf-causal'" in capsys.readouterr().err
+    assert "Did you mean 'hf-causal'" in capsys.readouterr().err
     assert main(base + ["--backend", "hf-causal", "--base-url", "http://127.0.0.1:1/v1"]) == 2
     assert "has no option 'base_url'" in capsys.readouterr().err          # not silently ignored
     assert not db.exists()
@@ -429,8 +473,9 @@ def test_serve_without_its_extra_says_which_extra_to_install(monkeypatch, capsys
 
     from lamp.cli.main import main
 
-    for name in ("fastapi", "pydantic", "lamp.serving.app"):
+    for name in ("fastapi", "pydantic"):
         monkeypatch.setitem(sys.modules, name, None)      # as if not installed
-    monkeypatch.delitem(sys.modules, "lamp.serving.app")
+    for name in [m for m in sys.modules if m.startswith("lamp.serving.") or m == "lamp.cli.serve"]:
+        monkeypatch.delitem(sys.modules, name)            # imported afresh, without the extra
     assert main(["serve", "--help"]) == 2
     assert "pip install 'lamp-harness[serve]'" in capsys.readouterr().err

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from lamp.generation.backends.base import GenerationSettings, load_backend
 from lamp.core.errors import LampError
 from lamp.serving.store import ProfileStore
-from lamp.serving.app import ServeLimits, create_app, running_server
+from lamp.serving.app import create_app, running_server
+from lamp.serving.shapes import ServeLimits
 from lamp.serving.auth import Credentials, _digest, load_credentials, valid_user_id
 from lamp.serving.engine import BatchEngine, Job
 from lamp.serving.guards import refused_character, route_template

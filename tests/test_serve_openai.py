@@ -15,7 +15,8 @@ import pytest
 
 from lamp.generation.backends.base import GenerationSettings
 from lamp.serving.store import ProfileStore
-from lamp.serving.app import ServeLimits, create_app, running_server
+from lamp.serving.app import create_app, running_server
+from lamp.serving.shapes import ServeLimits
 from test_serve import LAMP3, USER_A, USER_B, build_tiny_causal_lm
 
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=8, max_input_length=64)

@@ -24,10 +24,13 @@ cannot answer these requests at all.
 from __future__ import annotations
 
 import random
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamp.core.extras import require
+from lamp.serving.completions import sampling
 from lamp.serving.guards import ApiError
 
 try:                                     # pydantic comes with fastapi (the 'serve' extra)
@@ -216,9 +219,6 @@ def _count(value: int | None, param: str) -> int:
 
 def complete(svc: Any, body: Any) -> dict[str, Any]:
     """The answer to a completions request with echo, log-probabilities or token-id prompts."""
-    import time
-    import uuid
-
     svc.check_model(body.model)
     refused = {"n": body.n != 1, "stream": body.stream, "stop": bool(body.stop)}
     for param, bad in refused.items():
@@ -238,9 +238,9 @@ def complete(svc: Any, body: Any) -> dict[str, Any]:
     if context and longest + max_tokens > context:
         raise ApiError(422, f"a prompt of {longest} tokens and max_tokens {max_tokens} exceed the model's "
                                 f"context of {context} tokens", "prompt")
-    sampling = svc.sampling(body.temperature, body.top_p, body.seed)
+    how = sampling(body.temperature, body.top_p, body.seed)
     with svc._generate_lock:
-        scored = score_rows(model, tok, rows, max_tokens=max_tokens, k=max(top, prompt_top), sampling=sampling,
+        scored = score_rows(model, tok, rows, max_tokens=max_tokens, k=max(top, prompt_top), sampling=how,
                             batch_size=getattr(svc.backend, "batch_size", 8))
     choices = [_choice(i, s, text, tok, body, top, prompt_top) for i, (s, text) in enumerate(zip(scored, texts))]
     prompt_tokens = sum(s.n_prompt for s in scored)
