@@ -1,20 +1,29 @@
-"""``lamp eval`` and the official-style ``eval_task.py`` / ``eval_all.py`` command lines.
+"""The eval verbs: ``lamp eval``, ``lamp compare``, ``lamp report``, ``lamp submit``, and the official-style
+``eval_task.py`` / ``eval_all.py`` command lines.
 
-All three score with :mod:`eval.scoring`; golds and predictions may be a JSON file, a folder or a
-zip. ``--temp_dir`` of ``eval_all.py`` is accepted for compatibility and never touched: zips are
-read in place (the official script empties that folder).
+The scoring verbs score with :mod:`eval.scoring`; golds and predictions may be a JSON file, a folder
+or a zip. ``--temp_dir`` of ``eval_all.py`` (default ``./tmp``, as officially) is accepted for
+compatibility and never touched: zips are read in place (the official script empties that folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
+from pathlib import Path
 
 from lamp.core.errors import LampError
-from lamp.core.files import check_distinct_outputs, write_json
-from lamp.core.tasks import BENCHMARK_TASKS
+from lamp.core.sources import find_file
+from lamp.core.tasks import BENCHMARK_TASKS, get_task
+from lamp.core.writing import atomic_write, check_distinct_outputs, write_json
 
+from eval.breakdown import breakdown, format_breakdown
+from eval.compare import compare_predictions, format_comparison
+from eval.loading import pair_sets, read_outputs_set
+from eval.report import build_report, load_run_dirs
 from eval.scoring import ScoredTask, format_table, results_json, score_paths
+from eval.submit import check_submission, collect_predictions, write_submission
 
 
 def _finish(scored: list[ScoredTask], output_file: str | None, flat: bool, quiet: bool = False) -> None:
@@ -51,8 +60,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval.breakdown import breakdown, format_breakdown
-
     check_distinct_outputs([args.golds, args.preds, args.breakdown], [args.output_file, args.breakdown_output])
     scored = score_paths(args.golds, args.preds, args.task, args.require_all, args.split)
     _finish(scored, args.output_file, flat=bool(args.task))
@@ -70,13 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _questions_source(path: str, task: str, n_tasks: int, split: str | None):
-    from pathlib import Path
-    import zipfile
-
-    from lamp.core.files import find_file
-    from lamp.core.tasks import get_task
-
+def _questions_source(path: str, task: str, n_tasks: int, split: str | None) -> Path:
     p = Path(path)
     if p.is_file() and not zipfile.is_zipfile(p):
         if n_tasks > 1:
@@ -109,8 +110,8 @@ def run_task(args: argparse.Namespace) -> int:
 def configure_all(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--golds_zip", required=True, help="gold outputs of all tasks: a zip or a folder")
     parser.add_argument("--preds_zip", required=True, help="predictions of all tasks: a zip or a folder")
-    parser.add_argument("--temp_dir", help="accepted for compatibility and left untouched (the official "
-                        "script empties it); zips are read in place")
+    parser.add_argument("--temp_dir", default="./tmp", help="accepted for compatibility (official default "
+                        "./tmp) and left untouched (the official script empties it); zips are read in place")
     parser.add_argument("--output_file", required=True, help="where to write {\"LaMP_1\": {…}, …}")
     parser.add_argument("--tasks_present", action="store_true",
                         help="score the tasks present instead of demanding all seven (the official script "
@@ -123,4 +124,105 @@ def run_all(args: argparse.Namespace) -> int:
     check_distinct_outputs([args.golds_zip, args.preds_zip], [args.output_file])
     scored = score_paths(args.golds_zip, args.preds_zip, require_all=not args.tasks_present)
     _finish(scored, args.output_file, flat=False)
+    return 0
+
+
+# --------------------------------------------------------------------------- lamp compare
+
+def configure_compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("preds_a", metavar="A", help="predictions A (the baseline): JSON file, folder or zip")
+    parser.add_argument("preds_b", metavar="B", help="predictions B: JSON file, folder or zip")
+    parser.add_argument("--golds", required=True, help="gold outputs: JSON file, folder or zip")
+    parser.add_argument("--task", help="compare only this task (default: every task in both A and B)")
+    parser.add_argument("--split", help="with an official data folder/zip as --golds: its {split}_outputs.json")
+    parser.add_argument("--n_resamples", type=int, default=10_000, help="bootstrap and randomization rounds")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level for the * mark")
+    parser.add_argument("--names", nargs=2, metavar=("NAME_A", "NAME_B"), help="column names (default A B)")
+    parser.add_argument("--output_file", help="write the comparisons as JSON")
+    parser.epilog = ("example:\n  lamp compare run/predictions/bm25 run/predictions/contriever "
+                     "--golds data/demo --split dev --n_resamples 10000 --seed 0")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    golds = read_outputs_set(args.golds, "golds", args.task, args.split)
+    set_a = read_outputs_set(args.preds_a, "predictions A", args.task)
+    set_b = read_outputs_set(args.preds_b, "predictions B", args.task)
+    common = [t for t in set_a if t in set_b]
+    if not common:
+        raise LampError(f"{args.preds_a} and {args.preds_b} share no task (A: {', '.join(set_a)}; "
+                        f"B: {', '.join(set_b)})")
+    pairs_a = pair_sets(golds, {t: set_a[t] for t in common}, False, args.golds, args.preds_a)
+    pairs_b = pair_sets(golds, {t: set_b[t] for t in common}, False, args.golds, args.preds_b)
+    name_a, name_b = args.names or ("A", "B")
+    results, comparisons = {}, []
+    for (gold, pa), (_, pb) in zip(pairs_a, pairs_b):
+        c = compare_predictions(gold.outputs, pa.outputs, pb.outputs, gold.task, args.n_resamples, args.seed)
+        results[get_task(gold.task).file_name] = c.to_dict()
+        comparisons.append(c)
+    print(format_comparison(comparisons, name_a, name_b, args.alpha))
+    print(f"\n{name_a} = {args.preds_a}\n{name_b} = {args.preds_b}\nCI: paired bootstrap; p: approximate "
+          f"randomization, two-sided; {args.n_resamples} rounds each, seed {args.seed}; * p < {args.alpha}")
+    if args.output_file:
+        write_json(args.output_file, results, indent=1)
+    return 0
+
+
+# --------------------------------------------------------------------------- lamp report
+
+def configure_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (see the layout below)")
+    parser.add_argument("--baseline", help="method the † marks compare against (default: the first method)")
+    parser.add_argument("--markdown", metavar="FILE", help="write the markdown table here (default: print it)")
+    parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with plots")
+    parser.add_argument("--json", metavar="FILE", help="write scores and comparisons as JSON")
+    parser.add_argument("--n_resamples", type=int, default=1000, help="randomization rounds for the † marks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.epilog = ("run directory layout:\n  RUN_DIR/scores.json  {\"<method>\": {\"LaMP_1\": {metric: value}}, "
+                     "\"_golds\": {\"LaMP_1\": \"path/to/outputs.json\"}}\n"
+                     "  RUN_DIR/predictions/<method>/LaMP_1.json  (official predictions format, optional)\n"
+                     "example:\n  lamp report runs/demo --baseline none --html report.html")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    report = build_report(load_run_dirs(args.run_dirs), args.baseline, args.n_resamples, args.seed, args.alpha)
+    text = report.markdown()
+    if args.markdown:
+        with atomic_write(args.markdown) as fh:
+            fh.write(text)
+    else:
+        print(text, end="")
+    if args.html:
+        with atomic_write(args.html) as fh:
+            fh.write(report.html())
+    if args.json:
+        write_json(args.json, report.to_dict(), indent=1)
+    return 0
+
+
+# --------------------------------------------------------------------------- lamp submit
+
+def configure_submit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("preds", nargs="+", metavar="PREDS", help="prediction files, folders or zips")
+    parser.add_argument("--questions", required=True,
+                        help="folder or zip holding each task's questions (LaMP_i/.../test_questions.json)")
+    parser.add_argument("--split", default="test", help="which questions the ids must match (default: test)")
+    parser.add_argument("--output", required=True, help="the zip to write")
+    parser.add_argument("--force", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--allow-incomplete", dest="allow_incomplete", action="store_true",
+                        help="pack fewer than all seven tasks (the leaderboard may refuse it)")
+    parser.epilog = "example:\n  lamp submit run/predictions/bm25 --questions data/lamp --output bm25_test.zip"
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    check_distinct_outputs([*args.preds, args.questions], [args.output])
+    preds = collect_predictions(args.preds)
+    if Path(args.output).exists() and not args.force:
+        raise LampError(f"{args.output}: already exists; choose another --output or pass --force to replace it")
+    for note in check_submission(preds, args.questions, args.split, args.allow_incomplete):
+        print(f"warning: {note}", file=sys.stderr)
+    path = write_submission(preds, args.output, args.force)
+    total = sum(len(p.outputs) for p in preds.values())
+    print(f"wrote {path}: {len(preds)} tasks, {total} predictions")
     return 0

@@ -23,14 +23,12 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from lamp.core.errors import LampError
-from lamp.core.files import write_json
 from lamp.core.tasks import get_task
 
 from eval.metrics import SampleStats, get_metric, task_stats
@@ -151,46 +149,3 @@ def format_comparison(comparisons: Comparison | list[Comparison], name_a: str = 
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(col.ljust(w) for col, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- lamp compare
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("preds_a", metavar="A", help="predictions A (the baseline): JSON file, folder or zip")
-    parser.add_argument("preds_b", metavar="B", help="predictions B: JSON file, folder or zip")
-    parser.add_argument("--golds", required=True, help="gold outputs: JSON file, folder or zip")
-    parser.add_argument("--task", help="compare only this task (default: every task in both A and B)")
-    parser.add_argument("--split", help="with an official data folder/zip as --golds: its {split}_outputs.json")
-    parser.add_argument("--n_resamples", type=int, default=10_000, help="bootstrap and randomization rounds")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--alpha", type=float, default=0.05, help="significance level for the * mark")
-    parser.add_argument("--names", nargs=2, metavar=("NAME_A", "NAME_B"), help="column names (default A B)")
-    parser.add_argument("--output_file", help="write the comparisons as JSON")
-    parser.epilog = ("example:\n  lamp compare run/predictions/bm25 run/predictions/contriever "
-                     "--golds data/demo --split dev --n_resamples 10000 --seed 0")
-
-
-def run(args: argparse.Namespace) -> int:
-    from eval.loading import pair_sets, read_outputs_set
-
-    golds = read_outputs_set(args.golds, "golds", args.task, args.split)
-    set_a = read_outputs_set(args.preds_a, "predictions A", args.task)
-    set_b = read_outputs_set(args.preds_b, "predictions B", args.task)
-    common = [t for t in set_a if t in set_b]
-    if not common:
-        raise LampError(f"{args.preds_a} and {args.preds_b} share no task (A: {', '.join(set_a)}; "
-                        f"B: {', '.join(set_b)})")
-    pairs_a = pair_sets(golds, {t: set_a[t] for t in common}, False, args.golds, args.preds_a)
-    pairs_b = pair_sets(golds, {t: set_b[t] for t in common}, False, args.golds, args.preds_b)
-    name_a, name_b = args.names or ("A", "B")
-    results, comparisons = {}, []
-    for (gold, pa), (_, pb) in zip(pairs_a, pairs_b):
-        c = compare_predictions(gold.outputs, pa.outputs, pb.outputs, gold.task, args.n_resamples, args.seed)
-        results[get_task(gold.task).file_name] = c.to_dict()
-        comparisons.append(c)
-    print(format_comparison(comparisons, name_a, name_b, args.alpha))
-    print(f"\n{name_a} = {args.preds_a}\n{name_b} = {args.preds_b}\nCI: paired bootstrap; p: approximate "
-          f"randomization, two-sided; {args.n_resamples} rounds each, seed {args.seed}; * p < {args.alpha}")
-    if args.output_file:
-        write_json(args.output_file, results, indent=1)
-    return 0

@@ -15,15 +15,15 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import zipfile
 from pathlib import Path
 
 from lamp.core.errors import LampError
-from lamp.core.files import atomic_write, check_distinct_outputs, find_file, iter_questions
+from lamp.core.questions import iter_questions
+from lamp.core.sources import find_file
+from lamp.core.writing import atomic_write
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
 
 from eval.loading import OutputsFile, read_outputs_set
@@ -103,28 +103,3 @@ def write_submission(preds: dict[str, OutputsFile], output: str | os.PathLike, f
                 body = {"task": name, "golds": [{"id": i, "output": o} for i, o in preds[task].outputs.items()]}
                 zf.writestr(f"{name}.json", json.dumps(body, ensure_ascii=False))
     return target
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("preds", nargs="+", metavar="PREDS", help="prediction files, folders or zips")
-    parser.add_argument("--questions", required=True,
-                        help="folder or zip holding each task's questions (LaMP_i/.../test_questions.json)")
-    parser.add_argument("--split", default="test", help="which questions the ids must match (default: test)")
-    parser.add_argument("--output", required=True, help="the zip to write")
-    parser.add_argument("--force", action="store_true", help="replace --output if it exists")
-    parser.add_argument("--allow-incomplete", dest="allow_incomplete", action="store_true",
-                        help="pack fewer than all seven tasks (the leaderboard may refuse it)")
-    parser.epilog = "example:\n  lamp submit run/predictions/bm25 --questions data/lamp --output bm25_test.zip"
-
-
-def run(args: argparse.Namespace) -> int:
-    check_distinct_outputs([*args.preds, args.questions], [args.output])
-    preds = collect_predictions(args.preds)
-    if Path(args.output).exists() and not args.force:
-        raise LampError(f"{args.output}: already exists; choose another --output or pass --force to replace it")
-    for note in check_submission(preds, args.questions, args.split, args.allow_incomplete):
-        print(f"warning: {note}", file=sys.stderr)
-    path = write_submission(preds, args.output, args.force)
-    total = sum(len(p.outputs) for p in preds.values())
-    print(f"wrote {path}: {len(preds)} tasks, {total} predictions")
-    return 0

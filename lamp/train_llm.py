@@ -1,4 +1,4 @@
-"""The official ``train_llm.py`` command line (reference §4), over :mod:`lamp.training.llm`.
+"""The official ``train_llm.py`` command line (reference §4), over :mod:`lamp.cli.train` and :mod:`lamp.training.llm`.
 
     python lamp/train_llm.py --train_data train_sorted.json --validation_data dev_sorted.json \\
         --model_name google/flan-t5-base --task LaMP-2 --output_dir runs/lamp2 \\
@@ -10,11 +10,13 @@ Same flags and defaults as the official script, plus those of ``lamp train`` (``
 (``torchrun --nproc_per_node 8 lamp/train_llm.py ...``).
 """
 
+import os
 import sys
 
-from lamp.cli.main import script_main
-from lamp.cli.train import configure_official, run
+if __package__ in (None, ""):  # run as a script: the repository in place of this folder (which shadows packages)
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from lamp.cli.official import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(script_main(configure_official, run, prog="train_llm.py",
-                         description="Fine-tune an LLM on a LaMP task with retrieval-augmented prompts."))
+    sys.exit(main("train_llm.py"))

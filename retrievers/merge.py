@@ -1,4 +1,4 @@
-"""``lamp merge`` and ``merge_with_rank.py``: questions + ranking + outputs -> one sorted dataset.
+"""Questions + ranking + outputs -> one sorted dataset (``lamp merge``, ``merge_with_rank.py``).
 
 Each record is ``{id, input, profile (ranked), output}`` (reference §2.3); the profile keeps only
 the ids the ranking lists, in its order; without a ranking it keeps file order. Fixes to the
@@ -10,18 +10,10 @@ records have no ``output`` key.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any, Mapping, Sequence
 
 from lamp.core.errors import LampDataError
-from lamp.core.files import check_distinct_outputs, load_outputs, load_questions, load_rankings, write_json
 from lamp.core.records import Question
-
-EXAMPLE = """example:
-  lamp merge --lamp_questions_addr data/demo/LaMP_2/dev/dev_questions.json \\
-      --lamp_output_addr data/demo/LaMP_2/dev/dev_outputs.json \\
-      --profile_ranking_addr runs/LaMP_2_dev_bm25.json --merged_output_addr runs/LaMP_2_dev_sorted.json
-"""
 
 
 def merge_with_rank(questions: Sequence[Question], outputs: Mapping[str, str] | None = None,
@@ -52,28 +44,3 @@ def merge_with_rank(questions: Sequence[Question], outputs: Mapping[str, str] | 
             record["output"] = outputs.get(q.id)
         merged.append(record)
     return merged
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EXAMPLE
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--lamp_questions_addr", required=True, help="questions file")
-    parser.add_argument("--lamp_output_addr", default=None, help="outputs file {task, golds} (omit for test)")
-    parser.add_argument("--profile_ranking_addr", default=None, help="ranking file (omit: keep file order)")
-    parser.add_argument("--merged_output_addr", required=True, help="where to write the sorted dataset")
-    parser.add_argument("--task", default=None, help="task name, to check item fields and the outputs' task")
-    parser.add_argument("--allow_missing_outputs", action="store_true",
-                        help='write "output": null for questions missing from the outputs file')
-
-
-def run(args: argparse.Namespace) -> int:
-    check_distinct_outputs([args.lamp_questions_addr, args.lamp_output_addr, args.profile_ranking_addr],
-                           [args.merged_output_addr])
-    questions = load_questions(args.lamp_questions_addr, task=args.task)
-    outputs = load_outputs(args.lamp_output_addr, task=args.task).by_id() if args.lamp_output_addr else None
-    ranking = load_rankings(args.profile_ranking_addr) if args.profile_ranking_addr else None
-    merged = merge_with_rank(questions, outputs, ranking, allow_missing_outputs=args.allow_missing_outputs,
-                             ranking_file=args.profile_ranking_addr, outputs_file=args.lamp_output_addr)
-    write_json(args.merged_output_addr, merged)
-    print(f"merged {len(merged)} questions -> {args.merged_output_addr}")
-    return 0

@@ -6,8 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from lamp.cli.main import add_subverbs, run_subverb
 from lamp.core.errors import LampError
 from lamp.generation.backends.opener import open_backend
+from retrievers.official import CONTRIEVER, require_official
+from ropg.train import configure_train, run_train
 
 EXAMPLE = """examples:
   # 1. the LLM's feedback on each of the first 16 items of every (pre-ranked, merged) training question
@@ -27,12 +30,16 @@ EXAMPLE = """examples:
 """
 
 
-def configure_score(parser: argparse.ArgumentParser) -> None:
+def configure_score(parser: argparse.ArgumentParser, official: bool = False) -> None:
+    """``lamp ropg score``'s flags; ``official``: ``profile_item_utilization_scorer.py``'s, where
+    ``--model_name`` is required as officially."""
     parser.add_argument("--train_data", required=True,
                         help="the sorted dataset of merge_with_rank ({id, input, profile, output}, profiles ranked)")
     parser.add_argument("--train_outputs", default=None, help="outputs file, when --train_data is a questions file")
-    parser.add_argument("--model_name", default="SmolLM2-135M-Instruct", help="LLM: local folder, hub id, or the "
-                        "bundled SmolLM2-135M-Instruct (default); the model name for --backend openai")
+    parser.add_argument("--model_name", required=official, default=None if official else "SmolLM2-135M-Instruct",
+                        help="LLM: local folder, hub id, or the bundled SmolLM2-135M-Instruct ("
+                        + ("required, as officially" if official else "default") + "); the model name for "
+                        "--backend openai")
     parser.add_argument("--task", required=True, help="LaMP-1 ... LaMP-7")
     parser.add_argument("--output_dir", required=True, help="where scores_{start}_{end}.json is written")
     parser.add_argument("--profile_size", type=int, required=True,
@@ -71,31 +78,12 @@ def configure_merge(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="the merged scores file")
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EXAMPLE
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    sub = parser.add_subparsers(dest="ropg_command", metavar="COMMAND", required=True)
-    helps = {"score": "the LLM's feedback on each profile item (profile_item_utilization_scorer.py)",
-             "merge": "join feedback shards, refusing overlapping or missing ranges",
-             "train": "train the dense retriever from the feedback (train_kd.py / train_rl.py)"}
-    for name, help_text in helps.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLE,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        if name == "score":
-            configure_score(sp)
-        elif name == "merge":
-            configure_merge(sp)
-        else:
-            from ropg.train import configure_train
-            configure_train(sp)
-
-
 def _load(args: argparse.Namespace):
-    from lamp.training.data import load_split
+    from lamp.core.splits import read_split
 
     if args.task is None:
         raise LampError("--task is required")
-    return load_split(args.train_data, args.task, args.train_outputs)
+    return read_split(args.train_data, args.task, args.train_outputs).pair()
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -137,43 +125,56 @@ def run_merge(args: argparse.Namespace) -> int:
 
 def _load_any_task(args: argparse.Namespace):
     """Merging needs no task knowledge: read the data without checking item fields."""
-    from lamp.core.files import load_questions
+    from lamp.core.questions import load_questions
 
     questions = load_questions(args.train_data)
     return questions, {q.id: str((q.extra or {}).get("output", "")) for q in questions}
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.ropg_command == "score":
-        return run_score(args)
-    if args.ropg_command == "merge":
-        return run_merge(args)
-    from ropg.train import run_train
+COMMANDS = {"score": (configure_score, run_score,
+                      "the LLM's feedback on each profile item (profile_item_utilization_scorer.py)"),
+            "merge": (configure_merge, run_merge, "join feedback shards, refusing overlapping or missing ranges"),
+            "train": (configure_train, run_train,
+                      "train the dense retriever from the feedback (train_kd.py / train_rl.py)")}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_subverbs(parser, COMMANDS, "ropg_command", EXAMPLE)
+
+
+run = run_subverb
+
+
+# --------------------------------------------------------------------------- the official scripts
+
+def configure_official_score(parser: argparse.ArgumentParser) -> None:
+    """``profile_item_utilization_scorer.py``: ``lamp ropg score``'s flags, ``--model_name`` required."""
+    configure_score(parser, official=True)
+
+
+def configure_official_train(parser: argparse.ArgumentParser) -> None:
+    """``train_kd.py`` / ``train_rl.py``: the official flags and defaults: the official double-softmax
+    KD loss and documents with dates (as the official ROPG prompts), 1,000 steps of batch 1, a save
+    every 5,000 steps and at the end; the method is fixed by the script's name."""
+    configure_train(parser)
+    parser.set_defaults(kd_loss="official_double_softmax", use_date=True)
+
+
+def _run_official_train(args: argparse.Namespace, method: str) -> int:
+    """Start from ``facebook/contriever``; offline without it, stop (exit 2) rather than train another encoder."""
+    args.method = method
+    resuming = (Path(args.checkpoint_dir) / args.name / "checkpoint" / "latest").exists()
+    if not args.model_path and not resuming:
+        args.model_path = require_official(CONTRIEVER, script=f"train_{method}.py", what="retriever to start from",
+                                           flag="--model_path")
     return run_train(args)
 
 
-def official_train_script(method: str) -> int:
-    """``python ropg/train_kd.py`` / ``train_rl.py``: the official flags and defaults, the method fixed by
-    the name: ``facebook/contriever`` to start from, the official double-softmax KD loss, documents
-    with dates (as the official ROPG prompts), 1,000 steps of batch 1, a save every 5,000 steps and at
-    the end. Offline without Contriever it stops (exit 2) rather than train another encoder."""
-    from lamp.cli.main import script_main
-    from ropg.train import configure_train, run_train
+def run_official_kd(args: argparse.Namespace) -> int:
+    """``train_kd.py``: ROPG-KD."""
+    return _run_official_train(args, "kd")
 
-    prog = f"train_{method}.py"
 
-    def configure(parser: argparse.ArgumentParser) -> None:
-        configure_train(parser)
-        parser.set_defaults(kd_loss="official_double_softmax", use_date=True)
-
-    def run(args: argparse.Namespace) -> int:
-        from retrievers.official import CONTRIEVER, require_official
-
-        resuming = (Path(args.checkpoint_dir) / args.name / "checkpoint" / "latest").exists()
-        if not args.model_path and not resuming:
-            args.model_path = require_official(CONTRIEVER, script=prog, what="retriever to start from",
-                                               flag="--model_path")
-        return run_train(args)
-
-    return script_main(configure, run, argv=sys.argv[1:] + ["--method", method], prog=prog,
-                       description=f"Train the retriever from the LLM's feedback (ROPG-{method.upper()}).")
+def run_official_rl(args: argparse.Namespace) -> int:
+    """``train_rl.py``: ROPG-RL."""
+    return _run_official_train(args, "rl")

@@ -11,10 +11,10 @@ on the sampled item, less that on the initial top-1 item, is the reward of a pol
 import os
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __package__ in (None, ""):  # run as a script: the repository in place of this folder (which shadows packages)
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from ropg.cli import official_train_script  # noqa: E402
+from lamp.cli.official import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(official_train_script("rl"))
+    sys.exit(main("train_rl.py"))

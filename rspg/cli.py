@@ -11,10 +11,12 @@ import argparse
 import json
 from pathlib import Path
 
+from lamp.cli.flags import add_prompt_flags
+from lamp.cli.main import add_subverbs, run_subverb
 from lamp.core.errors import LampError
 from lamp.generation.backends.base import Backend
 from lamp.generation.backends.opener import open_backend
-from lamp.cli.evaluate_llm import add_prompt_flags
+from retrievers.official import RSPG_ENCODER, announce, require_official
 
 EXAMPLES = """examples (one task, a pool of three, then the selector):
   for r in none bm25 contriever; do for s in train dev; do
@@ -61,13 +63,13 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from lamp.generation.cache import GenerationCache
     from lamp.generation.models import cache_dir
-    from lamp.training.data import load_split
+    from lamp.core.splits import read_split
 
     from rspg.feedback import FeedbackConfig, score_member
     from rspg.pool import NO_RETRIEVAL, PoolMember, parse_member
 
     member = parse_member(args.retriever) if args.use_profile else PoolMember(NO_RETRIEVAL, NO_RETRIEVAL)
-    questions, golds = load_split(args.data_addr, args.task, args.outputs_addr, split=args.split)
+    questions, golds = read_split(args.data_addr, args.task, args.outputs_addr, split=args.split).pair()
     golds_file = str(args.outputs_addr or args.data_addr)
     cfg = FeedbackConfig(k=args.num_retrieved, max_length=args.max_length,
                          max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
@@ -89,14 +91,17 @@ def run_score(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- data
 
-def configure_data(parser: argparse.ArgumentParser) -> None:
+def configure_data(parser: argparse.ArgumentParser, official: bool = False) -> None:
+    """``lamp rspg data``'s flags; ``official``: ``create_data.py``'s, where ``--metric`` is required."""
     parser.add_argument("--retrivers_data_addr", "--names-list", nargs="+", required=True,
                         help="feedback folders (each with scores.json), one per retriever, in pool order")
     parser.add_argument("--task_inputs_addr", required=True, help="the questions file")
     parser.add_argument("--task_outputs_addr", required=True, help="the gold outputs file")
     parser.add_argument("--output_dataset_addr", required=True, help="where the selector's data goes")
-    parser.add_argument("--metric", default=None, help="feedback metric key (default: accuracy, mae or rouge-1 "
-                        "by task); note the key is 'rouge-L', not the official README's 'rouge-l'")
+    parser.add_argument("--metric", required=official, default=None,
+                        help="feedback metric key (" + ("required, as officially" if official else
+                                                      "default: accuracy, mae or rouge-1 by task")
+                        + "); note the key is 'rouge-L', not the official README's 'rouge-l'")
     parser.add_argument("--names", nargs="+", default=None, help="retriever names (default: from the folders)")
     parser.add_argument("--task", default=None, help="task (default: the outputs file's)")
 
@@ -200,14 +205,15 @@ def configure_select(parser: argparse.ArgumentParser, official: bool = False) ->
                             "--do_validation alone: the selector to apply (default: the experiment's)")
     else:
         parser.add_argument("--model_path", default=None, help="the trained selector folder (default: --name)")
-    parser.add_argument("--val_lamp_golds", default=None, help="gold outputs to score final_preds.json against")
+    parser.add_argument("--val_lamp_golds", required=official, default=None,
+                        help="gold outputs to score final_preds.json against")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--n_resamples", type=int, default=10_000,
                         help="paired bootstrap / randomization rounds against the best single retriever")
 
 
 def run_select(args: argparse.Namespace) -> int:
-    from lamp.core.files import write_json
+    from lamp.core.writing import write_json
 
     from eval.scoring import format_table, results_json, score_paths
     from rspg.selection import format_pool_table, pool_table, select_records, write_selection
@@ -238,20 +244,24 @@ COMMANDS = {"score": (configure_score, run_score, "feedback per retriever: promp
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    add_subverbs(parser, COMMANDS, "rspg_command", EXAMPLES)
+
+
+run = run_subverb
+
+
+# --------------------------------------------------------------------------- the official scripts
+
+def configure_official_score(parser: argparse.ArgumentParser) -> None:
+    """``retriever_utilization_scorer.py``: ``lamp rspg score``'s flags, with the examples."""
     parser.epilog = EXAMPLES
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    sub = parser.add_subparsers(dest="rspg_command", metavar="COMMAND", required=True)
-    for name, (conf, _, help_text) in COMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        conf(sp)
+    configure_score(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    return COMMANDS[args.rspg_command][1](args)
+def configure_official_data(parser: argparse.ArgumentParser) -> None:
+    """``create_data.py``: ``lamp rspg data``'s flags, ``--metric`` required as officially."""
+    configure_data(parser, official=True)
 
-
-# --------------------------------------------------------------------------- official rspg.py
 
 def configure_official(parser: argparse.ArgumentParser) -> None:
     """``rspg.py``: ``--do_train`` and/or ``--do_validation`` in one command line, every official flag
@@ -268,16 +278,11 @@ def configure_official(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--local-rank", "--local_rank", dest="local_rank", type=int, default=-1,
                         help="set by launchers; WORLD_SIZE/RANK/LOCAL_RANK from the environment are used")
     parser.add_argument("--main_port", type=int, default=-1, help="accepted for the official command lines")
-    for action in parser._actions:
-        if action.dest == "val_lamp_golds":
-            action.required = True
 
 
 def run_official(args: argparse.Namespace) -> int:
     """The official layout: the experiment is ``CHECKPOINT_DIR/NAME`` (the selector, its
     ``checkpoint/step-N`` and ``latest``), validation writes ``predictions/validation/final_preds.json``."""
-    from retrievers.official import RSPG_ENCODER, announce, require_official
-
     if not (args.do_train or args.do_validation):
         raise LampError("rspg.py: pass --do_train and/or --do_validation")
     run_dir = Path(args.checkpoint_dir) / args.name

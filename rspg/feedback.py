@@ -108,7 +108,7 @@ def score_member(task: str, questions: Sequence[Question], golds: Mapping[str, s
         examples = build_examples(task, questions, k, cfg.max_length, model.tokenizer, ranking)
         t = get_task(task)
         kind = type(model)   # the same rule as `lamp run`, so both share the cache
-        can_choose = kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+        can_choose = can_score_labels(model)
         choose = cfg.label_choice and t.labels is not None and not model.uses_examples
         if choose and not can_choose:
             raise LampError(f"label_choice: backend {kind.__name__} cannot score labels; drop --label_choice "

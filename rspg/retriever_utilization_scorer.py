@@ -6,18 +6,10 @@ Writes ``OUTPUT_DIR/scores.json`` ({qid: {"metric", "output", "input"}}) for one
 import os
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __package__ in (None, ""):  # run as a script: the repository in place of this folder (which shadows packages)
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from lamp.cli.main import script_main  # noqa: E402
-from rspg.cli import EXAMPLES, configure_score, run_score  # noqa: E402
-
-
-def configure(parser):
-    parser.epilog = EXAMPLES
-    configure_score(parser)
-
+from lamp.cli.official import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(script_main(configure, run_score, prog="retriever_utilization_scorer.py",
-                         description="LLM feedback for one retriever: prompt, output and metrics per question."))
+    sys.exit(main("retriever_utilization_scorer.py"))

@@ -88,11 +88,11 @@ def test_yaml_and_json_configs_give_the_same_run(tmp_path):
     ('k: "4"\n', "k must be int, got str '4'"),
     ('baselines: "no"\n', "baselines must be bool"),
     ('limit: true\n', "limit must be int or null"),
-    ('taks: [LaMP-3]\n', "did you mean 'taks' -> 'tasks'"),
+    ('taks: [LaMP-3]\n', "Unknown config key 'taks'. Did you mean 'tasks'?"),
     ('k: -1\n', "k must be at least 0"),
     ('tasks: [LaMP-9]\n', "LaMP-9"),
-    ('backend: openai\nbackend_options: {base_ur: "http://127.0.0.1:1/v1"}\n', "did you mean 'base_url'"),
-    ('backend: hf-casual\n', "did you mean 'hf-causal'"),
+    ('backend: openai\nbackend_options: {base_ur: "http://127.0.0.1:1/v1"}\n', "Did you mean 'base_url'"),
+    ('backend: hf-casual\n', "Did you mean 'hf-causal'"),
     ('backend: profile-baseline\n', "not an LLM backend"),
     ('backend: openai\nretrievers: [bm25]\nbackend_options: {base_url: "http://127.0.0.1:1/v1"}\n',
      "the openai backend needs a tokenizer"),
@@ -215,7 +215,7 @@ def test_evaluate_llm_names_a_misspelled_backend_option(lamp3_data, tmp_path, ca
     argv = ["--validation_data", str(lamp3_data["dev"]), "--task", "LaMP-3", "--output_dir", str(tmp_path / "o"),
             "--model_addr", str(tiny_llama(tmp_path / "m")), "--backend_options", '{"batch_sise": 2}']
     assert evaluate(argv) == 2
-    assert "did you mean 'batch_size'" in capsys.readouterr().err
+    assert "Did you mean 'batch_size'" in capsys.readouterr().err
 
 
 def test_evaluate_llm_with_the_profile_baseline_backend_is_a_clear_error(lamp3_data, tmp_path, capsys):

@@ -30,6 +30,7 @@ def test_evaluate_llm_script_ranks_prompts_generates_and_scores(lamp3_data, tmp_
 
 def test_evaluate_llm_reports_a_missing_file_without_a_traceback(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "lamp" / "evaluate_llm.py"), "--validation_data",
-                           str(tmp_path / "nope.json"), "--task", "LaMP-3", "--output_dir", str(tmp_path / "o")],
+                           str(tmp_path / "nope.json"), "--model_addr", "SmolLM2-135M-Instruct", "--task", "LaMP-3",
+                           "--output_dir", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr

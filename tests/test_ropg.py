@@ -15,10 +15,11 @@ import torch
 from lamp.generation.backends.base import GenerationSettings, load_backend
 from lamp.cli.main import main as lamp_main
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import load_questions, write_json
+from lamp.core.questions import load_questions
+from lamp.core.writing import write_json
 from lamp.generation.cache import GenerationCache
 from lamp.core.records import ProfileItem
-from lamp.training.data import load_split
+from lamp.core.splits import read_split
 from retrievers.base import Query
 from retrievers.merge import merge_with_rank
 from ropg.feedback import flatten_pairs, merge_shards, read_scores, score_items, shard_path, write_scores
@@ -132,7 +133,7 @@ def test_rl_reward_is_relative_to_the_initial_top_item():
 @pytest.fixture(scope="module")
 def merged_lamp2(tmp_path_factory) -> Path:
     """The demo LaMP-2 train split as a sorted dataset (file order as the initial ranking)."""
-    questions, golds = load_split(DEMO2 / "train_questions.json", "LaMP-2")
+    questions, golds = read_split(DEMO2 / "train_questions.json", "LaMP-2").pair()
     path = tmp_path_factory.mktemp("ropg") / "merged.json"
     write_json(path, merge_with_rank(questions, golds))
     return path
@@ -144,7 +145,7 @@ def dummy():
 
 
 def test_feedback_scores_the_first_items_of_each_profile_with_official_keys(merged_lamp2, dummy):
-    questions, golds = load_split(merged_lamp2, "LaMP-2")
+    questions, golds = read_split(merged_lamp2, "LaMP-2").pair()
     scores = score_items("LaMP-2", questions, golds, dummy, SETTINGS, profile_size=3, label_choice=True,
                          with_loglik=True, progress=False)
     expected = [f"{q.id}-{item.id}" for q in questions for item in q.profile[:3]]
@@ -158,14 +159,15 @@ def test_feedback_scores_the_first_items_of_each_profile_with_official_keys(merg
 
 
 def test_rating_feedback_uses_the_official_lower_case_error_keys(dummy):
-    questions, golds = load_split(ROOT / "data" / "demo" / "LaMP_3" / "dev" / "dev_questions.json", "LaMP-3")
+    questions, golds = read_split(ROOT / "data" / "demo" / "LaMP_3" / "dev" / "dev_questions.json",
+                                  "LaMP-3").pair()
     scores = score_items("LaMP-3", questions[:3], golds, dummy, SETTINGS, profile_size=2, label_choice=True,
                          progress=False)
     assert all(set(r) == {"mae", "rmse"} for r in scores.values())
 
 
 def test_sharded_and_merged_feedback_equals_unsharded(merged_lamp2, dummy, tmp_path):
-    questions, golds = load_split(merged_lamp2, "LaMP-2")
+    questions, golds = read_split(merged_lamp2, "LaMP-2").pair()
     whole = score_items("LaMP-2", questions, golds, dummy, SETTINGS, profile_size=4, progress=False)
     n = len(flatten_pairs(questions, golds, 4))
     paths = []
@@ -179,7 +181,7 @@ def test_sharded_and_merged_feedback_equals_unsharded(merged_lamp2, dummy, tmp_p
 
 
 def test_merge_refuses_overlapping_missing_and_foreign_shards(merged_lamp2, dummy, tmp_path):
-    questions, golds = load_split(merged_lamp2, "LaMP-2")
+    questions, golds = read_split(merged_lamp2, "LaMP-2").pair()
     pairs = flatten_pairs(questions, golds, 2)
     for start, end in ((0, 50), (40, -1), (50, -1), (60, -1)):
         write_scores(shard_path(tmp_path, start, end), score_items(
@@ -196,7 +198,7 @@ def test_merge_refuses_overlapping_missing_and_foreign_shards(merged_lamp2, dumm
 
 
 def test_feedback_rerun_takes_every_answer_from_the_cache(merged_lamp2, tmp_path):
-    questions, golds = load_split(merged_lamp2, "LaMP-2")
+    questions, golds = read_split(merged_lamp2, "LaMP-2").pair()
     with GenerationCache(tmp_path / "cache.sqlite") as cache:
         first = load_backend("dummy")
         a = score_items("LaMP-2", questions, golds, first, SETTINGS, profile_size=2, with_loglik=True,
@@ -213,8 +215,9 @@ def test_score_cli_writes_the_official_file_name_and_the_official_script_runs(me
                     str(tmp_path), "--profile_size", "2", "--backend", "dummy", "--end_index", "20", "--no_progress"])
     assert rc == 0 and len(read_scores(tmp_path / "scores_0_20.json")) == 20
     script = subprocess.run([sys.executable, str(ROOT / "ropg" / "profile_item_utilization_scorer.py"),
-                             "--train_data", str(merged_lamp2), "--task", "LaMP-2", "--output_dir", str(tmp_path),
-                             "--profile_size", "2", "--backend", "dummy", "--start_index", "20", "--no_progress",
+                             "--train_data", str(merged_lamp2), "--model_name", "SmolLM2-135M-Instruct", "--task",
+                             "LaMP-2", "--output_dir", str(tmp_path), "--profile_size", "2", "--backend", "dummy",
+                             "--start_index", "20", "--no_progress",
                              "--cache_dir", str(tmp_path / "cache")], capture_output=True, text=True)
     assert script.returncode == 0, script.stderr
     rc = lamp_main(["ropg", "merge", "--train_data", str(merged_lamp2), "--task", "LaMP-2", "--profile_size", "2",
@@ -250,7 +253,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def feedback_file(merged_lamp2, tmp_path_factory) -> Path:
-    questions, golds = load_split(merged_lamp2, "LaMP-2")
+    questions, golds = read_split(merged_lamp2, "LaMP-2").pair()
     path = tmp_path_factory.mktemp("fb") / "scores.json"
     write_scores(path, score_items("LaMP-2", questions, golds, load_backend("dummy"), SETTINGS, profile_size=4,
                                    label_choice=True, with_loglik=True, progress=False))
@@ -329,7 +332,7 @@ def cli_train(merged, scores, encoder, out, *extra) -> list[str]:
 def test_an_unknown_metric_is_refused_with_the_right_one_suggested(merged_lamp2, feedback_file, tiny_encoder,
                                                                      tmp_path, capsys):
     rc, err = run_cli(cli_train(merged_lamp2, feedback_file, tiny_encoder, tmp_path, "--metric", "acuracy"), capsys)
-    assert rc == 2 and "did you mean 'accuracy'" in err and "Traceback" not in err
+    assert rc == 2 and "Did you mean 'accuracy'" in err and "Traceback" not in err
 
 
 def test_feedback_that_does_not_match_the_training_data_names_the_file_and_key(

@@ -2,7 +2,7 @@
 
 Reads ``--validation_data`` (a merged, ranked dataset from ``merge_with_rank.py`` — a list of
 ``{id, input, profile, output}`` — or a questions file with ``{split}_outputs.json`` beside it;
-golds found as ``lamp train`` finds them, :func:`lamp.training.data.load_split`),
+golds found as ``lamp train`` finds them, :func:`lamp.core.splits.read_split`),
 builds the official prompts (``--use_profile``: top ``--num_retrieved`` items, already ranked with
 ``--is_ranked`` or ranked here with ``--retriever``), generates, and writes to ``--output_dir``:
 ``predictions.json`` (official format) and ``results_output.json`` (metrics with the HF-style
@@ -16,46 +16,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from lamp.cli.flags import add_prompt_flags
 from lamp.core.errors import LampError
+from lamp.generation.backends.base import GenerationSettings, can_score_labels
 from lamp.generation.backends.opener import open_backend
 
 PROG = "evaluate_llm.py"
-DESCRIPTION = "Generate and score with an LLM on a LaMP split, with the official evaluation script's flags."
 EXAMPLE = """example:
   python lamp/evaluate_llm.py --validation_data merged_dev.json --model_addr google/flan-t5-base \\
       --task LaMP-2 --output_dir out --use_profile --is_ranked --num_retrieved 4"""
 
 
-def can_score_labels(backend: object) -> bool:
-    """True when the backend implements label scoring (choose or score_options), not the base refusal."""
-    from lamp.generation.backends.base import Backend
-
-    kind = type(backend)
-    return kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+def configure_official(parser: argparse.ArgumentParser) -> None:
+    """``evaluate_llm.py``: as officially, ``--model_addr`` is required (no silent default model)."""
+    configure(parser, official=True)
 
 
-def add_prompt_flags(parser: argparse.ArgumentParser, k: int, retriever_help: str) -> None:
-    """The official evaluation flags for the profile, the prompt and beam search (shared with RSPG's scorer)."""
-    parser.add_argument("--use_profile", action="store_true", help="personalize the prompts with profile items")
-    parser.add_argument("--retriever", default="bm25", help=retriever_help)
-    parser.add_argument("--is_ranked", action="store_true", help="profiles are already in ranked order")
-    parser.add_argument("--num_retrieved", type=int, default=k, help=f"k, profile items in the prompt (default {k})")
-    parser.add_argument("--max_length", type=int, default=256, help="prompt token budget (default 256)")
-    parser.add_argument("--generation_max_length", type=int, default=128, help="max generated tokens (default 128)")
-    parser.add_argument("--generation_num_beams", "--num_beams", dest="num_beams", type=int, default=4,
-                        help="beam search width (official name; --num_beams is an alias; default 4)")
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser, official: bool = False) -> None:
+    """The flags; ``official``: the official script's, where ``--model_addr`` is required."""
     parser.add_argument("--validation_data", required=True, help="merged ranked dataset or questions file")
     parser.add_argument("--validation_outputs", help="outputs file (default: the one beside the questions, "
                                                      "or 'output' fields of a merged dataset)")
-    parser.add_argument("--model_addr", default=None,
+    parser.add_argument("--model_addr", required=official, default=None,
                         help="local folder, hub id or the bundled model's name; with --backend openai, the "
-                             "served model's name (default: the bundled SmolLM2-135M-Instruct)")
+                             "served model's name (" + ("required, as officially; SmolLM2-135M-Instruct is the "
+                             "bundled one" if official else "default: the bundled SmolLM2-135M-Instruct") + ")")
     parser.add_argument("--task", required=True, help="LaMP-1 … LaMP-7 (or LaMP-2-old)")
     parser.add_argument("--output_dir", required=True, help="predictions.json and results_output.json go here")
     add_prompt_flags(parser, k=1, retriever_help="ranker when the data is not ranked (--is_ranked)")
@@ -84,16 +71,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from eval.metrics import score_task
-    from lamp.generation.backends.base import GenerationSettings
-    from lamp.core.files import write_json, write_outputs
+    from lamp.core.writing import write_json, write_outputs
     from lamp.generation.cache import GenerationCache
     from lamp.generation.driver import build_examples, generate_all
     from lamp.generation.models import cache_dir
     from lamp.core.tasks import get_task
-    from lamp.training.data import load_split
+    from lamp.core.splits import read_split
 
     task = get_task(args.task)
-    questions, golds = load_split(args.validation_data, task, args.validation_outputs, require_outputs=False)
+    questions, golds = read_split(args.validation_data, task, args.validation_outputs,
+                                  require_outputs=False).pair()
     ranking = None
     if args.use_profile and not args.is_ranked:
         from retrievers.ranking import rank_questions

@@ -1,4 +1,4 @@
-"""``lamp data download``: fetch the official LaMP files (reference §1.1), resumable, with a size check.
+"""Fetch the official LaMP files (reference §1.1), resumable, with a size check (``lamp data download``).
 
 Files land in the official layout under ``--dest`` (``LaMP_4/dev/dev_questions.json``; time-based
 files under ``time/``). A partial download is kept as ``*.part`` and resumed with an HTTP Range
@@ -7,7 +7,6 @@ request; a finished file whose size matches the server's is not fetched again.
 
 from __future__ import annotations
 
-import argparse
 import os
 import urllib.error
 import urllib.request
@@ -91,27 +90,3 @@ def download(task: str, split: str, dest: str | os.PathLike, time_based: bool = 
     folder = remote_folder(task, split, time_based)
     return [fetch(f"{base}{folder}/{name}", local_path(Path(dest), task, split, name, time_based), timeout, progress)
             for name in file_names(split)]
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
-    dl = sub.add_parser("download", help="fetch official files into the official folder layout",
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="examples:\n  lamp data download --task LaMP_4 --split dev --dest lamp_data\n"
-                               "  lamp data download --task LaMP-2 --split train --time-based --dest lamp_data\n"
-                               "  lamp data download --task LaMP-2-old --split dev --dest lamp_data")
-    dl.add_argument("--task", required=True, nargs="+", help="one or more tasks (LaMP-1 … LaMP-7, LaMP-2-old)")
-    dl.add_argument("--split", nargs="+", default=["dev"], choices=SPLITS)
-    dl.add_argument("--dest", required=True, help="folder to write into")
-    dl.add_argument("--time-based", action="store_true", help="the time-based split (user_id and dates)")
-    dl.add_argument("--base-url", default=OFFICIAL_BASE_URL, help="mirror of the download host")
-    dl.add_argument("--timeout", type=float, default=60.0)
-    parser.epilog = "example:\n  lamp data download --task LaMP_4 --split dev --dest lamp_data"
-
-
-def run(args: argparse.Namespace) -> int:
-    for task in args.task:
-        for split in args.split:
-            for path in download(task, split, args.dest, args.time_based, args.base_url, args.timeout):
-                print(path)
-    return 0

@@ -1,4 +1,4 @@
-"""``lamp validate``: check LaMP files and report every problem, grouped, with counts and examples.
+"""Check LaMP files and report every problem, grouped, with counts and examples (``lamp validate``).
 
 Exit code 2 when any error is found; warnings (e.g. an empty profile text) are reported but pass.
 A folder or zip is checked file by file, and each ``{split}_outputs.json`` is checked against the
@@ -7,7 +7,6 @@ A folder or zip is checked file by file, and each ``{split}_outputs.json`` is ch
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import re
 import zipfile
@@ -16,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import (Problems, Source, _clean_read_errors, _file, _zip_member, iter_questions, max_member_bytes,
-                        outputs_from_json, read_json)
-from lamp.core.tasks import TASKS, find_task, get_task
+from lamp.core.jsonio import Problems, read_json
+from lamp.core.outputs import outputs_from_json
+from lamp.core.questions import iter_questions
+from lamp.core.sources import Source, _clean_read_errors, _file, _zip_member, max_member_bytes, task_from_path
+from lamp.core.tasks import TASKS, get_task
 
 EXAMPLES = 3
 
@@ -34,15 +35,6 @@ class FileReport:
     errors: list[LampDataError] = field(default_factory=list)
     warnings: list[LampDataError] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
-
-
-def guess_task_from_path(name: str) -> str | None:
-    """'.../LaMP_2/dev/dev_questions.json' -> 'LaMP-2' (time-based and 'new' folders too)."""
-    for part in reversed(re.split(r"[/\\!]", name)):
-        task = find_task(part)
-        if task is not None:
-            return task.name
-    return None
 
 
 def guess_task_from_input(text: str) -> str | None:
@@ -69,7 +61,7 @@ def _sniff(src: Source) -> str:
 
 def check_file(src: Source, task: str | None = None) -> FileReport:
     """Every problem of one questions or outputs file."""
-    task = task or guess_task_from_path(src.name)
+    task = task or task_from_path(src.name)
     problems = Problems(src.name, collect=True)
     try:
         with _clean_read_errors(src.name):
@@ -187,16 +179,3 @@ def format_reports(reports: list[FileReport]) -> str:
     n_warn = sum(len(r.warnings) for r in reports)
     lines.append(f"{len(reports)} files checked: {n_err} errors, {n_warn} warnings")
     return "\n".join(lines)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", help="questions/outputs JSON files, official folders or zips")
-    parser.add_argument("--task", help="the task of every file (default: from the folder name or the input)")
-    parser.epilog = ("examples:\n  lamp validate data/demo\n"
-                     "  lamp validate LaMP_2/dev/dev_questions.json --task LaMP-2")
-
-
-def run(args: argparse.Namespace) -> int:
-    reports = check_paths(args.paths, args.task)
-    print(format_reports(reports))
-    return 2 if any(r.errors for r in reports) else 0

@@ -33,6 +33,7 @@ from typing import Any
 
 from lamp.generation.backends.base import Backend, can_score_labels, load_backend
 from lamp.generation.backends.opener import check_backend_options, open_backend, resolve_kind
+from retrievers.base import RETRIEVERS, check_retriever_options
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.outputs import load_outputs, load_rankings
 from lamp.core.sources import find_file
@@ -107,18 +108,10 @@ class RunConfig(MethodSettings):
             get_task(task)
         if not self.retrievers:
             raise LampError(f"{source}: retrievers is empty")
-        import difflib
-
-        from retrievers.base import check_retriever_options, retriever_names
-
         check_retriever_options(self.retriever_options, f"{source}: retriever_options")
-
-        known = retriever_names()
         for name in self.retrievers:
-            if name != NO_RETRIEVAL and name not in known:
-                close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise LampError(f"{source}: retrievers: unknown ranker {name!r}{hint} (known: {', '.join(known)})")
+            if name != NO_RETRIEVAL and name not in RETRIEVERS:
+                raise LampError(f"{source}: retrievers: {RETRIEVERS.unknown(name)}")
         if check_backend and self.backend != "auto":
             check_backend_options(self.backend, self.backend_options, source)
         personalized = self.k > 0 and any(r != NO_RETRIEVAL for r in self.retrievers)

@@ -8,12 +8,11 @@ served for another's.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from lamp.core.errors import LampError
+from lamp.core.registry import Registry
 from lamp.core.records import ProfileItem
 
 
@@ -132,6 +131,13 @@ class Backend:
         raise LampError(f"backend {type(self).__name__} works on prompt strings, not examples")
 
 
+def can_score_labels(backend: Backend) -> bool:
+    """True when the backend implements label scoring (choose or score_options), not the base refusal:
+    the one rule by which every verb decides whether ``label_choice`` can run."""
+    kind = type(backend)
+    return kind.choose is not Backend.choose or kind.score_options is not Backend.score_options
+
+
 def first_line(text: str) -> str:
     """The answer line: leading blank lines skipped, everything after the next newline dropped."""
     return text.strip().split("\n", 1)[0].strip()
@@ -143,33 +149,23 @@ def finish_output(text: str, settings: GenerationSettings) -> str:
     return first_line(text) if settings.stop_at_newline else text.strip()
 
 
-#: backend name -> "module:Class", imported only when used.
-BACKENDS: dict[str, str] = {
+#: backend name -> its class, or a lazy "module:Class" imported only when used. The layers above
+#: register their own (``uemb``: :mod:`lamp.methods.uemb`), loaded by :mod:`lamp.cli.builtins`.
+BACKENDS: Registry[Callable[..., Backend]] = Registry("backend", {
     "hf-seq2seq": "lamp.generation.backends.hf:Seq2SeqBackend",
     "hf-causal": "lamp.generation.backends.hf:CausalBackend",
     "openai": "lamp.generation.backends.openai_api:OpenAIBackend",
     "profile-baseline": "lamp.generation.backends.baselines:ProfileBaselineBackend",
     "dummy": "lamp.generation.backends.dummy:DummyBackend",
-    "uemb": "lamp.methods.uemb.backend:UembBackend",
-}
-
-
-def register_backend(name: str, target: str) -> None:
-    """Add a backend: ``target`` is ``"module:Class"``."""
-    BACKENDS[name] = target
+}, elsewhere={"uemb": "the user-embedding method (lamp/methods/uemb)"})
 
 
 def backend_class(name: str) -> Callable[..., Backend]:
-    """The factory registered as ``name`` (its module imported now), with a did-you-mean error for
-    unknown names; its class attributes (``loads_local_model``, ``is_llm``…) describe it."""
-    if name not in BACKENDS:
-        close = difflib.get_close_matches(name, list(BACKENDS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LampError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    """The factory registered as ``name`` (its module imported now); its class attributes
+    (``loads_local_model``, ``is_llm``…) describe it."""
+    return BACKENDS.get(name)
 
 
 def load_backend(name: str, **kwargs: Any) -> Backend:
-    """Instantiate a backend by registry name, with a did-you-mean error for unknown names."""
+    """Instantiate a backend by registry name."""
     return backend_class(name)(**kwargs)
