@@ -39,7 +39,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from lamp.core.errors import LampDataError, LampError
+from lamp.core.registry import Registry
 from lamp.core.tasks import Task, get_task
 
 # --------------------------------------------------------------------------- per-family statistics
@@ -166,7 +166,7 @@ class Metric:
 
 
 #: Every metric, by name, in the official output order of each family.
-METRICS: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry("metric")
 
 
 def metric(name: str, family: str, *, higher_is_better: bool, training_key: str | None = None
@@ -175,7 +175,7 @@ def metric(name: str, family: str, *, higher_is_better: bool, training_key: str 
     def register(fn: ValueFn) -> ValueFn:
         if name in METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
-        METRICS[name] = Metric(name, family, higher_is_better, fn, training_key or name)
+        METRICS.register(name, Metric(name, family, higher_is_better, fn, training_key or name))
         return fn
     return register
 
@@ -231,10 +231,7 @@ def get_metric(name: str) -> Metric:
     for m in METRICS.values():
         if m.training_key == name:
             return m
-    known = [*METRICS, *(m.training_key for m in METRICS.values() if m.training_key != m.name)]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise LampError(f"unknown metric {name!r}{hint} (known: {', '.join(METRICS)})")
+    raise METRICS.unknown(name, also=[m.training_key for m in METRICS.values() if m.training_key != m.name])
 
 
 def default_feedback_metric(task: str | Task) -> str:

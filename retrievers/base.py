@@ -4,7 +4,7 @@ A retriever orders one user's profile for one input. It receives :class:`Query` 
 retrieval query, the profile, and each item's document text as the task registry makes it) in
 batches, and returns, for each, the profile indices best first: a full permutation.
 Retrievers register under a name with the options they take; :func:`get_retriever` looks one up
-with a "did you mean", and every verb (``lamp rank``, ``rank_profiles.py``, ``lamp run``,
+(the registry's "Did you mean"), and every verb (``lamp rank``, ``rank_profiles.py``, ``lamp run``,
 ``lamp serve``) offers every registered retriever and its options from here
 (:func:`add_retriever_flags`, :func:`check_retriever_options`).
 """
@@ -12,12 +12,12 @@ with a "did you mean", and every verb (``lamp rank``, ``rank_profiles.py``, ``la
 from __future__ import annotations
 
 import argparse
-import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem
+from lamp.core.registry import Registry
 
 
 @dataclass(slots=True)
@@ -77,10 +77,15 @@ class Option:
         return value
 
 
-RETRIEVERS: dict[str, Callable[..., Retriever]] = {}
+#: retriever name -> its factory. The modules that register retrievers are named with
+#: ``RETRIEVERS.load_with`` by the layer that owns them (here: this package's own; ``oracle`` by ropg,
+#: ``rspg-pre`` by rspg) and imported on first use; models load lazily, so importing one is cheap.
+RETRIEVERS: Registry[Callable[..., Retriever]] = Registry(
+    "ranker", elsewhere={"oracle": "ROPG (the ropg package)", "rspg-pre": "RSPG (the rspg package)"})
+RETRIEVERS.load_with("retrievers.baselines", "retrievers.bm25_retriever", "retrievers.dense", "retrievers.fusion")
 #: Every retriever option by name; a retriever that shares one (e.g. ``contriever_checkpoint``)
 #: registers the same :class:`Option`.
-OPTIONS: dict[str, Option] = {}
+OPTIONS: Registry[Option] = Registry("retriever option")
 #: retriever name -> the names of the options it takes.
 OPTIONS_OF: dict[str, tuple[str, ...]] = {}
 #: retriever name -> the option a short spec ``name:ARG`` sets (RSPG pools: ``trained:DIR``, ``rrf:bm25,recency``).
@@ -94,13 +99,13 @@ def register(name: str, options: Sequence[Option] = (), argument: str = ""
     if argument and argument not in [option.name for option in options]:
         raise ValueError(f"retriever {name!r}: argument {argument!r} is not one of its options")
     for option in options:
-        known = OPTIONS.setdefault(option.name, option)
+        known = OPTIONS.get(option.name, None) or OPTIONS.register(option.name, option)
         if known != option:
             raise ValueError(f"retriever {name!r}: option {option.name!r} differs from the one already "
                              f"registered ({known}); share one Option object")
 
     def deco(factory: Callable[..., Retriever]) -> Callable[..., Retriever]:
-        RETRIEVERS[name] = factory
+        RETRIEVERS.register(name, factory)
         OPTIONS_OF[name] = tuple(option.name for option in options)
         if argument:
             ARGUMENT_OF[name] = argument
@@ -108,40 +113,18 @@ def register(name: str, options: Sequence[Option] = (), argument: str = ""
     return deco
 
 
-#: The only list of modules whose import registers retrievers: a new retriever is one module with
-#: its ``@register`` line (options included), named here. ropg and rspg are above this layer, so it
-#: names them as strings, imported on first use like the backends' registry (tests/test_retrievers_registry.py
-#: checks that no registering module is missing). Models load lazily, so importing a module is cheap.
-RETRIEVER_MODULES: list[str] = ["retrievers.baselines", "retrievers.bm25_retriever", "retrievers.dense",
-                                "retrievers.fusion", "ropg.oracle", "rspg.retriever"]
-
-
-def _load_all() -> None:
-    import importlib
-
-    for module in RETRIEVER_MODULES:
-        importlib.import_module(module)
-
-
 def retriever_names() -> list[str]:
-    _load_all()
     return sorted(RETRIEVERS)
 
 
 def get_retriever(name: str, **opts: Any) -> Retriever:
     """The retriever registered as ``name``, built with the options it accepts (others are ignored)."""
-    _load_all()
-    factory = RETRIEVERS.get(name)
-    if factory is None:
-        close = difflib.get_close_matches(name, list(RETRIEVERS), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LampError(f"unknown ranker {name!r}{hint} (known: {', '.join(sorted(RETRIEVERS))})")
-    return factory(**opts)
+    return RETRIEVERS.get(name)(**opts)
 
 
 def retriever_options() -> dict[str, list[str]]:
     """Every registered option name -> the retrievers that take it."""
-    _load_all()
+    RETRIEVERS.names()                             # the registering modules imported
     return {option: sorted(r for r, names in OPTIONS_OF.items() if option in names) for option in sorted(OPTIONS)}
 
 
@@ -169,14 +152,11 @@ def retriever_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_retriever_options(options: dict[str, Any], source: str) -> None:
     """Unknown option names (did-you-mean) and values of the wrong type or range are a :class:`LampError`."""
-    _load_all()
+    RETRIEVERS.names()
     for name, value in options.items():
-        option = OPTIONS.get(name)
-        if option is None:
-            close = difflib.get_close_matches(name, list(OPTIONS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise LampError(f"{source}: no retriever has an option {name!r}{hint} "
-                            f"(options: {', '.join(sorted(OPTIONS))})")
+        if name not in OPTIONS:
+            raise LampError(f"{source}: {OPTIONS.unknown(name)}")
+        option = OPTIONS[name]
         want = (int, float) if option.type is float else option.type
         if not isinstance(value, want) or (isinstance(value, bool) and option.type is not bool):
             raise LampError(f"{source}: retriever option {name} must be {option.type.__name__}, got {value!r}")

@@ -38,6 +38,7 @@ from typing import Any, Sequence
 from lamp.core.files import link_latest
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.records import Question
+from lamp.core.registry import unknown_message
 from lamp.core.tasks import Task, get_task
 from lamp.training.losses import KD_LOSSES
 
@@ -59,8 +60,6 @@ class TrainingQuery:
 
 def resolve_metric(name: str | None, task: Task, available: Sequence[str], where: str) -> str:
     """The feedback key to learn from (case-insensitive), with a suggestion when it is absent."""
-    import difflib
-
     from eval.metrics import default_feedback_metric
 
     wanted = name or default_feedback_metric(task)
@@ -69,9 +68,7 @@ def resolve_metric(name: str | None, task: Task, available: Sequence[str], where
     for key in available:
         if key.lower() == wanted.lower():
             return key
-    close = difflib.get_close_matches(wanted, list(available), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise LampDataError(f"the feedback has no metric {wanted!r}{hint} (it has: {', '.join(sorted(available))})",
+    raise LampDataError(f"the feedback has no such metric: {unknown_message('metric', wanted, sorted(available))}",
                         file=where, field="--metric")
 
 

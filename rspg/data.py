@@ -13,7 +13,6 @@ official README's ``rouge-l`` is ``rouge-L``), or a retriever count below two.
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from eval.metrics import default_feedback_metric
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.tasks import get_task
+from lamp.core.registry import unknown_message
 
 from rspg.feedback import SCORES_FILE, load_scores
 
@@ -28,11 +28,7 @@ def check_metric(metric: str, available: Sequence[str], where: str) -> None:
     """A clear error, with the close key, for a metric the feedback does not hold."""
     if metric in available:
         return
-    lower = {m.lower(): m for m in available}
-    close = [lower[metric.lower()]] if metric.lower() in lower else \
-        difflib.get_close_matches(metric, list(available), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise LampError(f"{where}: metric {metric!r} is not in the feedback{hint} (it holds: {', '.join(available)})")
+    raise LampError(f"{where}: not in the feedback: {unknown_message('metric', metric, available)}")
 
 
 def names_of(folders: Sequence[str | os.PathLike]) -> list[str]:

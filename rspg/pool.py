@@ -46,7 +46,7 @@ class PoolMember:
 
 def parse_member(spec: str) -> PoolMember:
     """``[NAME=]RANKER[:ARG]`` -> :class:`PoolMember` (the ranker is checked against the registry)."""
-    from retrievers.base import RETRIEVERS, retriever_names
+    from retrievers.base import RETRIEVERS
 
     text = spec.strip()
     name = None
@@ -54,13 +54,8 @@ def parse_member(spec: str) -> PoolMember:
         name, text = (s.strip() for s in text.split("=", 1))
     ranker, _, arg = text.partition(":")
     ranker = ranker.strip()
-    if ranker not in retriever_names():
-        import difflib
-
-        close = difflib.get_close_matches(ranker, list(RETRIEVERS), n=1, cutoff=0.5)
-        raise LampError(f"pool member {spec!r}: unknown ranker {ranker!r}"
-                        + (f"; did you mean {close[0]!r}?" if close else "")
-                        + f" (known: {', '.join(retriever_names())})")
+    if ranker not in RETRIEVERS:
+        raise LampError(f"pool member {spec!r}: {RETRIEVERS.unknown(ranker)}")
     options: dict[str, Any] = {}
     if arg:
         from retrievers.base import ARGUMENT_OF, OPTIONS

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import lamp.cli.builtins  # noqa: F401  (the registries' higher-layer entries, as the lamp command loads them)
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 

@@ -67,7 +67,7 @@ def test_rrf_fuses_registered_retrievers():
 
 
 def test_unknown_ranker_suggests_the_closest_name():
-    with pytest.raises(LampError, match="did you mean 'bm25'"):
+    with pytest.raises(LampError, match="Did you mean 'bm25'"):
         get_retriever("bm52")
     with pytest.raises(LampError, match="cannot fuse itself"):
         get_retriever("rrf", members="rrf")

@@ -33,17 +33,22 @@ def _registering_modules() -> set[str]:
     return found
 
 
-def test_every_module_that_registers_a_retriever_is_in_the_one_list():
-    assert _registering_modules() == set(base.RETRIEVER_MODULES), \
-        "add the module to RETRIEVER_MODULES in retrievers/base.py (and nowhere else)"
+def test_every_module_that_registers_a_retriever_is_loaded_by_its_layer():
+    assert _registering_modules() == set(base.RETRIEVERS.modules), \
+        "name the module with RETRIEVERS.load_with(...) in its own package (retrievers/base.py, ropg/, rspg/)"
+
+
+def test_the_retrievers_of_higher_layers_come_from_their_own_packages():
+    assert {"ropg.oracle", "rspg.retriever"} <= set(base.RETRIEVERS.modules)
+    assert {"oracle", "rspg-pre"} <= set(retriever_names())
 
 
 @pytest.fixture
 def new_retriever(monkeypatch):
     """A retriever registered the way a new module would register it, removed afterwards."""
     retriever_names()                    # the real ones first, as a module imported later would find them
-    monkeypatch.setattr(base, "RETRIEVERS", dict(base.RETRIEVERS))
-    monkeypatch.setattr(base, "OPTIONS", dict(base.OPTIONS))
+    for registry in (base.RETRIEVERS, base.OPTIONS):          # the same objects every importer holds
+        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
     monkeypatch.setattr(base, "OPTIONS_OF", dict(base.OPTIONS_OF))
 
     @register("reverse", [Option("stride", int, 1, "take every stride-th item first", minimum=1)], argument="stride")
@@ -85,7 +90,7 @@ def test_lamp_run_takes_every_retriever_and_checks_its_options(new_retriever):
     from lamp.pipeline.run import RunConfig
 
     RunConfig(tasks=["LaMP-3"], retrievers=["reverse"], retriever_options={"stride": 2}).validate(check_backend=False)
-    with pytest.raises(LampError, match="did you mean 'stride'"):
+    with pytest.raises(LampError, match="Did you mean 'stride'"):
         RunConfig(tasks=["LaMP-3"], retriever_options={"strid": 2}).validate(check_backend=False)
     with pytest.raises(LampError, match="stride must be at least 1"):
         RunConfig(tasks=["LaMP-3"], retriever_options={"stride": 0}).validate(check_backend=False)
@@ -116,7 +121,7 @@ def test_rspg_pools_take_a_new_retriever_and_its_short_argument(new_retriever, t
         parse_member("reverse:three")
     spec = tmp_path / "pool.json"
     spec.write_text(json.dumps([{"ranker": "reverse", "options": {"strde": 2}}]))
-    with pytest.raises(LampError, match="did you mean 'stride'"):
+    with pytest.raises(LampError, match="Did you mean 'stride'"):
         load_pool([str(spec)])
 
 
@@ -138,5 +143,5 @@ def test_flags_keep_the_official_rank_profiles_spelling():
 
 
 def test_unknown_option_names_every_known_one():
-    with pytest.raises(LampError, match="no retriever has an option 'nope'.*workers"):
+    with pytest.raises(LampError, match="Unknown retriever option 'nope'.*Available: .*workers"):
         check_retriever_options({"nope": 1}, "x")

@@ -174,7 +174,7 @@ def test_pool_members_take_any_registered_ranker_with_options_and_names(tmp_path
 
 
 def test_pool_rejects_unknown_rankers_missing_checkpoints_and_repeated_names(tmp_path):
-    with pytest.raises(LampError, match="did you mean 'bm25'"):
+    with pytest.raises(LampError, match="Did you mean 'bm25'"):
         parse_member("bm52")
     with pytest.raises(LampError, match="no such checkpoint folder"):
         parse_member(f"trained:{tmp_path / 'missing'}")
@@ -286,9 +286,9 @@ def test_create_data_names_the_file_and_record_when_pool_ids_differ(tmp_path):
 
 
 def test_metric_not_in_feedback_suggests_the_right_key():
-    with pytest.raises(LampError, match="did you mean 'rouge-L'"):
+    with pytest.raises(LampError, match="Did you mean 'rouge-L'"):
         check_metric("rouge-l", ["rouge-1", "rouge-L"], "x/scores.json")
-    with pytest.raises(LampError, match="did you mean 'accuracy'"):
+    with pytest.raises(LampError, match="Did you mean 'accuracy'"):
         check_metric("acuracy", ["accuracy", "f1"], "x/scores.json")
 
 
@@ -307,7 +307,7 @@ def test_cli_exits_2_on_bad_input_naming_the_problem(tmp_path, capsys):
     code = main(["rspg", "data", "--retrivers_data_addr", *map(str, dirs), "--task_inputs_addr", str(q),
                  "--task_outputs_addr", str(o), "--output_dataset_addr", str(tmp_path / "d.json"),
                  "--metric", "rouge-l"])
-    assert code == 2 and "did you mean 'rouge-L'" in capsys.readouterr().err
+    assert code == 2 and "Did you mean 'rouge-L'" in capsys.readouterr().err
 
 
 def test_training_refuses_labels_that_are_all_equal(tmp_path):

@@ -106,14 +106,13 @@ def test_flags_win_over_the_config_file(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("lerning_rate: 0.1\n", "c.yaml: unknown config keys ['lerning_rate']; did you mean 'lerning_rate' -> "
-                            "'learning_rate'?"),
+    ("lerning_rate: 0.1\n", "c.yaml: Unknown config key 'lerning_rate'. Did you mean 'learning_rate'?"),
     ("k: 1.5\n", "c.yaml: k must be int, got float 1.5"),
     ("k: true\n", "k must be int, got bool True"),
     ("learning_rate: fast\n", "learning_rate must be float, got str 'fast'"),
     ("limit: x\n", "limit must be int or null"),
     ("tasks: LaMP-3\n", "tasks must be a list of strings, not the string 'LaMP-3'"),
-    ("mode: fats\n", "mode must be one of 'fast', 'exact', got 'fats'; did you mean 'fast'?"),
+    ("mode: fats\n", "mode must be one of 'fast', 'exact', got 'fats'. Did you mean 'fast'?"),
     ("model: a\nmodel_name: b\n", "model_name and model are the same setting"),
     ("- a\n", "a config is a mapping"),
     ("k: [1\n", "not valid YAML"),

@@ -117,7 +117,7 @@ def test_directions_are_the_official_ones():
 
 
 def test_an_unknown_metric_name_suggests_the_close_one():
-    with pytest.raises(LampError, match="did you mean 'rouge-L'"):
+    with pytest.raises(LampError, match="Did you mean 'rouge-L'"):
         get_metric("rouge-l")
 
 

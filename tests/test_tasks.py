@@ -64,7 +64,7 @@ def test_document_text_with_and_without_date(task, item, doc):
 def test_both_spellings_and_suggestions():
     assert get_task("LaMP_4").name == get_task("lamp-4").name == "LaMP-4"
     assert get_task("LaMP-4").file_name == "LaMP_4"
-    with pytest.raises(LampError, match="did you mean 'LaMP-7'"):
+    with pytest.raises(LampError, match="Did you mean 'LaMP-7'"):
         get_task("LaMP-8")
 
 

@@ -11,13 +11,15 @@ import importlib
 import sys
 from typing import Callable, Mapping, Sequence
 
+import lamp.cli.builtins  # noqa: F401  (the higher layers' backends and rankers, registered)
 from lamp.core.errors import LampError
+from lamp.core.registry import Registry
 from lamp.core.settings import accept_both_spellings
 
 #: verb -> (module, one-line help). Modules are imported lazily so ``lamp --help`` is instant.
 #: "pkg.mod" runs that module's configure/run; "pkg.mod:NAME" its configure_NAME/run_NAME (a module
 #: holding several verbs, as ``eval.cli``).
-VERBS: dict[str, tuple[str, str]] = {
+VERBS: Registry[tuple[str, str]] = Registry("verb", {
     "tasks": ("lamp.cli.tasks", "print the task registry"),
     "validate": ("lamp.cli.validate", "check LaMP questions/outputs files and report every problem"),
     "data": ("lamp.cli.data", "download the official LaMP files"),
@@ -35,7 +37,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "rspg": ("rspg.cli", "retriever selection per input (RSPG): score | data | train | select"),
     "scrub": ("lamp.privacy.scrub", "replace PII in a questions file by per-user placeholders"),
     "ropg": ("ropg.cli", "ROPG: the LLM's feedback per profile item, and retriever training from it (KD, RL)"),
-}
+})
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import functools
 import json
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, TypeVar, Union
 
 from lamp.core.errors import LampError
+from lamp.core.registry import suggestion, unknown_message
 
 T = TypeVar("T")
 _MISSING: Any = dataclasses.MISSING
@@ -120,8 +120,8 @@ def _value_error(spec: Spec, value: Any) -> str | None:
     if spec.choices is not None:
         if value in spec.choices and type(value) is type(spec.choices[0]):
             return None
-        close = difflib.get_close_matches(str(value), [str(c) for c in spec.choices], n=1)
-        return f"got {value!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+        hint = suggestion(str(value), [str(c) for c in spec.choices])
+        return f"got {value!r}" + (f".{hint}" if hint else "")
     if spec.kind is list:
         if isinstance(value, str):
             return f"not the string {value!r} (write [{json.dumps(value)}])"
@@ -153,10 +153,8 @@ def check_values(cls: type, raw: Mapping[str, Any], source: str) -> dict[str, An
     names = {**{a: s.name for s in specs(cls) for a in s.aliases}, **{n: n for n in by_name}}
     unknown = sorted(key for key in raw if key not in names)
     if unknown:
-        hints = [f"{key!r} -> {close[0]!r}" for key in unknown
-                 for close in [difflib.get_close_matches(key, list(names), n=1)] if close]
-        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
-        raise LampError(f"{source}: unknown config keys {unknown}{hint} (known: {', '.join(by_name)})")
+        raise LampError(f"{source}: " + "; ".join(unknown_message("config key", key, by_name, also=names)
+                                                  for key in unknown))
     out: dict[str, Any] = {}
     for key, value in raw.items():
         name = names[key]

@@ -10,13 +10,13 @@ branches on task names (tests/test_task_table.py checks it).
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from dataclasses import dataclass, field
 
 from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem
+from lamp.core.registry import Registry
 
 MOVIE_TAGS = ("sci-fi", "based on a book", "comedy", "action", "twist ending", "dystopia", "dark comedy",
               "classic", "psychology", "fantasy", "romance", "thought-provoking", "social commentary",
@@ -145,7 +145,7 @@ _NEWS_PROMPT = ("Which category does this article relate to among the following 
                 + "] article: ")
 _REVIEW_PROMPT = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
                   "without further explanation. review: {text}")
-TASKS: dict[str, Task] = {t.name: t for t in (
+TASKS: Registry[Task] = Registry("task", {t.name: t for t in (
     Task(name="LaMP-1", title="Personalized citation identification", family="classification",
          input_template='For an author who has written the paper with the title "{title}", which reference is '
                         'related? Just answer with [1] or [2] without explanation. [1]: "{ref1}" [2]: "{ref2}"',
@@ -213,7 +213,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
                            budget_phrase="are written by user. Following the given patterns"),
          metrics=_ROUGE, baseline="habits",
          adapter_template="Complete the following tweet: {text}", adapter_target="text", adapter_split_words=True),
-)}
+)})
 
 #: The seven tasks of the current benchmark, in order (the leaderboard needs all of them).
 BENCHMARK_TASKS = ("LaMP-1", "LaMP-2", "LaMP-3", "LaMP-4", "LaMP-5", "LaMP-6", "LaMP-7")
@@ -230,10 +230,9 @@ def normalize_task_name(name: str) -> str:
     found = find_task(name)
     if found is not None:
         return found.name
-    choices = [t.name for t in TASKS.values()]
-    close = difflib.get_close_matches(name, choices + [t.file_name for t in TASKS.values()], n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise LampError(f"unknown task {name!r}{hint} (known: {', '.join(choices)})" if key else "empty task name")
+    if not key:
+        raise LampError("empty task name")
+    raise TASKS.unknown(name, also=[t.file_name for t in TASKS.values()])
 
 
 def get_task(name: str | Task) -> Task:

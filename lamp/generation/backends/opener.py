@@ -8,13 +8,13 @@ anything loads) and instantiates it, so every verb gives the same answer for the
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lamp.core.errors import LampError
+from lamp.core.registry import unknown_message
 from lamp.generation.backends.base import Backend, backend_class
 from lamp.generation.models import DEFAULT_MODEL, backend_kind
 
@@ -74,10 +74,8 @@ def check_backend_options(kind: str, options: Mapping[str, Any], source: str,
     known = _option_names(factory)
     for key in {**(served or {}), **options} if known is not None else ():
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise LampError(f"{source}: backend_options: {kind} has no option {key!r}{hint} "
-                            f"(options: {', '.join(known)})")
+            raise LampError(f"{source}: backend_options: {kind} has no option {key!r}: "
+                            f"{unknown_message(f'{kind} option', key, known)}")
     return factory
 
 

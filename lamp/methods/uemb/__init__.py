@@ -24,3 +24,7 @@ choice, perplexity), :mod:`lamp.methods.uemb.artifact` (save/load with identity 
 ``evaluate_llm.py`` and ``lamp serve``), :mod:`lamp.pipeline.compare_methods` (the comparison) and
 :mod:`lamp.cli.uemb` (``lamp uemb train|predict|compare``).
 """
+
+from lamp.generation.backends.base import BACKENDS
+
+BACKENDS.register("uemb", "lamp.methods.uemb.backend:UembBackend")     # --backend uemb, imported when used
