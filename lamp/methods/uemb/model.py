@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 from lamp.core.errors import LampError
 
-AGGREGATORS = ("mean", "attention", "control")
-INJECTIONS = ("prefix", "add")
+Aggregator = Literal["mean", "attention", "control"]
+Injection = Literal["prefix", "add"]
+AGGREGATORS: tuple[str, ...] = get_args(Aggregator)
+INJECTIONS: tuple[str, ...] = get_args(Injection)
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,15 @@ import numpy as np
 import torch
 
 from lamp.core.errors import LampError
-from lamp.core.files import atomic_write
+from lamp.core.writing import atomic_write
 from lamp.core.records import Question
+from lamp.core.settings import setting
 from lamp.core.tasks import Task, get_task
 from lamp.methods.uemb.artifact import Artifact, is_artifact, read_artifact, save_artifact
 from lamp.methods.uemb.features import kmeans, style_vector
-from lamp.methods.uemb.model import UembSpec, UserConditioner, embed_rms
+from lamp.methods.uemb.model import Aggregator, Injection, UembSpec, UserConditioner, embed_rms
 from lamp.methods.uemb.personalizer import Personalizer, entries_for
+from lamp.training.loop import Position, batches, make_optimizer, progress_bar, train_loop
 
 CHECKPOINT = "uemb_checkpoint.pt"
 
@@ -37,21 +39,23 @@ CHECKPOINT = "uemb_checkpoint.pt"
 class UembSettings:
     """What to train (the architecture and the data view) and how."""
 
-    aggregator: str = "mean"
-    injection: str = "prefix"
-    n_tokens: int = 1
-    hidden: int = 512
-    use_retrieval: bool = False
-    k: int = 2
-    retriever: str = "bm25"
-    control_clusters: int = 8
-    epochs: int = 3
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 8
-    max_length: int = 256
-    seed: int = 0
-    max_grad_norm: float = 1.0
+    aggregator: Aggregator = setting("mean", "profile -> user vector: mean of the item vectors, attention "
+                                     "to the input, or control (a learned attribute value)")
+    injection: Injection = setting("prefix", "user vector -> soft prefix tokens, or a vector added to the "
+                                   "input embeddings")
+    n_tokens: int = setting(1, "soft tokens per user (prefix injection)")
+    hidden: int = setting(512, "projector hidden size")
+    use_retrieval: bool = setting(False, "also put the top-k retrieved items in the prompt")
+    k: int = setting(2, "retrieved items with --use_retrieval")
+    retriever: str = setting("bm25", "ranker for --use_retrieval")
+    control_clusters: int = setting(8, "style clusters of the control variant for tasks without labels")
+    epochs: int = setting(3, "training epochs")
+    learning_rate: float = setting(1e-3, "AdamW learning rate")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    batch_size: int = setting(8, "questions per step")
+    max_length: int = setting(256, "prompt token budget")
+    seed: int = setting(0, "seed of the initialisation, batch order and clusters")
+    max_grad_norm: float = setting(1.0, "gradient clipping norm")
 
 
 def _control_values(p: Personalizer, rows: list, entries: list, settings: UembSettings) -> tuple[list[str], np.ndarray | None]:
@@ -125,10 +129,8 @@ def train_uemb(questions: Sequence[Question], golds: Mapping[str, str], task: st
 
 def _fit(p: Personalizer, conditioner: UserConditioner, rows: list, settings: UembSettings, out: Path,
          spec: UembSpec, progress: bool) -> list[float]:
-    from tqdm.auto import tqdm
-
     params = [x for x in conditioner.parameters() if x.requires_grad]
-    opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    opt = make_optimizer(params, "adamw", settings.learning_rate, settings.weight_decay)
     start_epoch, losses = 0, []
     ckpt = out / CHECKPOINT
     if ckpt.exists():
@@ -140,29 +142,25 @@ def _fit(p: Personalizer, conditioner: UserConditioner, rows: list, settings: Ue
     gen = torch.Generator().manual_seed(settings.seed)
     orders = [torch.randperm(len(rows), generator=gen).tolist() for _ in range(settings.epochs)]
     steps = math.ceil(len(rows) / settings.batch_size)
-    bar = tqdm(total=steps * settings.epochs, initial=steps * start_epoch, desc=f"uemb {spec.aggregator}",
-               unit="step", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(steps * settings.epochs, steps * start_epoch, f"uemb {spec.aggregator}", progress)
+
+    def save(epoch: int, epoch_losses: list[float]) -> None:
+        """The epoch's mean loss, then the conditioner and optimizer state, atomically (a rerun resumes)."""
+        losses.append(round(sum(epoch_losses) / max(len(epoch_losses), 1), 4))
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_write(ckpt, "wb") as fh:
+            torch.save({"epoch": epoch + 1, "losses": losses, "spec": spec.to_json(), "settings": asdict(settings),
+                        "conditioner": conditioner.state_dict(), "optimizer": opt.state_dict()}, fh)
+
     conditioner.train()
     try:
-        for epoch in range(start_epoch, settings.epochs):
-            total, n = 0.0, 0
-            for s in range(0, len(rows), settings.batch_size):
-                batch = [rows[i] for i in orders[epoch][s:s + settings.batch_size]]
-                loss = p.runner.loss(batch)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                total, n = total + loss.item(), n + 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / n:.3f}")
-            losses.append(round(total / max(n, 1), 4))
-            out.mkdir(parents=True, exist_ok=True)
-            with atomic_write(ckpt, "wb") as fh:
-                torch.save({"epoch": epoch + 1, "losses": losses, "spec": spec.to_json(), "settings": asdict(settings),
-                            "conditioner": conditioner.state_dict(), "optimizer": opt.state_dict()}, fh)
+        train_loop(lambda batch: p.runner.loss([rows[i] for i in batch]),
+                   lambda epoch: batches(orders[epoch], settings.batch_size), opt, params,
+                   total_steps=steps * settings.epochs, max_epochs=settings.epochs,
+                   max_grad_norm=settings.max_grad_norm, position=Position(steps * start_epoch, start_epoch),
+                   bar=bar, on_batch=lambda so_far: bar.set_postfix(loss=f"{sum(so_far) / len(so_far):.3f}"),
+                   on_epoch=save)
     finally:
         bar.close()
         conditioner.eval()
     return losses
-
