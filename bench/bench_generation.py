@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from lamp.generation.backends.base import GenerationSettings  # noqa: E402
 from lamp.generation.backends.hf import CausalBackend  # noqa: E402
-from lamp.core.files import load_questions  # noqa: E402
+from lamp.core.questions import load_questions  # noqa: E402
 from lamp.generation.driver import build_examples, generate_all  # noqa: E402
 from lamp.core.tasks import MOVIE_TAGS  # noqa: E402
 

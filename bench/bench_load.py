@@ -43,8 +43,8 @@ def make_file(path: Path, megabytes: int, seed: int = 0) -> int:
 
 LOADERS = {
     "json.load (dicts)": "import json; data = json.load(open(P)); n = len(data)",
-    "lamp load_questions": "from lamp.core.files import load_questions; data = load_questions(P); n = len(data)",
-    "lamp iter_questions (streamed)": "from lamp.core.files import iter_questions\nn = 0\nfor q in iter_questions(P): n += 1",
+    "lamp load_questions": "from lamp.core.questions import load_questions; data = load_questions(P); n = len(data)",
+    "lamp iter_questions (streamed)": "from lamp.core.questions import iter_questions\nn = 0\nfor q in iter_questions(P): n += 1",
 }
 
 

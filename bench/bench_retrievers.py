@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamp.core.files import load_questions  # noqa: E402
+from lamp.core.questions import load_questions  # noqa: E402
 from lamp.core.tasks import BENCHMARK_TASKS, get_task  # noqa: E402
 from retrievers.bm25 import rank_stream  # noqa: E402
 

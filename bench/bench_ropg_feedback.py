@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lamp.generation.backends.base import GenerationSettings, load_backend  # noqa: E402
-from lamp.training.data import load_split  # noqa: E402
+from lamp.core.splits import read_split  # noqa: E402
 from ropg.feedback import score_items  # noqa: E402
 
 #: task -> (label choice, max new tokens)
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks:
         label_choice, new_tokens = TASKS[task]
         folder = ROOT / "data" / "demo" / task.replace("-", "_") / "train"
-        questions, golds = load_split(folder / "train_questions.json", task)
+        questions, golds = read_split(folder / "train_questions.json", task).pair()
         settings = GenerationSettings(num_beams=1, max_new_tokens=new_tokens, max_input_length=256,
                                       stop_at_newline=True)
         common = dict(profile_size=args.profile_size, end=args.pairs, label_choice=label_choice,

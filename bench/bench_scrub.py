@@ -629,7 +629,7 @@ def realistic_table(result: dict) -> str:
 
 def write_data(tasks: dict[str, list], source: Path, dest: Path) -> None:
     """The planted dev questions plus the demo's dev outputs, in the official folder layout."""
-    from lamp.core.files import write_json
+    from lamp.core.writing import write_json
 
     for task, qs in tasks.items():
         write_json(dest / task / "dev" / "dev_questions.json", qs)
@@ -661,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
           f"in sentences, {args.free_texts} PII-free product texts; {real['seconds']} s")
     print(realistic_table(real))
     if args.output:
-        from lamp.core.files import write_json
+        from lamp.core.writing import write_json
 
         write_json(args.output, {"planted_demo": result, "realistic": real}, indent=1)
     if args.write_data:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def load_users(n: int) -> list[tuple[str, str, list]]:
     """(user id, input, profile items) for ``n`` demo LaMP-3 questions, one user each."""
-    from lamp.core.files import load_questions
+    from lamp.core.questions import load_questions
 
     questions = load_questions(Path(__file__).resolve().parents[1] / "data" / "demo", split="dev", task="LaMP-3")
     return [(f"user{i}", q.input, list(q.profile)) for i, q in enumerate(questions[:n])]

@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 from eval.compare import compare_predictions  # noqa: E402
 from eval.metrics import score_task  # noqa: E402
 from lamp.generation.backends.base import GenerationSettings, load_backend  # noqa: E402
-from lamp.core.files import write_json  # noqa: E402
+from lamp.core.writing import write_json  # noqa: E402
 from lamp.generation.cache import GenerationCache  # noqa: E402
 from lamp.generation.driver import build_examples, generate_all, option_scores_all  # noqa: E402
 from lamp.generation.models import cache_dir  # noqa: E402
 from lamp.core.tasks import get_task  # noqa: E402
-from lamp.training.data import load_split  # noqa: E402
+from lamp.core.splits import read_split  # noqa: E402
 from retrievers.merge import merge_with_rank  # noqa: E402
 from retrievers.ranking import rank_questions  # noqa: E402
 from ropg.feedback import flatten_pairs, read_scores, score_items, write_scores  # noqa: E402
@@ -97,7 +97,7 @@ def feedback(out: Path, task: str, split: str, merged_path: Path, backend: Any, 
     if path.exists():
         return path, 0.0
     start = time.time()
-    questions, golds = load_split(merged_path, task)
+    questions, golds = read_split(merged_path, task).pair()
     scores = score_items(task, questions, golds, backend, settings, profile_size=plan["profile_size"],
                          label_choice=plan["label_choice"], with_loglik=True, cache=cache,
                          batch_size=32 if plan["label_choice"] else 16)
@@ -163,7 +163,7 @@ def run_task(out: Path, data_root: Path, task: str, plan: dict[str, Any], backen
     split_data = {}
     for split in ("train", "dev"):
         qpath = data_root / t.file_name / split / f"{split}_questions.json"
-        split_data[split] = load_split(qpath, t)
+        split_data[split] = read_split(qpath, t).pair()
     start = time.time()
     merged_paths = {}
     for split, (questions, golds) in split_data.items():
@@ -182,7 +182,7 @@ def run_task(out: Path, data_root: Path, task: str, plan: dict[str, Any], backen
                                                                 fb["train"], plan, quick)
     dev_questions, dev_golds = split_data["dev"]
     # the dev questions with their profiles in the initial order (the oracle breaks ties by it)
-    dev_ranked, _ = load_split(merged_paths["dev"], t)
+    dev_ranked, _ = read_split(merged_paths["dev"], t).pair()
     rankings: dict[str, dict[str, list[str]] | None] = {"none": None}
     rankings["initial"] = ranked(out, task, "dev", dev_questions, "initial", ranker="contriever")
     for method in ("kd", "rl"):
@@ -202,7 +202,7 @@ def run_task(out: Path, data_root: Path, task: str, plan: dict[str, Any], backen
     comparisons = {m: compare_predictions(dev_golds, preds["initial"], preds[m], task).to_dict()
                    for m in METHODS if m != "initial"}
     _, train_g = split_data["train"]
-    train_ranked, _ = load_split(merged_paths["train"], t)
+    train_ranked, _ = read_split(merged_paths["train"], t).pair()
     analysis = {"train": feedback_analysis(read_scores(fb["train"]), train_ranked, train_g, plan["profile_size"],
                                            plan["metric"]),
                 "dev": feedback_analysis(dev_scores, dev_ranked, dev_golds, plan["profile_size"], plan["metric"])}

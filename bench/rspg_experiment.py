@@ -43,7 +43,7 @@ def make_data(folder: Path, tasks: list[str]) -> Path:
 
 def split_files(data: Path, out: Path, task: str, split: str, limit: int | None) -> tuple[Path, Path]:
     """Questions and outputs of a split, cut to the first ``limit`` questions (written once)."""
-    from lamp.core.files import write_json
+    from lamp.core.writing import write_json
 
     name = task.replace("-", "_")
     src_q = data / name / split / f"{split}_questions.json"
@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from lamp.generation.backends.base import load_backend
-    from lamp.core.files import load_outputs, load_questions, write_json
+    from lamp.core.outputs import load_outputs
+    from lamp.core.questions import load_questions
+    from lamp.core.writing import write_json
     from lamp.generation.cache import GenerationCache
     from lamp.generation.models import cache_dir
     from lamp.core.tasks import get_task

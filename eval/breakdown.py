@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from lamp.core.errors import LampError
-from lamp.core.files import Source, iter_questions
+from lamp.core.questions import iter_questions
+from lamp.core.sources import Source
 from lamp.core.tasks import get_task
 
 from eval.metrics import SampleStats, id_mismatch_message

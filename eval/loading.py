@@ -1,13 +1,13 @@
 """Read sets of outputs/predictions files — one JSON, a folder or a zip — keyed by task.
 
-Each file is parsed by the rules of every loader (:mod:`lamp.core.files`: a UTF-8 byte-order mark
+Each file is parsed by the rules of every loader (:mod:`lamp.core.jsonio`: a UTF-8 byte-order mark
 allowed, JSON or JSON Lines; ``.json`` and ``.jsonl`` files of a folder or zip are read).
 
 As in the official ``eval_all.py`` only each file's ``task`` field matters, not its name. Unlike it,
 zips are read in place (no extraction, nothing deleted): the official script empties ``--temp_dir``.
 Files whose name contains ``questions`` are skipped, so an official data folder can be passed as is.
-A bare list without a ``task`` field takes its task from a ``LaMP_i`` folder on its path, or from
-``--task``.
+A bare list without a ``task`` field takes its task from a ``LaMP_i`` folder on its path
+(:func:`lamp.core.sources.task_from_path`, the rule ``lamp validate`` uses), or from ``--task``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import Problems, decode_json_bytes, outputs_from_json, read_zip_member
+from lamp.core.jsonio import Problems, decode_json_bytes
+from lamp.core.outputs import outputs_from_json
+from lamp.core.sources import read_zip_member, task_from_path
 from lamp.core.tasks import BENCHMARK_TASKS, TASKS, get_task, normalize_task_name
 
 from eval.metrics import id_mismatch_message
@@ -75,21 +77,13 @@ def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, A
 
 
 def _parse(data: bytes, name: str, hint: bool = False) -> Any:
-    """The file's JSON (or JSON Lines) by the rules of every loader (:func:`lamp.core.files.decode_json_bytes`)."""
+    """The file's JSON (or JSON Lines) by the rules of every loader (:func:`lamp.core.jsonio.decode_json_bytes`)."""
     try:
         return decode_json_bytes(data, name)
     except LampDataError as exc:
         if hint:
             raise LampError(f"{name}: neither a zip nor a JSON file ({exc.reason})") from None
         raise
-
-
-def _task_from_path(name: str) -> str | None:
-    parts = {p.lower() for p in PurePosixPath(name.replace("!", "/").replace(os.sep, "/")).parts}
-    for task in BENCHMARK_TASKS:
-        if get_task(task).file_name.lower() in parts:
-            return task
-    return None
 
 
 def _same_task(file_task: str, wanted: str) -> bool:
@@ -119,7 +113,7 @@ def read_outputs_set(path: str | os.PathLike, role: str = "predictions",
         if parsed.task is not None:
             file_task = normalize_task_name(parsed.task)
         else:
-            file_task = wanted or _task_from_path(name)
+            file_task = wanted or task_from_path(name)
             if file_task is None:
                 raise LampError(f"{name}: a bare list without a 'task' field and no LaMP_i folder on its path; "
                                 "add \"task\": \"LaMP_i\" or pass --task")

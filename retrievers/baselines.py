@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lamp.core.errors import LampDataError
-from lamp.core.files import parse_date
+from lamp.core.questions import parse_date
 from retrievers.base import Option, Query, Retriever, register
 
 

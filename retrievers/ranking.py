@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from lamp.core.errors import LampDataError, LampError
-from lamp.core import files
-from lamp.core.files import atomic_write, load_questions, write_json
+from lamp.core.questions import QuestionTransform, decode_questions, load_questions, question_texts
 from lamp.core.records import ITEM_FIELDS, ProfileItem, Question
 from lamp.core.tasks import Task, get_task
+from lamp.core.writing import atomic_write, write_json
 from retrievers.base import Query, Retriever, get_retriever
 
 #: Questions go to a retriever in chunks of about this many profile items (and at most MAX_CHUNK questions).
@@ -186,21 +186,23 @@ def partial_path_for(output: str | os.PathLike) -> Path:
 
 
 def rank_file(input_path: str | os.PathLike, output_path: str | os.PathLike, task: str, ranker: str = "bm25", *,
-              use_date: bool = False, progress: bool = True, **opts: Any) -> dict[str, list[str]]:
+              use_date: bool = False, progress: bool = True, transform: QuestionTransform | None = None,
+              **opts: Any) -> dict[str, list[str]]:
     """Rank a questions file into the official ranking file (atomic, resumable).
 
+    ``transform`` changes each question as it is loaded (``--scrub``'s scrubber), before ranking.
     A retriever that ranks in worker processes gets the file in shares: each worker decodes and
     checks its questions and ranks them, so decoding runs in parallel too and the parent never
-    holds the records. Anything unusual (a zip, ``--scrub``, a record the fast decoder refuses)
+    holds the records. Anything unusual (a zip, a ``transform``, a record the fast decoder refuses)
     takes the one-process path, which names the problem exactly.
     """
     partial = partial_path_for(output_path)
     retriever = get_retriever(ranker, **opts)
     ranking = None
-    if retriever.workers > 1 and files.question_hook() is None and Path(input_path).is_file():
+    if retriever.workers > 1 and transform is None and Path(input_path).is_file():
         ranking = _rank_file_shared(input_path, get_task(task), retriever, use_date, partial, progress)
     if ranking is None:
-        questions = load_questions(input_path, task=task)
+        questions = load_questions(input_path, task=task, transform=transform)
         ranking = rank_questions(questions, task, retriever, use_date=use_date, progress=progress,
                                  partial_path=partial, source=str(input_path))
     write_json(output_path, ranking)
@@ -219,7 +221,7 @@ def _rank_share(job: tuple[int, int, int]) -> tuple[list[str], list[list[str] | 
     for those already done), query fallbacks), or None when the share needs the detailed loader."""
     call, start, stop = job
     texts, task, use_date, retriever, done = _SHARED[call]
-    questions = files.decode_questions(texts[start:stop], task.name)
+    questions = decode_questions(texts[start:stop], task.name)
     if questions is None:
         return None
     todo, fallbacks = _queries(questions, task, use_date, done)
@@ -238,7 +240,7 @@ def _rank_file_shared(path: str | os.PathLike, task: Task, retriever: Retriever,
         return None
     header = _settings(task, use_date, retriever)
     done = _read_partial(partial, header)
-    with files.question_texts(path) as texts:
+    with question_texts(path) as texts:
         if not texts:
             return None
         call = id(texts)

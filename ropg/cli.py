@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lamp.cli.main import add_subverbs, run_subverb
 from lamp.core.errors import LampError
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, answer_settings
 from lamp.generation.backends.opener import open_backend
 from retrievers.official import CONTRIEVER, require_official
 from ropg.train import configure_train, run_train
@@ -45,8 +46,9 @@ def configure_score(parser: argparse.ArgumentParser, official: bool = False) -> 
     parser.add_argument("--profile_size", type=int, required=True,
                         help="score the first N items of each profile (-1: all); shorter profiles use what they have")
     parser.add_argument("--max_length", type=int, default=512, help="prompt token budget (official default 512)")
-    parser.add_argument("--generation_max_length", type=int, default=128, help="max new tokens")
-    parser.add_argument("--generation_num_beams", type=int, default=4, help="beam size (official 4; 1: greedy)")
+    parser.add_argument("--generation_max_length", type=int, default=OFFICIAL.max_new_tokens, help="max new tokens")
+    parser.add_argument("--generation_num_beams", type=int, default=OFFICIAL.num_beams,
+                        help=f"beam size (official {OFFICIAL.num_beams}; 1: greedy)")
     parser.add_argument("--per_device_batch_size", type=int, default=16, help="prompts per model call")
     parser.add_argument("--start_index", type=int, default=0, help="first flattened (question, item) pair")
     parser.add_argument("--end_index", type=int, default=-1, help="pair after the last one (-1: to the end)")
@@ -87,7 +89,6 @@ def _load(args: argparse.Namespace):
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from lamp.generation.backends.base import GenerationSettings
     from lamp.generation.cache import GenerationCache
     from lamp.generation.models import cache_dir
     from ropg.feedback import score_items, shard_path, short_profiles, write_scores
@@ -96,8 +97,7 @@ def run_score(args: argparse.Namespace) -> int:
     out = shard_path(args.output_dir, args.start_index, args.end_index)
     backend = open_backend(args.backend, args.model_name, source="ropg score", batch_size=args.per_device_batch_size,
                            served={"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None})
-    settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.generation_num_beams,
-                                  max_input_length=args.max_length, stop_at_newline=True)
+    settings = answer_settings(args.generation_max_length, args.generation_num_beams, args.max_length)
     cache_path = Path(args.cache_dir or cache_dir()) / "generations.sqlite"
     with GenerationCache(cache_path) as cache:
         scores = score_items(args.task, questions, golds, backend, settings, profile_size=args.profile_size,

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 from eval.metrics import get_metric, sample_stats
 from lamp.generation.backends.base import Backend, GenerationSettings
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import write_json
+from lamp.core.writing import write_json
 from lamp.generation.cache import GenerationCache
 from lamp.generation.driver import generate_all, loglikelihood_all, option_scores_all
 from lamp.generation.prompts import as_counter, build_prompt

@@ -33,13 +33,14 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from lamp.core.files import link_latest
+from lamp.core.writing import link_latest
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.records import Question
 from lamp.core.registry import unknown_message
 from lamp.core.tasks import Task, get_task
+from lamp.training.loop import Position, batches, make_optimizer, official_schedule, progress_bar, train_loop
 from lamp.training.losses import KD_LOSSES
 
 METHODS = ("kd", "rl")
@@ -185,19 +186,9 @@ def _settings_fingerprint(args: argparse.Namespace, scores_file: str) -> dict[st
             "train_data": str(args.train_data)}
 
 
-def _lr_factor(args: argparse.Namespace, total: int):
+def _lr_factor(args: argparse.Namespace, total: int) -> Callable[[int], float]:
     warmup = int(args.warmup_ratio * total) if args.warmup_ratio is not None else args.warmup_steps
-    end = args.scheduler_steps or total
-
-    def factor(step: int) -> float:
-        if args.scheduler == "fixed":
-            return 1.0
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        if args.fixed_lr:
-            return 1.0
-        return max(0.0, (end - step) / max(1, end - warmup))
-    return factor
+    return official_schedule(args.scheduler, warmup, args.scheduler_steps or total, args.fixed_lr)
 
 
 def batch_scores(model: Any, tokenizer: Any, batch: Sequence[TrainingQuery], ctx_size: int, max_q: int, max_d: int,
@@ -281,10 +272,9 @@ def _distributed() -> tuple[int, int]:
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training; returns the final checkpoint folder."""
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoModel
 
-    from lamp.training.data import load_split
+    from lamp.core.splits import read_split
     from retrievers.dense import load_tokenizer, resolve_encoder
     from ropg.feedback import read_scores
     from lamp.training.losses import kd_loss, rl_loss
@@ -295,7 +285,7 @@ def train(args: argparse.Namespace) -> Path:
     args.kd_loss = kd_form(args.kd_loss)
     if args.per_gpu_batch_size < 1 or args.accumulation_steps < 1 or args.ctx_size < 1:
         raise LampError("--per_gpu_batch_size, --accumulation_steps and --ctx_size must be at least 1")
-    questions, golds = load_split(args.train_data, task, args.train_outputs)
+    questions, golds = read_split(args.train_data, task, args.train_outputs).pair()
     scores = read_scores(args.scores_path)
     data, metric, skipped = training_queries(task, questions, golds, scores, ctx_size=args.ctx_size,
                                              metric=args.metric, use_date=args.use_date, scores_file=args.scores_path)
@@ -331,8 +321,7 @@ def train(args: argparse.Namespace) -> Path:
     args.max_length_query, args.max_length_document = (min(args.max_length_query, limit),
                                                        min(args.max_length_document, limit))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt_class = torch.optim.AdamW if args.optim == "adamw" else torch.optim.Adam
-    optimizer = opt_class(params, lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = make_optimizer(params, args.optim, args.lr, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(args, total))
     state: dict[str, Any] = {"step": 0, "epoch": 0, "position": 0, "rl_generator": None, "log": []}
     if resume:
@@ -349,47 +338,37 @@ def train(args: argparse.Namespace) -> Path:
     if world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
     main = rank == 0
-    bar = tqdm(total=total, initial=state["step"], disable=args.no_progress or not main, unit="step",
-               desc=f"ROPG-{args.method.upper()} {task.name}", dynamic_ncols=True)
+    bar = progress_bar(total, state["step"], f"ROPG-{args.method.upper()} {task.name}", not args.no_progress and main)
     batch_size = args.per_gpu_batch_size * world
     final = latest.resolve() if resume else None
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        """Epoch e's order (seeded by seed + e, the same on every process), in whole global batches."""
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
+        return batches(order, batch_size, drop_last=True) or [order]   # fewer questions than a batch: all
+
+    def loss_of(batch: list[int]) -> Any:
+        mine = batch[rank::world] or batch[:1]
+        s, g, m = batch_scores(trained, tokenizer, [data[i] for i in mine], args.ctx_size, args.max_length_query,
+                               args.max_length_document, device, args.official_padding)
+        if args.method == "kd":
+            return kd_loss(s, g, m, args.temperature, args.kd_loss)
+        return rl_loss(s, g, m, generator)[0]
+
+    def after_step(pos: Position, loss: float) -> None:
+        nonlocal final
+        state.update(step=pos.step, epoch=pos.epoch, position=pos.batch)
+        state["log"].append([pos.step, loss])
+        bar.set_postfix(loss=f"{loss:.4f}", epoch=pos.epoch)
+        if main and (pos.step % args.save_freq == 0 or pos.step == total):
+            state["rl_generator"] = generator.get_state()
+            state["torch_rng"] = torch.get_rng_state()
+            final = _save(model, tokenizer, optimizer, scheduler, state, run_dir, settings)
+
     try:
-        while state["step"] < total:
-            order = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed + state["epoch"]))
-            batches = [order[i:i + batch_size].tolist() for i in range(0, len(order) - batch_size + 1, batch_size)]
-            if not batches:  # fewer questions than one global batch: use them all
-                batches = [order.tolist()]
-            while state["position"] < len(batches) and state["step"] < total:
-                running = 0.0
-                for _ in range(args.accumulation_steps):
-                    if state["position"] >= len(batches):
-                        break
-                    mine = batches[state["position"]][rank::world] or batches[state["position"]][:1]
-                    state["position"] += 1
-                    s, g, m = batch_scores(trained, tokenizer, [data[i] for i in mine], args.ctx_size,
-                                           args.max_length_query, args.max_length_document, device,
-                                           args.official_padding)
-                    if args.method == "kd":
-                        loss = kd_loss(s, g, m, args.temperature, args.kd_loss)
-                    else:
-                        loss = rl_loss(s, g, m, generator)[0]
-                    (loss / args.accumulation_steps).backward()
-                    running += float(loss.detach()) / args.accumulation_steps
-                torch.nn.utils.clip_grad_norm_(params, args.clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state["step"] += 1
-                state["log"].append([state["step"], running])
-                bar.update(1)
-                bar.set_postfix(loss=f"{running:.4f}", epoch=state["epoch"])
-                if main and (state["step"] % args.save_freq == 0 or state["step"] == total):
-                    state["rl_generator"] = generator.get_state()
-                    state["torch_rng"] = torch.get_rng_state()
-                    final = _save(model, tokenizer, optimizer, scheduler, state, run_dir, settings)
-            if state["position"] >= len(batches):
-                state["epoch"] += 1
-                state["position"] = 0
+        train_loop(loss_of, epoch_batches, optimizer, params, total_steps=total, scheduler=scheduler,
+                   accumulation_steps=args.accumulation_steps, max_grad_norm=args.clip,
+                   position=Position(state["step"], state["epoch"], state["position"]), bar=bar, on_step=after_step)
     finally:
         bar.close()
     if world > 1:

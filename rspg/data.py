@@ -19,8 +19,9 @@ from typing import Any, Mapping, Sequence
 
 from eval.metrics import default_feedback_metric
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.tasks import get_task
 from lamp.core.registry import unknown_message
+from lamp.core.splits import read_split
+from lamp.core.writing import write_json
 
 from rspg.feedback import SCORES_FILE, load_scores
 
@@ -86,16 +87,14 @@ def create_data_files(feedback_dirs: Sequence[str | os.PathLike], inputs_addr: s
                       output_addr: str, metric: str | None, task: str | None = None,
                       names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The file-level ``create_data``: read, check, write ``output_addr`` atomically."""
-    from lamp.core.files import load_outputs, load_questions, write_json
-
-    outputs = load_outputs(outputs_addr)
-    task = get_task(task or outputs.task).name
-    raw = [q.to_json() for q in load_questions(inputs_addr, task=task)]
+    found = read_split(inputs_addr, task, outputs_addr, require_outputs=False)
+    task = found.task
+    raw = [q.to_json() for q in found.questions]
     feedback = [load_scores(d) for d in feedback_dirs]
     names = list(names) if names else names_of(feedback_dirs)
     if len(names) != len(feedback):
         raise LampError(f"{len(names)} names for {len(feedback)} feedback folders")
-    records = create_data(raw, outputs.by_id(), feedback, metric or default_feedback_metric(task), names,
+    records = create_data(raw, found.golds, feedback, metric or default_feedback_metric(task), names,
                           [str(d) for d in feedback_dirs], outputs_addr)
     write_json(pool_info_path(output_addr), pool_info(feedback_dirs, names), indent=1)
     write_json(output_addr, records)

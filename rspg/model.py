@@ -138,7 +138,7 @@ def separator(tokenizer: Any) -> str:
 
 def save_selector(model: Selector, tokenizer: Any, folder: str | Path, config: dict[str, Any]) -> None:
     """``folder/encoder`` (save_pretrained), ``folder/head.pt`` and ``folder/rspg_config.json``, each atomically."""
-    from lamp.core.files import atomic_write, write_json
+    from lamp.core.writing import atomic_write, write_json
 
     folder = Path(folder)
     tmp = folder / "encoder.tmp"

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lamp.core.errors import LampError
-from lamp.core.files import write_json
+from lamp.core.writing import write_json
 from lamp.core.tasks import get_task
 
 FINAL_PREDS = "final_preds.json"

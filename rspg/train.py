@@ -24,8 +24,10 @@ import numpy as np
 import torch
 
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import atomic_write, write_json
+from lamp.core.writing import atomic_write, write_json
 from lamp.core.tasks import get_task
+
+from lamp.training.loop import Position, batches, make_optimizer, official_schedule, progress_bar, train_loop
 
 from rspg.model import (CONFIG_FILE, Selector, kd_loss, load_encoder, rating_labels, save_selector,
                         selector_text, separator)
@@ -192,21 +194,14 @@ def _fingerprint(path: str | Path) -> str:
 
 
 def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
-    if cfg.scheduler == "fixed":
-        return lambda step: 1.0
-    if cfg.scheduler != "linear":
-        raise LampError(f"--scheduler must be fixed or linear, got {cfg.scheduler!r}")
     warm = max(1, cfg.warmup_steps if cfg.warmup_steps is not None else int(round(cfg.warmup_ratio * total)))
-    end = cfg.scheduler_steps or total
-    return lambda step: (step + 1) / warm if step < warm else (
-        1.0 if cfg.fixed_lr else max(0.0, (end - step) / max(1, end - warm)))
+    return official_schedule(cfg.scheduler, warm, cfg.scheduler_steps or total, cfg.fixed_lr)
 
 
 def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path, val_path: str | Path | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Train (or resume, or skip when finished) and save the selector in ``out_dir``; returns the log."""
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     from retrievers.dense import resolve_encoder
 
@@ -249,10 +244,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     sep = separator(tokenizer)
     train_texts = texts_of(train, cfg.rspg_type, sep)
     params = [p for name, p in model.named_parameters() if not (cfg.freeze_encoder and name.startswith("encoder."))]
-    if cfg.optim not in ("adam", "adamw"):
-        raise LampError(f"--optim must be adam or adamw, got {cfg.optim!r}")
-    optimizer = (torch.optim.AdamW if cfg.optim == "adamw" else torch.optim.Adam)(params, lr=cfg.lr,
-                                                                                  weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(params, cfg.optim, cfg.lr, cfg.weight_decay)
     per_epoch = math.ceil(len(train) / (cfg.per_gpu_batch_size * accelerator.num_processes * cfg.accumulation_steps))
     total = cfg.total_steps or per_epoch * cfg.epochs
     epochs = math.ceil(total / per_epoch)
@@ -302,49 +294,39 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
         return {"val": picks_quality(task, val, picks.tolist()),
                 "val_picks": {names[k]: int((picks == k).sum()) for k in range(len(names))}}
 
-    for epoch in range(start_epoch, epochs):
-        if step >= total:
-            break
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        """Epoch e's order (seeded by seed + e), this process's share of it, in batches."""
         model.train()
         if cfg.freeze_encoder:
             core.encoder.eval()
         order = list(range(len(train)))
         random.Random(cfg.seed + epoch).shuffle(order)
-        order = order[accelerator.process_index::accelerator.num_processes]
-        batches = [order[s:s + cfg.per_gpu_batch_size] for s in range(0, len(order), cfg.per_gpu_batch_size)]
-        losses = []
-        bar = tqdm(batches, disable=not (progress and accelerator.is_main_process), unit="batch",
-                   desc=f"train {cfg.rspg_type} epoch {epoch + 1}/{epochs}")
-        for i, batch in enumerate(bar):
-            y = target[batch].to(device)
-            if frozen is not None:
-                scores = core.score_vectors(frozen[batch].to(device))
-            else:
-                enc = _encode(tokenizer, [t for j in batch for t in train_texts[j]], cfg.max_length_input, device)
-                scores = model(enc["input_ids"], enc["attention_mask"], y.shape[1])
-            loss = kd_loss(scores, y, cfg.temperature, cfg.loss) / cfg.accumulation_steps
-            accelerator.backward(loss)
-            losses.append(loss.item() * cfg.accumulation_steps)
-            if (i + 1) % cfg.accumulation_steps == 0 or i + 1 == len(batches):
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-                step += 1
-                if accelerator.is_main_process:
-                    if val is not None and cfg.eval_freq and step % cfg.eval_freq == 0:
-                        print(json.dumps({"step": step, **validate()}))
-                    if (cfg.save_freq and step % cfg.save_freq == 0) or (cfg.total_steps and step == total):
-                        save_step(core, tokenizer, out, step, config)
-                if step >= total:
-                    break
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        entry: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+        return batches(order[accelerator.process_index::accelerator.num_processes], cfg.per_gpu_batch_size)
+
+    def loss_of(batch: list[int]) -> torch.Tensor:
+        y = target[batch].to(device)
+        if frozen is not None:
+            scores = core.score_vectors(frozen[batch].to(device))
+        else:
+            enc = _encode(tokenizer, [t for j in batch for t in train_texts[j]], cfg.max_length_input, device)
+            scores = model(enc["input_ids"], enc["attention_mask"], y.shape[1])
+        return kd_loss(scores, y, cfg.temperature, cfg.loss)
+
+    def after_step(pos: Position, loss: float) -> None:
+        if accelerator.is_main_process:
+            if val is not None and cfg.eval_freq and pos.step % cfg.eval_freq == 0:
+                print(json.dumps({"step": pos.step, **validate()}))
+            if (cfg.save_freq and pos.step % cfg.save_freq == 0) or (cfg.total_steps and pos.step == total):
+                save_step(core, tokenizer, out, pos.step, config)
+
+    def after_epoch(epoch: int, losses: list[float]) -> None:
+        """The epoch's log entry (and validation), then the whole training state, atomically (a rerun resumes)."""
+        entry: dict[str, Any] = {"epoch": epoch + 1, "step": position.step,
                                  "train_loss": float(np.mean(losses)) if losses else None}
         if val is not None and accelerator.is_main_process:
             entry.update(validate())
         log["epochs"].append(entry)
-        log["step"] = step
+        log["step"] = position.step
         print(json.dumps(entry))
         if accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
@@ -353,6 +335,17 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "log": log,
                             "torch_rng": torch.get_rng_state()}, fh)
         accelerator.wait_for_everyone()
+
+    position = Position(step, start_epoch)
+    bar = progress_bar(total, step, f"train {cfg.rspg_type}", progress and accelerator.is_main_process)
+    try:
+        train_loop(loss_of, epoch_batches, optimizer, list(model.parameters()), total_steps=total, max_epochs=epochs,
+                   scheduler=scheduler, accumulation_steps=cfg.accumulation_steps, max_grad_norm=cfg.max_grad_norm,
+                   backward=accelerator.backward, clip=accelerator.clip_grad_norm_, position=position, bar=bar,
+                   on_batch=lambda losses: bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}"),
+                   on_step=after_step, on_epoch=after_epoch)
+    finally:
+        bar.close()
     log["finished"] = True
     if accelerator.is_main_process:
         save_selector(core, tokenizer, out, config)
@@ -370,7 +363,7 @@ def _pool_info(train_path: str | Path) -> dict[str, Any] | None:
 def save_step(model: Selector, tokenizer: Any, out: Path, step: int, config: dict[str, Any]) -> Path:
     """A selector checkpoint ``out/checkpoint/step-N`` and the ``latest`` link to it, as the official
     layout (each a whole selector folder: ``rspg.py --do_validation --model_path`` reads it)."""
-    from lamp.core.files import link_latest
+    from lamp.core.writing import link_latest
 
     folder = out / "checkpoint"
     final = folder / f"step-{step}"

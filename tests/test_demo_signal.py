@@ -8,7 +8,8 @@ import pytest
 from eval.metrics import score_task
 from lamp.generation.backends.baselines import ProfileBaselineBackend
 from lamp.generation.backends.base import GenerationSettings
-from lamp.core.files import load_outputs, load_questions
+from lamp.core.outputs import load_outputs
+from lamp.core.questions import load_questions
 from lamp.generation.driver import build_examples
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from retrievers.ranking import rank_questions

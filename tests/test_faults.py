@@ -312,7 +312,7 @@ def test_zip_member_is_read_in_bounded_memory(tmp_path, monkeypatch):
     import tracemalloc
 
     from lamp.core.errors import LampError
-    from lamp.core.files import read_zip_member
+    from lamp.core.sources import read_zip_member
 
     path = bomb_zip(tmp_path / "b.zip", 40 << 20)
     assert path.stat().st_size < 200_000
@@ -338,7 +338,7 @@ def test_rank_leaves_no_partial_file_after_an_error(tmp_path, capsys):
 
 
 def test_an_impossible_date_names_its_field_and_value():
-    from lamp.core.files import parse_date
+    from lamp.core.questions import parse_date
 
     with pytest.raises(ValueError, match="impossible date '2020-13-45'"):
         parse_date("2020-13-45")
@@ -381,12 +381,13 @@ def test_final_model_save_is_atomic(tmp_path):
 class _Cfg:
     """The RunConfig fields ranking_for reads."""
 
-    def __init__(self, use_date: bool = False) -> None:
+    def __init__(self, use_date: bool = False, scrub: bool = False) -> None:
         self.use_date, self.seed, self.contriever_checkpoint, self.retriever_options = use_date, 0, None, {}
+        self.scrub = scrub
 
 
 def test_run_resume_recomputes_a_ranking_made_with_other_settings(tmp_path, capsys):
-    from lamp.core.files import load_questions
+    from lamp.core.questions import load_questions
     from lamp.pipeline.run import ranking_for
 
     f = Files(tmp_path)
@@ -404,7 +405,7 @@ def test_run_resume_recomputes_a_ranking_made_with_other_settings(tmp_path, caps
 
 
 def test_run_resume_recomputes_a_truncated_ranking(tmp_path, capsys):
-    from lamp.core.files import load_questions
+    from lamp.core.questions import load_questions
     from lamp.pipeline.run import ranking_for
 
     f = Files(tmp_path)
@@ -421,21 +422,17 @@ def test_run_resume_recomputes_a_truncated_ranking(tmp_path, capsys):
 
 
 def test_run_resume_recomputes_when_scrubbing_changes(tmp_path, capsys):
-    from lamp.core.files import load_questions
+    from lamp.core.questions import load_questions
     from lamp.pipeline.run import ranking_for
-    from lamp.privacy.scrub import set_active
+    from lamp.privacy.scrub import scrub_transform
 
     f = Files(tmp_path)
     run_dir = tmp_path / "run"
     ranking_for(_Cfg(), run_dir, "LaMP-3", "bm25", load_questions(f.q, task="LaMP-3"))
-    try:
-        set_active(True)
-        qs = load_questions(f.q, task="LaMP-3")
-        capsys.readouterr()
-        ranking_for(_Cfg(), run_dir, "LaMP-3", "bm25", qs)
-        assert "other settings" in capsys.readouterr().err
-    finally:
-        set_active(False)
+    qs = load_questions(f.q, task="LaMP-3", transform=scrub_transform(True))
+    capsys.readouterr()
+    ranking_for(_Cfg(scrub=True), run_dir, "LaMP-3", "bm25", qs)
+    assert "other settings" in capsys.readouterr().err
 
 
 def test_fault_corpus_covers_every_kind_the_issue_lists():

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import (atomic_write, find_file, iter_json_list, load_outputs, load_questions, parse_date,
-                        write_outputs)
+from lamp.core.jsonio import iter_json_list
+from lamp.core.outputs import load_outputs
+from lamp.core.questions import load_questions, parse_date
+from lamp.core.sources import find_file
+from lamp.core.writing import atomic_write, write_outputs
 from tests.conftest import write
 
 
@@ -72,8 +75,8 @@ def test_missing_task_field_names_the_item(tmp_path):
 
 
 def test_streaming_parser_handles_elements_across_chunk_boundaries(monkeypatch):
-    import lamp.core.files as files
-    monkeypatch.setattr(files, "_CHUNK", 7)
+    import lamp.core.jsonio as jsonio
+    monkeypatch.setattr(jsonio, "_CHUNK", 7)
     data = [{"id": str(i), "input": "é" * i + ' "q" ', "profile": [{"id": "x", "text": "[1, 2]"}]} for i in range(30)]
     got = list(iter_json_list(io.StringIO(json.dumps(data, ensure_ascii=False, indent=2)), "mem"))
     assert got == data
@@ -133,11 +136,11 @@ def _demo_questions() -> list[Path]:
 
 @pytest.mark.skipif(not _demo_questions(), reason="no bundled demo data")
 def test_fast_path_and_detailed_loader_give_identical_records_on_every_demo_file():
-    from lamp.core.files import _file, fast_questions, iter_questions
-    from lamp.core.validate import guess_task_from_path
+    from lamp.core.questions import fast_questions, iter_questions
+    from lamp.core.sources import _file, task_from_path
 
     for path in _demo_questions():
-        task = guess_task_from_path(str(path))
+        task = task_from_path(str(path))
         fast = fast_questions(_file(path), task)
         assert fast is not None, path                      # valid files take the fast path
         assert fast == list(iter_questions(path, task=task)), path
@@ -164,7 +167,8 @@ VALID = [{"id": "1", "input": "x: a b", "user_id": None, "profile": [
 ], ids=["valid", "item-extra", "question-extra", "extra-key", "extra-null", "question-extra-key", "int-id",
         "int-score", "int-user", "int-date"])
 def test_load_questions_equals_the_detailed_loader_whichever_path_it_takes(tmp_path, change):
-    from lamp.core.files import _file, fast_questions, iter_questions
+    from lamp.core.questions import fast_questions, iter_questions
+    from lamp.core.sources import _file
 
     data = json.loads(json.dumps(VALID))
     if change:
@@ -200,21 +204,37 @@ def test_fast_path_checks_the_task_fields_and_ratings(tmp_path):
     assert err.value.record_id == "10" and err.value.field == "score"
 
 
-def test_question_hook_is_applied_alike_on_both_paths(tmp_path):
-    from lamp.core.files import iter_questions, set_question_hook
+def test_a_transform_is_applied_alike_on_both_paths_with_state_per_user(tmp_path):
+    from lamp.core.questions import iter_questions
 
-    def hook(q, state):
+    def count(q, state):
         state["n"] = state.get("n", 0) + 1
         q.input = f"{q.input} #{state['n']}"
         return q
 
     path = write(tmp_path / "q.json", VALID + [{**VALID[1], "id": "3"}])
-    set_question_hook(hook)
-    try:
-        fast, slow = load_questions(path), list(iter_questions(path))
-    finally:
-        set_question_hook(None)
+    fast, slow = load_questions(path, transform=count), list(iter_questions(path, transform=count))
     assert fast == slow and [q.input[-2:] for q in fast] == ["#1", "#1", "#2"]
+    assert [q.input for q in load_questions(path)] == ["x: a b", "x: c", "x: c"]    # nothing stays applied
+
+
+@pytest.mark.parametrize("name, task", [
+    ("LaMP_2/dev_questions.json", "LaMP-2"),                  # both rules took an official folder
+    ("data/LaMP_2/new/dev/dev_questions.json", "LaMP-2"),
+    ("golds.zip!LaMP_3/dev_outputs.json", "LaMP-3"),
+    ("lamp_2/x.json", "LaMP-2"),
+    ("LaMP-2-old", "LaMP-2-old"),                             # lamp validate's rule: any task spelling...
+    ("runs/LaMP_2_old/preds.json", "LaMP-2-old"),
+    ("runs/lamp-4/preds.json", "LaMP-4"),
+    ("LaMP_1/LaMP_2/x.json", "LaMP-2"),                       # ...the nearest folder first
+    ("lamp-2-dev.json", None),                                # neither rule read a task inside a longer name
+    ("preds_LaMP_7.json", None),
+    ("runs/dev/preds.json", None),
+])
+def test_one_rule_reads_the_task_from_a_path_for_validate_and_eval(name, task):
+    from lamp.core.sources import task_from_path
+
+    assert task_from_path(name) == task
 
 
 def _jsonl(path: Path, records: list, bom: bool = False) -> Path:
@@ -226,7 +246,8 @@ def _jsonl(path: Path, records: list, bom: bool = False) -> Path:
 @pytest.mark.parametrize("bom", [False, True], ids=["plain", "bom"])
 @pytest.mark.parametrize("form", ["json", "jsonl"])
 def test_every_loader_accepts_a_bom_and_json_lines(tmp_path, bom, form):
-    from lamp.core.files import iter_questions, load_rankings
+    from lamp.core.outputs import load_rankings
+    from lamp.core.questions import iter_questions
 
     def save(name: str, obj, lines: list) -> Path:
         if form == "jsonl":
@@ -251,7 +272,7 @@ def test_every_loader_accepts_a_bom_and_json_lines(tmp_path, bom, form):
 
 
 def test_one_line_json_lines_files_are_one_record(tmp_path):
-    from lamp.core.files import load_rankings
+    from lamp.core.outputs import load_rankings
 
     assert [q.id for q in load_questions(_jsonl(tmp_path / "q.jsonl", VALID[:1]))] == ["1"]
     assert load_outputs(_jsonl(tmp_path / "o.jsonl", [{"id": "1", "output": "4"}])).by_id() == {"1": "4"}
@@ -260,7 +281,7 @@ def test_one_line_json_lines_files_are_one_record(tmp_path):
 
 
 def test_bare_outputs_lines_and_their_errors_name_the_line_or_record(tmp_path):
-    from lamp.core.files import load_rankings
+    from lamp.core.outputs import load_rankings
 
     bare = _jsonl(tmp_path / "o.jsonl", [{"id": "1", "output": "4"}, {"id": "2", "output": "3"}])
     assert load_outputs(bare).task is None and load_outputs(bare).by_id() == {"1": "4", "2": "3"}

@@ -19,10 +19,10 @@ import pytest
 from lamp.generation.backends.base import GenerationSettings, load_backend
 from lamp.cli.main import main
 from lamp.core.errors import LampError
-from lamp.core.files import load_questions
+from lamp.core.questions import load_questions
 from lamp.serving.store import ProfileStore, TooManyItems
 from lamp.core.records import ProfileItem, Question
-from lamp.privacy.scrub import KeyedPlaceholders, Scrubber, coverage, get_scrubber, set_active
+from lamp.privacy.scrub import KeyedPlaceholders, Scrubber, coverage, get_scrubber, scrub_transform
 from lamp.serving.app import create_app, running_server
 from lamp.serving.shapes import ServeLimits
 from lamp.serving.auth import Credentials, load_credentials
@@ -99,18 +99,15 @@ def _pii_questions(tmp_path: Path) -> Path:
     return path
 
 
-def test_scrub_flag_applies_at_load_so_nothing_downstream_sees_pii(tmp_path):
+def test_scrub_setting_applies_at_load_so_nothing_downstream_sees_pii(tmp_path):
     path = _pii_questions(tmp_path)
-    try:
-        set_active(True)
-        (q,) = load_questions(path, task="LaMP-3")
-    finally:
-        set_active(False)
+    (q,) = load_questions(path, task="LaMP-3", transform=scrub_transform(True))
     dumped = json.dumps(q.to_json())
     assert "bob.smith" not in dumped and "555-0187" not in dumped and "<EMAIL_ADDRESS_1>" in q.input
     assert q.profile[0].text.startswith("<EMAIL_ADDRESS_1>")          # input and profile share the token
     (raw,) = load_questions(path, task="LaMP-3")
-    assert "bob.smith" in raw.input                                   # off by default
+    assert "bob.smith" in raw.input                                   # off by default, and nothing stays on
+    assert scrub_transform(False) is None
 
 
 def test_lamp_scrub_writes_a_scrubbed_copy_and_rank_accepts_the_flag(tmp_path):
@@ -119,12 +116,25 @@ def test_lamp_scrub_writes_a_scrubbed_copy_and_rank_accepts_the_flag(tmp_path):
     assert main(["scrub", str(path), "--output", str(out), "--task", "LaMP-3"]) == 0
     assert "bob.smith" not in out.read_text() and "<PHONE_NUMBER_1>" in out.read_text()
     ranking = tmp_path / "r.json"
-    try:
-        assert main(["rank", "--input", str(path), "--output", str(ranking), "--task", "LaMP-3",
-                     "--ranker", "bm25", "--workers", "1", "--no_progress", "--scrub"]) == 0
-    finally:
-        set_active(False)
+    assert main(["rank", "--input", str(path), "--output", str(ranking), "--task", "LaMP-3",
+                 "--ranker", "bm25", "--workers", "1", "--no_progress", "--scrub"]) == 0
     assert sorted(json.loads(ranking.read_text())["1"]) == ["a", "b"]
+
+
+def test_rank_file_with_a_transform_ranks_the_transformed_questions_in_one_process(tmp_path, monkeypatch):
+    import retrievers.ranking as ranking
+
+    path = _pii_questions(tmp_path)
+    seen: list[str] = []
+
+    def record(q, state):
+        seen.append(q.id)
+        return q
+
+    monkeypatch.setattr(ranking, "_rank_file_shared", lambda *a, **k: pytest.fail("ranked in shares"))
+    got = ranking.rank_file(path, tmp_path / "r.json", "LaMP-3", "bm25", workers=2, progress=False,
+                            transform=record)
+    assert seen == ["1"] and sorted(got["1"]) == ["a", "b"]
 
 
 # --------------------------------------------------------------------------- credentials
@@ -410,10 +420,7 @@ def test_lamp_run_with_scrub_keeps_pii_out_of_every_file_it_writes(tmp_path, mon
     cfg.write_text(json.dumps({"data": str(tmp_path / "data"), "split": "dev", "tasks": ["LaMP-3"],
                                "retrievers": ["bm25"], "k": 2, "backend": "dummy", "baselines": False,
                                "output_dir": str(tmp_path / "run")}))
-    try:
-        assert main(["run", "--config", str(cfg), "--scrub"]) == 0
-    finally:
-        set_active(False)
+    assert main(["run", "--config", str(cfg), "--scrub"]) == 0
     prompts = (tmp_path / "run" / "prompts" / "LaMP_3" / "bm25.jsonl").read_text()
     assert "<EMAIL_ADDRESS_1>" in prompts and "<PHONE_NUMBER_1>" in prompts
     written = [p for p in (tmp_path / "run").rglob("*") if p.is_file()] + \

@@ -12,7 +12,7 @@ import pytest
 from rank_bm25 import BM25Okapi
 
 from lamp.cli.main import main as lamp_main
-from lamp.core.files import load_questions
+from lamp.core.questions import load_questions
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from retrievers import rank_questions
 from retrievers.ranking import partial_path_for, rank_file

@@ -52,7 +52,8 @@ class TagBackend(Backend):
 
 
 def lamp2(n: int = 6):
-    from lamp.core.files import load_outputs, load_questions
+    from lamp.core.outputs import load_outputs
+    from lamp.core.questions import load_questions
 
     questions = load_questions(LAMP2 / "dev_questions.json", task="LaMP-2")[:n]
     golds = load_outputs(LAMP2 / "dev_outputs.json", task="LaMP-2").by_id()
@@ -126,7 +127,7 @@ def test_oracle_takes_the_best_retriever_per_input_and_selector_accuracy_counts_
 
 def test_final_preds_json_is_official_and_scored_by_the_official_scorer(tmp_path):
     from eval.scoring import score_paths
-    from lamp.core.files import write_outputs
+    from lamp.core.writing import write_outputs
 
     records = fake_records([[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0]])
     for r in records:
@@ -206,7 +207,7 @@ def test_feedback_writes_official_scores_json_and_never_generates_twice(tmp_path
 
 
 def test_feedback_reads_a_lamp_run_directory_without_loading_a_model(tmp_path):
-    from lamp.core.files import write_json, write_outputs
+    from lamp.core.writing import write_json, write_outputs
 
     questions, golds = lamp2(3)
     run = tmp_path / "run"
@@ -236,7 +237,7 @@ def test_rating_feedback_carries_the_official_lower_case_keys_too():
 # --------------------------------------------------------------------------- create_data and bad input
 
 def _pool_dirs(tmp_path, ids, outputs_by_member, gold):
-    from lamp.core.files import write_json
+    from lamp.core.writing import write_json
 
     dirs = []
     for name, outs in outputs_by_member.items():
@@ -248,7 +249,7 @@ def _pool_dirs(tmp_path, ids, outputs_by_member, gold):
 
 
 def _task_files(tmp_path, ids, gold):
-    from lamp.core.files import write_json, write_outputs
+    from lamp.core.writing import write_json, write_outputs
 
     q = write_json(tmp_path / "q.json", [{"id": i, "input": f"abstract {i}", "profile": [{"id": f"{i}-0", "title": "t", "abstract": "a"}]}
                                           for i in ids]) \
@@ -472,7 +473,7 @@ def test_official_scripts_run_by_path(script):
 def test_official_rspg_py_trains_and_validates_in_one_command(tiny, tmp_path):
     """The official command line: --name is the experiment under --checkpoint_dir, --total_steps at batch 1,
     a checkpoint every --save_freq steps and at the end, validation in predictions/validation."""
-    from lamp.core.files import write_outputs
+    from lamp.core.writing import write_outputs
 
     records = learnable_records(8)
     data = tmp_path / "d.json"

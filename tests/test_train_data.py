@@ -1,5 +1,6 @@
-"""Reading a split with its golds, tokenised features and collators (lamp/training/data.py), over the
-one Example that every verb builds (lamp.generation.driver.build_examples)."""
+"""Reading a split with its golds (lamp/core/splits.py, as training reads it), tokenised features and
+collators (lamp/training/data.py), over the one Example that every verb builds
+(lamp.generation.driver.build_examples)."""
 
 from __future__ import annotations
 
@@ -10,45 +11,46 @@ from test_train_tiny import lamp3_data, lamp3_records, tiny_tokenizer, write_spl
 
 from lamp.generation.backends.base import Example
 from lamp.core.errors import LampDataError
+from lamp.core.splits import read_split
 from lamp.generation.driver import build_examples
 from lamp.generation.prompts import chat_prompt
 from lamp.core.records import ProfileItem, Question
-from lamp.training.data import IGNORE_INDEX, CausalCollator, causal_features, load_split, seq2seq_features
+from lamp.training.data import IGNORE_INDEX, CausalCollator, causal_features, seq2seq_features
 
 
-def test_load_split_finds_the_outputs_file_next_to_the_questions(lamp3_data):
-    questions, golds = load_split(lamp3_data["train"], "LaMP-3")
+def test_read_split_finds_the_outputs_file_next_to_the_questions(lamp3_data):
+    questions, golds = read_split(lamp3_data["train"], "LaMP-3").pair()
     assert len(questions) == 8 and golds["q0"] == "1" and golds["q6"] == "2"
 
 
-def test_load_split_reads_golds_embedded_in_the_merged_sorted_dataset(tmp_path):
+def test_read_split_reads_golds_embedded_in_the_merged_sorted_dataset(tmp_path):
     qs, outs = lamp3_records(2)
     merged = [{**q, "output": g["output"]} for q, g in zip(qs, outs["golds"])]
     path = tmp_path / "train_sorted.json"
     path.write_text(json.dumps(merged))
-    questions, golds = load_split(path, "LaMP-3")
+    questions, golds = read_split(path, "LaMP-3").pair()
     assert golds == {"q0": "1", "q1": "2"}
     assert [p.id for p in questions[0].profile] == ["0-0", "0-1", "0-2"]
 
 
-def test_load_split_of_an_official_folder_finds_its_outputs_file(lamp3_data):
-    questions, golds = load_split(lamp3_data["dev"].parent, "LaMP-3")
+def test_read_split_of_an_official_folder_finds_its_outputs_file(lamp3_data):
+    questions, golds = read_split(lamp3_data["dev"].parent, "LaMP-3").pair()
     assert len(questions) == 4 and golds == {f"q{u}": str(1 + u % 5) for u in range(8, 12)}
 
 
-def test_load_split_explicit_outputs_file_wins(tmp_path, lamp3_data):
+def test_read_split_explicit_outputs_file_wins(tmp_path, lamp3_data):
     other = tmp_path / "other_outputs.json"
     other.write_text(json.dumps({"task": "LaMP_3", "golds": [{"id": f"q{i}", "output": "5"} for i in range(8)]}))
-    _, golds = load_split(lamp3_data["train"], "LaMP-3", other)
+    _, golds = read_split(lamp3_data["train"], "LaMP-3", other).pair()
     assert set(golds.values()) == {"5"}
 
 
-def test_load_split_without_a_gold_names_the_file_and_question(lamp3_data):
+def test_read_split_without_a_gold_names_the_file_and_question(lamp3_data):
     with pytest.raises(LampDataError) as err:
-        load_split(lamp3_data["test"], "LaMP-3")
+        read_split(lamp3_data["test"], "LaMP-3")
     msg = str(err.value)
     assert "test_questions.json" in msg and "'q12'" in msg and "output" in msg
-    questions, golds = load_split(lamp3_data["test"], "LaMP-3", require_outputs=False)
+    questions, golds = read_split(lamp3_data["test"], "LaMP-3", require_outputs=False).pair()
     assert len(questions) == 3 and golds == {}
 
 

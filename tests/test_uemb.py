@@ -19,7 +19,7 @@ import tiny_models
 from lamp.generation.backends.base import Example, GenerationSettings, load_backend
 from lamp.cli.main import main as lamp_main
 from lamp.core.errors import LampError
-from lamp.core.files import load_questions
+from lamp.core.questions import load_questions
 from lamp.core.tasks import MOVIE_TAGS, get_task
 from lamp.methods.uemb.artifact import CONFIG, read_artifact
 from lamp.methods.uemb.features import UserRow, label_attribute
@@ -123,9 +123,9 @@ def _load(folder: Path, seq2seq: bool = False):
 
 
 def _questions(path: Path):
-    from lamp.training.data import load_split
+    from lamp.core.splits import read_split
 
-    return load_split(path, "LaMP-2")
+    return read_split(path, "LaMP-2").pair()
 
 
 def _digest(model) -> str:
@@ -590,11 +590,11 @@ def test_the_bundled_smollm2_and_minilm_train_and_answer_through_an_artifact(tmp
         monkeypatch.setenv("LAMP_CACHE_DIR", USER_CACHE)
     else:
         monkeypatch.delenv("LAMP_CACHE_DIR")
-    from lamp.training.data import load_split
+    from lamp.core.splits import read_split
     from lamp.methods.uemb.personalizer import resolve_base
 
     root = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_7"
-    train, golds = load_split(root / "train" / "train_questions.json", "LaMP-7")
+    train, golds = read_split(root / "train" / "train_questions.json", "LaMP-7").pair()
     path, identity = resolve_base("SmolLM2-135M-Instruct")
     from lamp.generation.models import load_model_and_tokenizer
 
@@ -606,7 +606,7 @@ def test_the_bundled_smollm2_and_minilm_train_and_answer_through_an_artifact(tmp
     assert _digest(model) == before
     assert art.spec.llm_dim == 576 and art.spec.enc_dim == 384 and art.base_identity == identity
     p, _ = load_personalizer(str(tmp_path / "a"))
-    dev, dev_golds = load_split(root / "dev" / "dev_questions.json", "LaMP-7")
+    dev, dev_golds = read_split(root / "dev" / "dev_questions.json", "LaMP-7").pair()
     entries = entries_for(dev[:2], "LaMP-7", p.tokenizer, 64, dev_golds)
     outs = p.predict(entries, GenerationSettings(num_beams=1, max_new_tokens=6, stop_at_newline=True), False)
     assert len(outs) == 2 and all(isinstance(o, str) for o in outs)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lamp.cli.flags import add_prompt_flags
 from lamp.core.errors import LampError
-from lamp.generation.backends.base import GenerationSettings, can_score_labels
+from lamp.generation.backends.base import answer_settings, can_score_labels
 from lamp.generation.backends.opener import open_backend
 
 PROG = "evaluate_llm.py"
@@ -95,11 +95,10 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.per_device_batch_size, defaults={"dtype": "float32"})
     choose = args.label_choice and task.labels is not None
     if choose and not can_score_labels(backend):
-        raise LampError(f"--label_choice needs a backend that scores labels; {type(backend).__name__} cannot (drop --label_choice "
-                        "for free generation)")
+        raise LampError(f"--label_choice needs a backend that scores labels; {type(backend).__name__} cannot "
+                        "(drop --label_choice for free generation)")
     examples = build_examples(task, questions, k, args.max_length, backend.tokenizer, ranking)
-    settings = GenerationSettings(max_new_tokens=args.generation_max_length, num_beams=args.num_beams,
-                                  max_input_length=args.max_length, stop_at_newline=True)
+    settings = answer_settings(args.generation_max_length, args.num_beams, args.max_length)
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         outputs = generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
                                options=list(task.labels) if choose else None)

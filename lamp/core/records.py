@@ -1,6 +1,6 @@
 """Typed records of the LaMP format (reference §1): questions with profiles, and gold/predicted outputs.
 
-Questions and profile items are ``msgspec`` structs, so that :func:`lamp.core.files.load_questions` decodes
+Questions and profile items are ``msgspec`` structs, so that :func:`lamp.core.questions.load_questions` decodes
 a file straight into them at parser speed, and a 400 MB questions file loads into far less memory than
 the equivalent tree of dicts. They are created without garbage-collector tracking (``gc=False``):
 they hold strings, lists and JSON values, which never form reference cycles.

@@ -45,7 +45,10 @@ from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem, Question
 from lamp.core.settings import setting
 from lamp.core.tasks import Task, get_task
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, Example, answer_settings
+from lamp.training.data import causal_features, is_seq2seq, make_collator, seq2seq_features
 from lamp.training.lora import lora_config_for
+from lamp.training.loop import batches, make_optimizer, train_loop
 
 COMPLETE_MARKER = "lamp_adapter_complete.json"
 TWEET_SHARE = (0.10, 0.25)
@@ -148,39 +151,30 @@ def _train_loop(model: Any, tokenizer: Any, base: Any, pairs: list[tuple[str, st
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from lamp.generation.backends.base import Example
-    from lamp.training.data import causal_features, is_seq2seq, make_collator, seq2seq_features
-
     featurize = seq2seq_features if is_seq2seq(base) else causal_features
     feats = [featurize(Example(str(i), src, target=tgt), tokenizer, s.max_length)
              for i, (src, tgt) in enumerate(pairs)]
     collate = make_collator(tokenizer, base)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
+    opt = make_optimizer(params, "adamw", s.learning_rate, s.weight_decay)
     per_epoch = math.ceil(len(feats) / s.batch_size)
     total = max(1, math.ceil(per_epoch * s.epochs))
     sched = get_linear_schedule_with_warmup(opt, math.ceil(total * s.warmup_ratio), total)
     gen = torch.Generator().manual_seed(s.seed)
     device = next(model.parameters()).device
-    model.train()
-    step, last = 0, float("nan")
-    while step < total:
-        order = torch.randperm(len(feats), generator=gen).tolist()
-        losses = []
-        for start in range(0, len(order), s.batch_size):
-            if step >= total:
-                break
-            batch = collate([feats[i] for i in order[start:start + s.batch_size]])
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            step += 1
+    last = float("nan")
+
+    def loss_of(batch: list[int]) -> Any:
+        inputs = collate([feats[i] for i in batch])
+        return model(**{k: v.to(device) for k, v in inputs.items()}).loss
+
+    def epoch_mean(epoch: int, losses: list[float]) -> None:
+        nonlocal last
         last = sum(losses) / max(1, len(losses))
+
+    model.train()
+    train_loop(loss_of, lambda epoch: batches(torch.randperm(len(feats), generator=gen).tolist(), s.batch_size),
+               opt, params, total_steps=total, scheduler=sched, max_grad_norm=s.max_grad_norm, on_epoch=epoch_mean)
     model.eval()
     return last
 
@@ -251,7 +245,8 @@ def train_user_adapters(questions: list[Question], task: str | Task, base_model:
 def predict_with_adapters(questions: list[Question], task: str | Task, base_model: str | tuple[Any, Any],
                           adapter_dir: str | Path | None, use_retrieval: bool,
                           ranking: dict[str, list[str]] | None = None, k: int = 1, *, retriever: str = "bm25",
-                          max_length: int = 512, max_new_tokens: int = 128, num_beams: int = 4,
+                          max_length: int = 512, max_new_tokens: int = OFFICIAL.max_new_tokens,
+                          num_beams: int = OFFICIAL.num_beams,
                           batch_size: int = 16, progress: bool = True) -> dict[str, str]:
     """``{question id: output}``: each user's questions generated with that user's adapter (the
     base model for users without one), on the raw input or the retrieval-augmented prompt.
@@ -261,7 +256,6 @@ def predict_with_adapters(questions: list[Question], task: str | Task, base_mode
     and clean-up as ``lamp run`` and ``evaluate_llm.py``."""
     import contextlib
 
-    from lamp.generation.backends.base import GenerationSettings
     from lamp.generation.backends.hf import wrap_model
     from lamp.generation.driver import build_examples, generate_all
     from lamp.generation.models import load_model_and_tokenizer
@@ -277,8 +271,7 @@ def predict_with_adapters(questions: list[Question], task: str | Task, base_mode
     by_id = {e.id: e for e in examples}
     name = base_model if isinstance(base_model, str) else getattr(model.config, "_name_or_path", "")
     backend = wrap_model(model, tokenizer, identity=f"base:{name}", batch_size=batch_size)
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, num_beams=num_beams, max_input_length=max_length,
-                                  stop_at_newline=True)
+    settings = answer_settings(max_new_tokens, num_beams, max_length)
     users = group_users(questions)
     preds: dict[str, str] = {}
     peft_model, loaded = None, None

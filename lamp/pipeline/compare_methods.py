@@ -145,7 +145,6 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
     from eval.metrics import score_task
     from lamp.methods.adapters import AdapterSettings, group_users, has_adapter, train_user_adapters
     from lamp.pipeline.run import RunConfig, run_pipeline
-    from lamp.training.data import load_split
     from lamp.methods.uemb.personalizer import Personalizer, entries_for, load_personalizer
     from lamp.methods.uemb.training import UembSettings, train_uemb
 
@@ -155,13 +154,8 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
     steps = Steps(tdir / "timings.json")
     dev_path = find_file(args.data, "questions", args.split, task.name)
     train_path = find_file(args.data, "questions", args.train_split, task.name)
-    dev, golds = load_split(dev_path.name, task)
-    if args.limit:
-        dev = dev[:args.limit]
-        golds = {q.id: golds[q.id] for q in dev}
-    train, train_golds = load_split(train_path.name, task)
-    if args.train_limit:
-        train = train[:args.train_limit]
+    dev, golds = read_split(dev_path.name, task, limit=args.limit).pair()
+    train, train_golds = read_split(train_path.name, task, limit=args.train_limit).pair()
     gen = GenerationSettings(max_new_tokens=args.max_new_tokens, num_beams=1, max_input_length=args.max_length,
                              stop_at_newline=True)
     perplexity = task.family == "generation"

@@ -291,7 +291,8 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
             t = get_task(task)
             questions, golds, golds_path = splits.pop(task)
             if golds_path:
-                scores[GOLDS_KEY][t.file_name] = str(Path(golds_path).resolve()) if "!" not in golds_path else golds_path
+                scores[GOLDS_KEY][t.file_name] = str(Path(golds_path).resolve()) if "!" not in golds_path \
+                    else golds_path
             methods: list[tuple[str, Backend, str, int]] = [(r, backend, r, 0 if r == NO_RETRIEVAL else cfg.k)
                                                             for r in cfg.retrievers]
             if cfg.baselines:

@@ -18,9 +18,10 @@ What is covered depends on what is installed:
 The analyzer never reaches the network: tldextract, which the email recognizer uses, is pointed
 at its bundled public-suffix snapshot before Presidio loads.
 
-Scrubbing applies where questions are loaded (:func:`set_active` installs the scrubber as the
-load hook of :func:`lamp.core.files.iter_questions`), so with ``--scrub`` no unscrubbed text reaches rankings, prompts,
-caches, stores or logs. ``id``, ``date`` and ``score`` fields are kept as they are.
+Scrubbing applies where questions are loaded: a verb given ``--scrub`` hands :func:`scrub_transform`
+to the loaders (the ``transform`` of :func:`lamp.core.questions.load_questions`), so no unscrubbed
+text reaches rankings, prompts, caches, stores or logs; nothing in the process stays switched on.
+``id``, ``date`` and ``score`` fields are kept as they are.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from lamp.core.errors import LampError
+from lamp.core.questions import QuestionTransform, iter_questions
 from lamp.core.records import ProfileItem, Question
+from lamp.core.writing import check_distinct_outputs, write_json
 
 #: Entities found by patterns alone (Presidio's recognizers, and STREET_ADDRESS, ours).
 PATTERN_ENTITIES: tuple[str, ...] = (
@@ -155,7 +158,6 @@ _ETHEREUM = r"\b0x[0-9a-fA-F]{40}\b"
 _GENERIC = {"UK_NHS": 3, "PHONE_NUMBER": 2, "URL": 1, "US_PASSPORT": 1}
 
 _LOCK = threading.Lock()
-_ACTIVE: "Scrubber | None" = None
 
 
 def _offline_tldextract() -> None:
@@ -523,19 +525,10 @@ def get_scrubber(use_ner: bool | None = None) -> Scrubber:
         return _SHARED[use_ner]
 
 
-def set_active(enabled: bool) -> Scrubber | None:
-    """Turn scrubbing of every loaded questions file on or off for this process (the ``--scrub`` flag)."""
-    global _ACTIVE
-    from lamp.core.files import set_question_hook
-
-    _ACTIVE = get_scrubber() if enabled else None
-    set_question_hook(_ACTIVE.scrub_question if _ACTIVE is not None else None)
-    return _ACTIVE
-
-
-def active_scrubber() -> Scrubber | None:
-    """The scrubber applied at load time, or None."""
-    return _ACTIVE
+def scrub_transform(enabled: bool) -> QuestionTransform | None:
+    """What the ``--scrub`` setting hands the loaders: the shared scrubber's ``scrub_question``
+    (placeholders numbered per user), or None to load questions as they are."""
+    return get_scrubber().scrub_question if enabled else None
 
 
 def add_scrub_flag(parser: Any) -> None:
@@ -567,10 +560,7 @@ def run(args: Any) -> int:
         raise LampError("lamp scrub needs INPUT and --output (or --coverage)")
     from tqdm import tqdm
 
-    from lamp.core.files import check_distinct_outputs, iter_questions, write_json
-
     check_distinct_outputs([args.input], [args.output])
-    set_active(False)                      # read the raw file; scrub here, with a progress bar
     scrubber = get_scrubber()
     questions = list(iter_questions(args.input, task=args.task))
     scrubbed = scrubber.scrub_questions(tqdm(questions, desc="scrub", unit="question"))

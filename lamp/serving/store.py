@@ -249,7 +249,8 @@ def _check_unique(user_id: str, items: list[ProfileItem]) -> None:
 
 
 def _item(obj: dict) -> ProfileItem:
-    from lamp.core.files import Problems, item_from_json
+    from lamp.core.jsonio import Problems
+    from lamp.core.questions import item_from_json
 
     item = item_from_json(obj, Problems("profile store"), "")
     assert item is not None

@@ -11,75 +11,19 @@ Two model kinds, one example list:
   :func:`lamp.generation.prompts.chat_prompt` formats it at inference, so training and generation see the same text.
 
 The examples are the ones every other verb uses (:func:`lamp.generation.driver.build_examples`: the
-personalised prompt or the raw input, with the gold output as ``target``); this module reads a
-split with its golds (:func:`load_split`) and turns examples into features.
+personalised prompt or the raw input, with the gold output as ``target``, over the questions and
+golds of :func:`lamp.core.splits.read_split`); this module turns examples into features.
 """
 
 from __future__ import annotations
 
-import os
-import zipfile
-from pathlib import Path
 from typing import Any, Callable
 
 from lamp.generation.backends.base import Example
-from lamp.core.errors import LampDataError, LampError
-from lamp.core.files import find_file, load_outputs, load_questions
+from lamp.core.errors import LampError
 from lamp.generation.prompts import chat_prompt, cut_to_tokens
-from lamp.core.records import Question
-from lamp.core.tasks import Task, get_task
 
 IGNORE_INDEX = -100
-
-
-# --------------------------------------------------------------------------- reading a split
-
-def _sibling_outputs(path: Path, task: Task, split: str | None = None) -> Any:
-    """``dev_questions.json`` -> ``dev_outputs.json`` next to it (``.jsonl`` too); in a folder or
-    zip of the official layout, its one ``*_outputs.json`` (of ``split``); None when there is none."""
-    for suffix in ("_questions.json", "_questions.jsonl"):
-        if path.is_file() and path.name.endswith(suffix):
-            stem = path.name[: -len(suffix)]
-            candidates = [path.with_name(f"{stem}_outputs{ext}") for ext in (".json", ".jsonl")]
-            return next((c for c in candidates if c.is_file()), None)
-    if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
-        try:
-            return find_file(path, "outputs", split, task=task.name)
-        except LampError:
-            return None
-    return None
-
-
-def load_split(questions_path: str | os.PathLike, task: str | Task, outputs_path: str | os.PathLike | None = None,
-               require_outputs: bool = True, split: str | None = None) -> tuple[list[Question], dict[str, str]]:
-    """Questions and their gold outputs, from either file shape the official scripts use.
-
-    Golds come from, in order: ``outputs_path`` when given; the ``output`` field of each record
-    (the merged "sorted dataset" of ``merge_with_rank``: ``{id, input, profile, output}``); a
-    ``{split}_outputs.json`` beside a ``{split}_questions.json`` (or in the folder or zip given).
-    With ``require_outputs`` a question without a gold is an error naming the file and the question
-    id; ``split`` picks the split in a folder or zip holding several.
-    """
-    task = get_task(task)
-    questions = load_questions(questions_path, split=split, task=task.name)
-    golds: dict[str, str] = {}
-    source = outputs_path or None
-    if source is None and not any((q.extra or {}).get("output") is not None for q in questions[:1]):
-        source = _sibling_outputs(Path(questions_path), task, split)
-    if source is not None:
-        golds = load_outputs(source, task=task.name).by_id()
-    for q in questions:
-        embedded = (q.extra or {}).get("output")
-        if q.id not in golds and embedded is not None:
-            golds[q.id] = str(embedded)
-    if require_outputs:
-        for q in questions:
-            if q.id not in golds:
-                where = str(getattr(source, "name", source)) if source else str(questions_path)
-                raise LampDataError("no gold output for this question (pass the outputs file, e.g. "
-                                    "--train_outputs, or use the merged file of 'lamp merge')",
-                                    file=where, record_id=q.id, field="output")
-    return questions, golds
 
 
 # --------------------------------------------------------------------------- tokenising

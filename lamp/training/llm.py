@@ -62,7 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lamp.generation.backends.base import Example, GenerationSettings
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL
+from lamp.generation.backends.base import Example, GenerationSettings, answer_settings
 from lamp.core.errors import LampError
 from lamp.core.settings import check as check_settings, setting
 from lamp.core.splits import read_split
@@ -91,9 +92,9 @@ class TrainConfig:
                                         "'output', or {split}_outputs.json beside it)")
     validation_outputs: str | None = setting(None, "golds of --validation_data (default as above)")
     test_outputs: str | None = setting(None, "golds of --test_data, optional: scores the test predictions")
-    max_length: int = setting(256, "max input (and target) tokens")
-    generation_max_length: int = setting(128, "max generated tokens")
-    generation_num_beams: int = setting(4, "beams for evaluation and prediction")
+    max_length: int = setting(OFFICIAL.max_input_length, "max input (and target) tokens")
+    generation_max_length: int = setting(OFFICIAL.max_new_tokens, "max generated tokens")
+    generation_num_beams: int = setting(OFFICIAL.num_beams, "beams for evaluation and prediction")
     per_device_batch_size: int = setting(16, "train and eval batch per device")
     learning_rate: float = setting(5e-5, "peak learning rate")
     weight_decay: float = setting(1e-4, "AdamW weight decay")
@@ -166,8 +167,7 @@ class TrainResult:
 def generation_settings(cfg: TrainConfig) -> GenerationSettings:
     """The settings ``evaluate_llm.py`` uses for the same flags, so the dev scores of a run equal
     that script's on the saved model (beam search, no sampling, the answer line; reference §4)."""
-    return GenerationSettings(max_new_tokens=cfg.generation_max_length, num_beams=cfg.generation_num_beams,
-                              max_input_length=cfg.max_length, stop_at_newline=True)
+    return answer_settings(cfg.generation_max_length, cfg.generation_num_beams, cfg.max_length)
 
 
 def score(task: str | Task, golds: dict[str, str], preds: dict[str, str]) -> dict[str, float]:

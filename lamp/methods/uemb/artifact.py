@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lamp.core.errors import LampError
-from lamp.core.files import atomic_write, write_json
+from lamp.core.writing import atomic_write, write_json
 from lamp.methods.uemb.model import UembSpec, UserConditioner
 
 FORMAT = "lamp-uemb/1"

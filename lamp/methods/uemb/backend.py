@@ -66,7 +66,7 @@ class UembBackend(Backend):
         self.profiles: dict[str, tuple[ProfileItem, ...]] | None = None
         source = "examples"
         if profiles:
-            from lamp.core.files import load_questions
+            from lamp.core.questions import load_questions
 
             self.profiles = {q.id: tuple(q.profile) for q in load_questions(profiles, split=split, task=task.name)}
             self.profiles_source = str(profiles)
