@@ -43,7 +43,7 @@ def test_python_dash_m_lamp_and_version():
     assert done.returncode == 0 and "LaMP-3" in done.stdout
 
 
-@pytest.mark.parametrize("verb", ["run", "serve"])
+@pytest.mark.parametrize("verb", ["run", "serve", "train"])
 def test_every_flag_has_help_and_the_verb_an_example(verb):
     parser = verb_parser(verb)
     assert flags_without_help(parser) == []
@@ -58,6 +58,16 @@ def test_the_official_scripts_have_help_for_every_flag():
         parser = argparse.ArgumentParser()
         configure_(parser)
         assert flags_without_help(parser) == []
+
+
+@pytest.mark.parametrize("argv", [["run", "--max-length", "many"], ["run", "--max_length", "many"],
+                                  ["train", "--per-device-batch-size", "many"], ["train", "--model-name", "m", "--lora-r", "x"],
+                                  ["adapters", "train", "--questions", "q", "--task", "LaMP-3", "--batch-size", "x"],
+                                  ["uemb", "predict", "--base-model", "m", "--num-beams", "x"]])
+def test_lamp_verbs_take_both_spellings_of_a_flag(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" not in err and "invalid int value" in err
 
 
 def test_a_usage_error_exits_2_without_a_traceback(capsys):
@@ -303,3 +313,30 @@ for verb in VERBS:
     lines = done.stdout.splitlines()
     assert len(lines) > 20 and "rspg score 0 True" in lines
     assert [line for line in lines if not line.endswith(" 0 True")] == []
+
+
+@pytest.mark.parametrize("script, argv, flag, verb_argv, default", [
+    ("evaluate_llm.py", ["--validation_data", "d.json", "--task", "LaMP-2", "--output_dir", "o"], "--model_addr",
+     None, None),
+    ("profile_item_utilization_scorer.py", ["--train_data", "t.json", "--task", "LaMP-2", "--output_dir", "o",
+                                            "--profile_size", "2"], "--model_name",
+     ["ropg", "score"], "SmolLM2-135M-Instruct"),
+    ("create_data.py", ["--retrivers_data_addr", "a", "b", "--task_inputs_addr", "q.json", "--task_outputs_addr",
+                        "o.json", "--output_dataset_addr", "d.json"], "--metric", ["rspg", "data"], None),
+])
+def test_official_scripts_require_the_flags_the_official_ones_require(script, argv, flag, verb_argv, default,
+                                                                       capsys):
+    from lamp.cli import evaluate_llm
+    from lamp.cli.official import main as official_main
+
+    with pytest.raises(SystemExit) as exc:
+        official_main(script, argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"required: {flag}" in err and err.startswith(f"usage: {script}")
+    if verb_argv is None:                      # the library's own flags keep the default
+        parser = argparse.ArgumentParser()
+        evaluate_llm.configure(parser)
+        args = parser.parse_args(argv)
+    else:                                      # the lamp verb keeps its default
+        args = build_parser(verb_argv[0]).parse_args(verb_argv + argv)
+    assert getattr(args, flag.lstrip("-")) == default

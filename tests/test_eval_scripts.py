@@ -3,6 +3,7 @@ folders, a --temp_dir left alone, and one-paragraph errors with exit code 2 for 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -117,6 +118,28 @@ def test_eval_all_script_matches_independent_metrics_and_keeps_temp_dir(zips, tm
     assert_same_json(json.loads(out.read_text()), independent_scores())
     assert sorted(p.name for p in temp.iterdir()) == ["precious.txt"]
     assert (temp / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no ./tmp", "a user's ./tmp"])
+def test_eval_all_temp_dir_defaults_to_dot_tmp_as_officially_and_is_never_touched(zips, tmp_path, monkeypatch,
+                                                                                    existing):
+    from lamp.cli.official import main as official_main
+
+    golds, preds = zips
+    parser = argparse.ArgumentParser()
+    configure_all(parser)
+    assert parser.parse_args(["--golds_zip", "g", "--preds_zip", "p", "--output_file", "o"]).temp_dir == "./tmp"
+    work = tmp_path / "work"
+    work.mkdir()
+    if existing:
+        (work / "tmp").mkdir()
+        (work / "tmp" / "mine.txt").write_text("keep me")
+    monkeypatch.chdir(work)
+    assert official_main("eval_all.py", ["--golds_zip", str(golds), "--preds_zip", str(preds),
+                                         "--output_file", "scores.json"]) == 0
+    kept = sorted(p.name for p in (work / "tmp").iterdir()) if existing else None
+    assert (work / "tmp").exists() == existing and kept in (None, ["mine.txt"])
+    assert json.loads((work / "scores.json").read_text()).keys() == independent_scores().keys()
 
 
 def test_eval_task_script_writes_flat_metrics(tmp_path):
