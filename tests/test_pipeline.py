@@ -98,4 +98,4 @@ def test_unknown_config_key_is_a_clear_error(tmp_path, capsys):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"taks": ["LaMP-3"]}))
     assert main(["run", "--config", str(cfg)]) == 2
-    assert "unknown config keys ['taks']" in capsys.readouterr().err
+    assert "Unknown config key 'taks'" in capsys.readouterr().err

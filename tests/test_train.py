@@ -155,7 +155,7 @@ def test_lamp_train_user_errors_exit_2_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"epochs": 3}))
     assert lamp_main(["train", "--config", str(bad)]) == 2
-    assert "bad.json: unknown config keys ['epochs']" in capsys.readouterr().err
+    assert "bad.json: Unknown config key 'epochs'" in capsys.readouterr().err
     assert lamp_main(["train", "--task", "LaMP-3"]) == 2
     assert "--train_data" in capsys.readouterr().err
     assert lamp_main(["train", "--train_data", "a", "--validation_data", "b", "--model_name", "m", "--task",

@@ -22,6 +22,7 @@ from lamp.core.records import Question
 from lamp.core.settings import add_flags, from_args
 from lamp.core.tasks import get_task
 from lamp.core.writing import write_outputs
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL
 from lamp.methods.adapters import AdapterSettings, predict_with_adapters, train_user_adapters
 from lamp.privacy.scrub import add_scrub_flag, scrub_transform
 
@@ -68,8 +69,10 @@ def configure_predict(parser: argparse.ArgumentParser) -> None:
                         help="ranker for --use_retrieval without --ranking (default bm25)")
     parser.add_argument("--num_retrieved", type=int, default=1, help="k, profile items in the prompt (default 1)")
     parser.add_argument("--max_length", type=int, default=512, help="prompt token budget (PEFT default 512)")
-    parser.add_argument("--max_new_tokens", type=int, default=128, help="most generated tokens (default 128)")
-    parser.add_argument("--num_beams", type=int, default=4, help="beam search width (default 4)")
+    parser.add_argument("--max_new_tokens", type=int, default=OFFICIAL.max_new_tokens,
+                        help=f"most generated tokens (default {OFFICIAL.max_new_tokens})")
+    parser.add_argument("--num_beams", type=int, default=OFFICIAL.num_beams,
+                        help=f"beam search width (default {OFFICIAL.num_beams})")
     parser.add_argument("--batch_size", type=int, default=16, help="prompts per batch (default 16)")
 
 

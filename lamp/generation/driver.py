@@ -20,7 +20,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from lamp.generation.backends.base import Backend, Example, GenerationSettings
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL
+from lamp.generation.backends.base import Backend, Example, GenerationSettings, answer_settings
 from lamp.core.errors import LampDataError, LampError
 from lamp.generation.cache import GenerationCache, cache_key
 from lamp.generation.prompts import as_counter, build_prompt, select_items
@@ -40,9 +41,11 @@ class MethodSettings:
     defaults in ``lamp run`` and in RSPG's feedback, so both share the generation cache."""
 
     k: int = setting(1, "profile items put in each personalized prompt")
-    max_length: int = setting(256, "prompt token budget (official default 256)")
-    max_new_tokens: int = setting(128, "most tokens generated per answer")
-    num_beams: int = setting(4, "beam search width (official default 4; the openai backend decodes greedily)")
+    max_length: int = setting(OFFICIAL.max_input_length,
+                              f"prompt token budget (official default {OFFICIAL.max_input_length})")
+    max_new_tokens: int = setting(OFFICIAL.max_new_tokens, "most tokens generated per answer")
+    num_beams: int = setting(OFFICIAL.num_beams, f"beam search width (official default {OFFICIAL.num_beams}; "
+                                                 "the openai backend decodes greedily)")
     batch_size: int = setting(8, "prompts per generation batch")
     label_choice: bool = setting(False, "classification/rating tasks: the most likely label instead of free "
                                         "generation")
@@ -51,8 +54,7 @@ class MethodSettings:
 
     def settings(self) -> GenerationSettings:
         """Beam search (no sampling), the prompt cut at ``max_length`` tokens, the answer line kept."""
-        return GenerationSettings(max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, seed=self.seed,
-                                  max_input_length=self.max_length, stop_at_newline=True)
+        return answer_settings(self.max_new_tokens, self.num_beams, self.max_length, self.seed)
 
 
 def build_examples(task: str | Task, questions: Sequence[Question], k: int, max_length: int, tokenizer: object,

@@ -37,6 +37,22 @@ class GenerationSettings:
         return dataclasses.asdict(self)
 
 
+#: The official generation settings (lamp-reference §4/§5: beam search with 4 beams, no sampling, up to
+#: 128 new tokens, a 256-token prompt budget), the defaults of :class:`GenerationSettings`. Every verb's
+#: defaults for these flags read them from here.
+OFFICIAL_GENERATION = GenerationSettings()
+
+
+def answer_settings(max_new_tokens: int = OFFICIAL_GENERATION.max_new_tokens,
+                    num_beams: int = OFFICIAL_GENERATION.num_beams,
+                    max_length: int = OFFICIAL_GENERATION.max_input_length, seed: int = 0) -> GenerationSettings:
+    """The official decoding with these lengths and beams, the answer line kept (``stop_at_newline``):
+    what ``evaluate_llm.py``, ``lamp run``, train_llm's dev evaluation, ROPG/RSPG feedback and the
+    adapters generate with, so their scores agree and they share the generation cache."""
+    return dataclasses.replace(OFFICIAL_GENERATION, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                               max_input_length=max_length, seed=seed, stop_at_newline=True)
+
+
 @dataclass(frozen=True)
 class Example:
     """One question made ready for a model, built once (:func:`lamp.generation.driver.build_examples`) and
