@@ -35,7 +35,7 @@ VERBS: Registry[tuple[str, str]] = Registry("verb", {
     "adapters": ("lamp.cli.adapters", "train and use one LoRA adapter per user"),
     "uemb": ("lamp.cli.uemb", "personalize with a user embedding: train, predict, compare methods"),
     "rspg": ("rspg.cli", "retriever selection per input (RSPG): score | data | train | select"),
-    "scrub": ("lamp.privacy.scrub", "replace PII in a questions file by per-user placeholders"),
+    "scrub": ("lamp.cli.scrub", "replace PII in a questions file by per-user placeholders"),
     "ropg": ("ropg.cli", "ROPG: the LLM's feedback per profile item, and retriever training from it (KD, RL)"),
 })
 

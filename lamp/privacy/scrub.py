@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from lamp.core.errors import LampError
-from lamp.core.questions import QuestionTransform, iter_questions
+from lamp.core.questions import QuestionTransform
 from lamp.core.records import ProfileItem, Question
-from lamp.core.writing import check_distinct_outputs, write_json
 
 #: Entities found by patterns alone (Presidio's recognizers, and STREET_ADDRESS, ours).
 PATTERN_ENTITIES: tuple[str, ...] = (
@@ -537,35 +536,3 @@ def add_scrub_flag(parser: Any) -> None:
                         help="replace PII (emails, phones, card/SSN/IBAN numbers, IPs, URLs, street addresses; "
                              "names and places only with a spaCy NER model) by per-user placeholders as data "
                              "is loaded, before it reaches prompts, caches, stores or logs")
-
-
-# --------------------------------------------------------------------------- lamp scrub
-
-def configure(parser: Any) -> None:
-    parser.epilog = ("example:\n  lamp scrub data/demo/LaMP_2/dev/dev_questions.json --output scrubbed/dev_questions.json\n"
-                     "  lamp scrub --coverage")
-    parser.add_argument("input", nargs="?", help="questions file (or an official folder/zip holding exactly one)")
-    parser.add_argument("--output", help="where to write the scrubbed questions (never the input itself)")
-    parser.add_argument("--task", help="task name, to check the item fields")
-    parser.add_argument("--coverage", action="store_true", help="print which PII kinds are detected, and exit")
-
-
-def run(args: Any) -> int:
-    import json
-
-    if args.coverage:
-        print(json.dumps(coverage(), indent=1))
-        return 0
-    if not args.input or not args.output:
-        raise LampError("lamp scrub needs INPUT and --output (or --coverage)")
-    from tqdm import tqdm
-
-    check_distinct_outputs([args.input], [args.output])
-    scrubber = get_scrubber()
-    questions = list(iter_questions(args.input, task=args.task))
-    scrubbed = scrubber.scrub_questions(tqdm(questions, desc="scrub", unit="question"))
-    write_json(args.output, [q.to_json() for q in scrubbed])
-    cov = coverage()
-    print(f"scrubbed {len(scrubbed)} questions -> {args.output} (kinds: {', '.join(cov['entities'])}; "
-          f"not covered: {', '.join(cov['not_covered']) or 'none'})")
-    return 0
