@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import random
 import sys
 from pathlib import Path
 
@@ -11,7 +13,8 @@ from lamp.core.errors import LampError
 from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, answer_settings
 from lamp.generation.backends.opener import open_backend
 from retrievers.official import CONTRIEVER, require_official
-from ropg.train import configure_train, run_train
+from lamp.training.losses import KD_LOSSES
+from ropg.train import METHODS, train
 
 EXAMPLE = """examples:
   # 1. the LLM's feedback on each of the first 16 items of every (pre-ranked, merged) training question
@@ -130,6 +133,79 @@ def _load_any_task(args: argparse.Namespace):
     questions = load_questions(args.train_data)
     return questions, {q.id: str((q.extra or {}).get("output", "")) for q in questions}
 
+
+# --------------------------------------------------------------------------- train
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    """The official train_kd.py / train_rl.py flags, plus the method and loss choices."""
+    parser.add_argument("--method", choices=METHODS, default="kd", help="kd (distillation) or rl (REINFORCE)")
+    parser.add_argument("--train_data", required=True, help="the sorted (pre-ranked, merged) training data")
+    parser.add_argument("--train_outputs", default=None, help="outputs file, when --train_data is a questions file")
+    parser.add_argument("--scores_path", required=True, help="the feedback of 'lamp ropg score' (merged)")
+    parser.add_argument("--task", required=True, help="LaMP-1 ... LaMP-7")
+    parser.add_argument("--do_train", action="store_true", help="accepted for the official command lines (training "
+                                                                "always runs)")
+    parser.add_argument("--model_path", default="", help="the encoder to start from: a folder or hub id "
+                        "(e.g. facebook/contriever); default the bundled all-MiniLM-L6-v2 (train_kd.py / "
+                        "train_rl.py: facebook/contriever, as officially)")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer for a --model_path saved without one (an "
+                        "official ROPG checkpoint); default: the base model its config names")
+    parser.add_argument("--max_length_query", type=int, default=512, help="query tokens")
+    parser.add_argument("--max_length_document", type=int, default=512, help="document tokens")
+    parser.add_argument("--name", default="experiment_name", help="the run's folder under --checkpoint_dir")
+    parser.add_argument("--checkpoint_dir", default="./checkpoint/", help="where runs are saved")
+    parser.add_argument("--per_gpu_batch_size", type=int, default=1, help="questions per process and micro-batch")
+    parser.add_argument("--accumulation_steps", type=int, default=1, help="micro-batches per optimizer step")
+    parser.add_argument("--total_steps", type=int, default=1000, help="optimizer steps")
+    parser.add_argument("--epochs", type=float, default=None,
+                        help="instead of --total_steps: passes over the training questions (the paper: 10)")
+    parser.add_argument("--scheduler", choices=("fixed", "linear"), default="fixed",
+                        help="fixed: constant lr; linear: warm up, then decay to 0 at --scheduler_steps")
+    parser.add_argument("--scheduler_steps", type=int, default=None, help="the linear decay's end (default: total)")
+    parser.add_argument("--warmup_steps", type=int, default=1000, help="linear warmup steps")
+    parser.add_argument("--warmup_ratio", type=float, default=None,
+                        help="warmup as a share of the total steps (the paper: 0.05); overrides --warmup_steps")
+    parser.add_argument("--fixed_lr", action="store_true", help="linear: stay at the peak after warmup")
+    parser.add_argument("--lr", type=float, default=1e-5, help="learning rate")
+    parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
+    parser.add_argument("--optim", choices=("adam", "adamw"), default="adam", help="optimizer")
+    parser.add_argument("--weight_decay", type=float, default=0.0, help="weight decay")
+    parser.add_argument("--dropout", type=float, default=0.1, help="accepted; unused, as officially")
+    parser.add_argument("--ctx_size", type=int, default=20, help="documents per query (the paper: 16)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T")
+    parser.add_argument("--kd_loss", choices=KD_LOSSES, default="paper",
+                        help="paper (alias kl): KL(softmax(g/T) || softmax(s/T)), ROPG Eq. 4; "
+                             "official_double_softmax: the official code's cross-entropy over softmax(s/T) "
+                             "taken as logits (the train_kd.py default)")
+    parser.add_argument("--official_padding", action="store_true",
+                        help="profiles shorter than --ctx_size are padded with empty documents that get a "
+                             "target and can be sampled, as officially (gold 0; LaMP-3: w); default: masked")
+    parser.add_argument("--metric", default=None,
+                        help="feedback key to learn from (default: accuracy, mae or rouge-1 by task; "
+                             "'loglik' or 'loss' with 'ropg score --with_loglik')")
+    parser.add_argument("--use_date", action=argparse.BooleanOptionalAction, default=False,
+                        help="append ' date: {date}' to documents, as the official ROPG prompts always do "
+                             "(then rank with --use_date too); train_kd.py / train_rl.py: on")
+    parser.add_argument("--seed", type=int, default=0, help="data order, RL samples")
+    parser.add_argument("--save_freq", type=int, default=5000, help="save every N steps (and at the end)")
+    parser.add_argument("--cache_dir", default=None, help="hub download cache for --model_path")
+    parser.add_argument("--local-rank", "--local_rank", dest="local_rank", type=int, default=-1,
+                        help="set by launchers; WORLD_SIZE/RANK/LOCAL_RANK from the environment are used")
+    parser.add_argument("--main_port", type=int, default=-1, help="accepted for the official command lines")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    random.seed(args.seed)
+    final = train(args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"ROPG-{args.method.upper()} ({args.metric}) -> {final}\n"
+              f"rank with: lamp rank --ranker contriever --contriever_checkpoint {final.parent / 'latest'}"
+              + (" --use_date" if args.use_date else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- the verb
 
 COMMANDS = {"score": (configure_score, run_score,
                       "the LLM's feedback on each profile item (profile_item_utilization_scorer.py)"),

@@ -261,7 +261,7 @@ def feedback_file(merged_lamp2, tmp_path_factory) -> Path:
 
 
 def train_args(merged, scores, encoder, out, method="kd", **extra) -> Namespace:
-    from ropg.train import configure_train
+    from ropg.cli import configure_train
     import argparse
 
     parser = argparse.ArgumentParser()
