@@ -24,13 +24,11 @@ cannot answer these requests at all.
 from __future__ import annotations
 
 import random
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamp.core.extras import require
-from lamp.serving.completions import sampling
+from lamp.serving.completions import common, sampling
 from lamp.serving.guards import ApiError
 
 try:                                     # pydantic comes with fastapi (the 'serve' extra)
@@ -239,14 +237,13 @@ def complete(svc: Any, body: Any) -> dict[str, Any]:
         raise ApiError(422, f"a prompt of {longest} tokens and max_tokens {max_tokens} exceed the model's "
                                 f"context of {context} tokens", "prompt")
     how = sampling(body.temperature, body.top_p, body.seed)
-    with svc._generate_lock:
+    with svc.generate_lock:
         scored = score_rows(model, tok, rows, max_tokens=max_tokens, k=max(top, prompt_top), sampling=how,
                             batch_size=getattr(svc.backend, "batch_size", 8))
     choices = [_choice(i, s, text, tok, body, top, prompt_top) for i, (s, text) in enumerate(zip(scored, texts))]
     prompt_tokens = sum(s.n_prompt for s in scored)
     completion_tokens = sum(len(s.ids) - s.n_prompt for s in scored)
-    return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-            "model": svc.model_name, "choices": choices,
+    return {**common(svc, "cmpl", None, None), "object": "text_completion", "choices": choices,
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
 

@@ -100,9 +100,10 @@ class Service:
         self.retriever_options = retriever_options
         self.settings, self.limits, self.default_k = settings, limits, default_k
         self.created = int(time.time())
-        self._generate_lock = threading.Lock()
+        #: One backend call at a time (the batch engine and the log-probability scorer take it too).
+        self.generate_lock = threading.Lock()
         #: Dynamic batching of the OpenAI endpoints on a local model (None: one backend call per request).
-        self.engine = BatchEngine(backend, self._generate_lock, max_batch=max_batch, window_s=batch_window_s) \
+        self.engine = BatchEngine(backend, self.generate_lock, max_batch=max_batch, window_s=batch_window_s) \
             if batches(backend) else None
         self._retrievers: dict[str, Retriever] = {}
         self._retriever_lock = threading.Lock()
@@ -265,7 +266,7 @@ class Service:
 
     def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
         try:
-            with self._generate_lock:
+            with self.generate_lock:
                 return self.backend.generate(prompts, settings)
         except LampError as exc:               # an upstream server's failure (backend "openai") is a 502
             raise ApiError(*job_error(exc)) from None
@@ -286,7 +287,7 @@ class Service:
         settings = replace(self.settings, max_new_tokens=max_tokens)
         if self.backend.uses_examples:      # e.g. uemb: the user's stored profile makes the user embedding
             try:
-                with self._generate_lock:
+                with self.generate_lock:
                     output = self.backend.predict_examples(
                         [replace(example, id=body.user_id, items=tuple(profile.items))], settings)[0]
             except LampError as exc:
