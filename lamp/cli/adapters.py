@@ -1,13 +1,5 @@
-"""``lamp adapters train|predict``: one LoRA adapter per user (:mod:`lamp.methods.adapters`).
-
-Example::
-
-    lamp adapters train --questions data/demo/LaMP_3/dev/dev_questions.json --task LaMP-3 \\
-        --model SmolLM2-135M-Instruct --adapter_dir runs/adapters3 --epochs 3
-    lamp adapters predict --questions data/demo/LaMP_3/dev/dev_questions.json --task LaMP-3 \\
-        --model SmolLM2-135M-Instruct --adapter_dir runs/adapters3 --use_retrieval --num_retrieved 1 \\
-        --output runs/adapters3/dev_predictions.json
-"""
+"""``lamp adapters train|predict``: one LoRA adapter per user (:mod:`lamp.methods.adapters`);
+examples in :data:`EXAMPLES` (a constant, so the help keeps them under ``python -OO``)."""
 
 from __future__ import annotations
 
@@ -26,7 +18,12 @@ from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL
 from lamp.methods.adapters import AdapterSettings, predict_with_adapters, train_user_adapters
 from lamp.privacy.scrub import add_scrub_flag, scrub_transform
 
-EXAMPLES = "example:\n" + (__doc__ or "").split("Example::", 1)[1].rstrip()
+EXAMPLES = """examples:
+  lamp adapters train --questions data/demo/LaMP_3/dev/dev_questions.json --task LaMP-3 \\
+      --model SmolLM2-135M-Instruct --adapter_dir runs/adapters3 --epochs 3
+  lamp adapters predict --questions data/demo/LaMP_3/dev/dev_questions.json --task LaMP-3 \\
+      --model SmolLM2-135M-Instruct --adapter_dir runs/adapters3 --use_retrieval --num_retrieved 1 \\
+      --output runs/adapters3/dev_predictions.json"""
 
 
 def _common_flags(parser: argparse.ArgumentParser) -> None:
