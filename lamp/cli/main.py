@@ -127,8 +127,9 @@ def add_subverbs(parser: argparse.ArgumentParser, commands: Mapping[str, SubVerb
 
 
 def run_subverb(args: argparse.Namespace) -> int:
-    """Run the sub-command :func:`add_subverbs` chose."""
-    return args.run_subverb(args)
+    """Run the sub-command :func:`add_subverbs` chose (taken out of ``args`` first, so that a run that
+    records ``vars(args)`` sees only its flags)."""
+    return vars(args).pop("run_subverb")(args)
 
 
 def script_main(configure, run, argv: Sequence[str] | None = None, prog: str | None = None,

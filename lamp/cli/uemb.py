@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from lamp.cli.main import add_subverbs, run_subverb
+from lamp.core.errors import LampError
 from lamp.core.settings import add_flags, alias, from_args
 from lamp.core.splits import read_split
 from lamp.core.tasks import get_task
-from lamp.core.writing import write_json, write_outputs
+from lamp.core.writing import atomic_write, write_json, write_outputs
 from lamp.generation.backends.base import GenerationSettings
 from lamp.methods.uemb.personalizer import entries_for, load_personalizer, user_perplexity
 from lamp.methods.uemb.training import UembSettings, train_uemb
-from lamp.pipeline import compare_methods
+from lamp.pipeline.compare_methods import VARIANTS, compare_task, markdown
 
 EXAMPLE = """examples:
   lamp uemb train --questions data/demo/LaMP_2/train/train_questions.json --task LaMP-2 \\
@@ -84,11 +86,54 @@ def predict_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="data/demo", help="LaMP data folder with train and dev splits")
+    parser.add_argument("--tasks", nargs="+", default=["LaMP-2", "LaMP-7"])
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--train_split", default="train")
+    parser.add_argument("--out", default="runs/uemb")
+    parser.add_argument("--model", default="SmolLM2-135M-Instruct")
+    parser.add_argument("--k", type=int, default=2, help="retrieved items in RAG prompts")
+    parser.add_argument("--max_length", type=int, default=256)
+    parser.add_argument("--max_new_tokens", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=2, help="user-embedding training epochs")
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--lora_epochs", type=float, default=2)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--no_lora", action="store_true", help="skip the per-user LoRA row")
+    parser.add_argument("--n_resamples", type=int, default=2000)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N dev questions (a quick look)")
+    parser.add_argument("--train_limit", type=int, default=None, help="only the first N training questions")
+    parser.add_argument("--encoder", default=None, help="item encoder (default: the retrievers' bundled MiniLM)")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.epochs < 1:
+        raise LampError(f"--epochs must be at least 1, got {args.epochs}")
+    started = time.perf_counter()
+    settings = {k: v for k, v in vars(args).items() if k not in ("verb", "action")}
+    results = [{**compare_task(args, t, out), "settings": settings} for t in args.tasks]
+    done = {get_task(r["task"]).name for r in results}
+    if (out / "results.json").exists():      # keep other tasks' results (e.g. run one task at a time)
+        earlier = json.loads((out / "results.json").read_text())["results"]
+        results = [r for r in earlier if get_task(r["task"]).name not in done] + results
+    write_json(out / "results.json", {"results": results}, indent=1)
+    table = markdown(results)
+    with atomic_write(out / "report.md") as fh:
+        fh.write(table + f"\nTotal wall time this invocation: {time.perf_counter() - started:.0f} s "
+                         f"(finished steps of earlier invocations are kept, with their recorded times).\n")
+    print(table)
+    print(f"results: {out / 'results.json'}, {out / 'report.md'}")
+    return 0
+
+
 COMMANDS = {"train": (configure_train, run_train,
                       "train a user conditioner on a frozen LLM; writes an artifact folder"),
             "predict": (configure_predict, predict_command,
                         "answer questions with an artifact (and the gold perplexity per user)"),
-            "compare": (compare_methods.configure, compare_methods.run,
+            "compare": (configure_compare, run_compare,
                         "the whole comparison: none, RAG, per-user LoRA, user embeddings")}
 
 

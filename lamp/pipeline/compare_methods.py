@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lamp.generation.backends.base import GenerationSettings
-from lamp.core.errors import LampError
 from lamp.core.outputs import load_outputs
 from lamp.core.sources import find_file
 from lamp.core.splits import read_split
-from lamp.core.writing import atomic_write, write_json, write_outputs
+from lamp.core.writing import write_json, write_outputs
 from lamp.core.rundir import RunDir
 from lamp.core.tasks import get_task
 from lamp.methods.uemb.artifact import CONFIG, WEIGHTS
@@ -42,27 +41,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "uemb-attention+bm25": {"aggregator": "attention", "use_retrieval": True},
     "uemb-control": {"aggregator": "control"},
 }
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="data/demo", help="LaMP data folder with train and dev splits")
-    parser.add_argument("--tasks", nargs="+", default=["LaMP-2", "LaMP-7"])
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--train_split", default="train")
-    parser.add_argument("--out", default="runs/uemb")
-    parser.add_argument("--model", default="SmolLM2-135M-Instruct")
-    parser.add_argument("--k", type=int, default=2, help="retrieved items in RAG prompts")
-    parser.add_argument("--max_length", type=int, default=256)
-    parser.add_argument("--max_new_tokens", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=2, help="user-embedding training epochs")
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
-    parser.add_argument("--lora_epochs", type=float, default=2)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--no_lora", action="store_true", help="skip the per-user LoRA row")
-    parser.add_argument("--n_resamples", type=int, default=2000)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N dev questions (a quick look)")
-    parser.add_argument("--train_limit", type=int, default=None, help="only the first N training questions")
-    parser.add_argument("--encoder", default=None, help="item encoder (default: the retrievers' bundled MiniLM)")
 
 
 class Steps:
@@ -298,25 +276,3 @@ def _human(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
-
-
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.epochs < 1:
-        raise LampError(f"--epochs must be at least 1, got {args.epochs}")
-    started = time.perf_counter()
-    settings = {k: v for k, v in vars(args).items() if k not in ("func", "verb", "action")}
-    results = [{**compare_task(args, t, out), "settings": settings} for t in args.tasks]
-    done = {get_task(r["task"]).name for r in results}
-    if (out / "results.json").exists():      # keep other tasks' results (e.g. run one task at a time)
-        earlier = json.loads((out / "results.json").read_text())["results"]
-        results = [r for r in earlier if get_task(r["task"]).name not in done] + results
-    write_json(out / "results.json", {"results": results}, indent=1)
-    table = markdown(results)
-    with atomic_write(out / "report.md") as fh:
-        fh.write(table + f"\nTotal wall time this invocation: {time.perf_counter() - started:.0f} s "
-                         f"(finished steps of earlier invocations are kept, with their recorded times).\n")
-    print(table)
-    print(f"results: {out / 'results.json'}, {out / 'report.md'}")
-    return 0
