@@ -157,7 +157,7 @@ def table(result: dict) -> str:
 # --------------------------------------------------------------------------- realistic-format corpus
 #
 # Two generators of PII values in sentences: "tune" (the formats and templates the recognizers were
-# tuned on, used by tests/test_scrub_coverage.py) and "heldout" (other templates, other format
+# tuned on, used by tests/privacy/test_scrub_coverage.py) and "heldout" (other templates, other format
 # variants, other countries and top-level domains; what the README reports). Each value is made from
 # its format's rules (brand ranges and Luhn, IBAN structure and mod 97, valid phone numbers from
 # libphonenumber's metadata, Base58Check and Bech32 checksums), not from the scrubber's own tables.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-import lamp.cli.builtins  # noqa: F401  (the registries' higher-layer entries, as the lamp command loads them)
+from tiny_lamp3 import lamp3_records, write, write_split
+
+import lamp.cli.registrations  # noqa: F401  (the registries' higher-layer entries, as the lamp command loads them)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -16,12 +17,6 @@ DEMO = ROOT / "data" / "demo"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def write(path: Path, obj) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -46,3 +41,14 @@ def demo_dir() -> Path:
     if not (DEMO / "LaMP_1").exists():
         pytest.skip("bundled demo data not generated")
     return DEMO
+
+
+@pytest.fixture
+def lamp3_data(tmp_path: Path) -> dict[str, Path]:
+    """Train/dev/test LaMP-3 splits of :mod:`tiny_lamp3` (8, 4 and 3 users; test without golds)."""
+    train_q, train_o = lamp3_records(8)
+    dev_q, dev_o = lamp3_records(4, start=8)
+    test_q, _ = lamp3_records(3, start=12)
+    return {"train": write_split(tmp_path / "data", "train", train_q, train_o),
+            "dev": write_split(tmp_path / "data", "dev", dev_q, dev_o),
+            "test": write_split(tmp_path / "data", "test", test_q, None)}

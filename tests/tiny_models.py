@@ -96,3 +96,26 @@ def save_small_t5(folder: Path, tok: PreTrainedTokenizerFast, seed: int = 0) -> 
     T5ForConditionalGeneration(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+#: The vocabulary of :func:`make_tiny_encoder`.
+ENCODER_WORDS = "the a cat dog bird fish runs sleeps eats red blue green big small apple pear".split()
+
+
+def make_tiny_encoder(folder: Path, seed: int = 0) -> Path:
+    """A tiny BertModel with a WordLevel tokenizer over ``ENCODER_WORDS``, saved with save_pretrained."""
+    from transformers import BertConfig, BertModel
+
+    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *ENCODER_WORDS])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+    torch.manual_seed(seed)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32, max_position_embeddings=64), add_pooling_layer=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder

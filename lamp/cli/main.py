@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import Callable, Mapping, Sequence
 
-import lamp.cli.builtins  # noqa: F401  (the higher layers' backends and rankers, registered)
+import lamp.cli.registrations  # noqa: F401  (the higher layers' backends and rankers, registered)
 from lamp.core.errors import LampError
 from lamp.core.registry import Registry
 from lamp.core.settings import accept_both_spellings

@@ -17,7 +17,7 @@ import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("lamp", "retrievers", "eval", "ropg", "rspg")
 
 #: room (a module prefix) -> floor. The core at the bottom, the command lines on top.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("lamp", "retrievers", "ropg", "rspg", "eval")
 #: Names that a script run as `python folder/script.py` would shadow if a module in that folder used them.
 IMPORTED = {"datasets", "evaluate", "peft", "transformers", "tokenizers", "torch", "numpy", "faiss", "tqdm",
@@ -56,6 +56,9 @@ def _third_party_imports() -> set[str]:
                     found.update(alias.name.split(".")[0] for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
                     found.add(node.module.split(".")[0])
+                elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require" and node.args
+                      and isinstance(node.args[0], ast.Constant)):  # lamp.core.extras.require("uvicorn", ...)
+                    found.add(str(node.args[0].value).split(".")[0])
     return found - stdlib - set(PACKAGES)
 
 
@@ -110,3 +113,27 @@ print("\\n".join(bad))
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_no_test_module_imports_another_test_module():
+    """Fixtures live in conftest.py and helpers in tests/tiny_*.py, so each test file stands alone."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                          if n.split(".")[-1].startswith("test_") or n.startswith("tests") or n == "conftest"]
+    assert offenders == []
+
+
+def test_the_tests_mirror_the_rooms():
+    """Each test file sits in the folder of the room it tests, or in a cross-cutting folder."""
+    rooms = {"core", "privacy", "generation", "training", "methods", "pipeline", "serving", "cli",
+             "retrievers", "eval", "ropg", "rspg"}
+    cross_cutting = {"architecture", "faults"}
+    loose = [p.name for p in (ROOT / "tests").glob("test_*.py")]
+    folders = {p.parent.name for p in (ROOT / "tests").rglob("test_*.py")}
+    assert loose == [] and folders <= rooms | cross_cutting

@@ -16,9 +16,9 @@ from lamp.cli.main import build_parser, main, script_main
 from lamp.core.errors import LampError
 from lamp.cli.run import config_from_args, configure
 from lamp.pipeline.run import RunConfig, resolve_backend, run_pipeline
-from tests.test_train_tiny import lamp3_data, tiny_llama, tiny_t5  # noqa: F401  (fixture)
+from tiny_lamp3 import tiny_llama, tiny_t5
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def verb_parser(verb: str) -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ import pytest
 from lamp.core.errors import LampError
 from lamp.core.registry import Registry, unknown_message
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_miss_names_the_closest_entry_and_every_one():

@@ -15,7 +15,7 @@ from lamp.core.outputs import load_outputs
 from lamp.core.questions import load_questions, parse_date
 from lamp.core.sources import find_file
 from lamp.core.writing import atomic_write, write_outputs
-from tests.conftest import write
+from tiny_lamp3 import write
 
 
 def test_questions_load_from_file_folder_and_zip(lamp3_files, tmp_path):
@@ -127,7 +127,7 @@ def test_write_outputs_uses_official_format(tmp_path):
 
 # --------------------------------------------------------------------------- one loader per kind: fast path, forms
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
 def _demo_questions() -> list[Path]:

@@ -10,7 +10,7 @@ import pytest
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.splits import read_split
 
-DEMO3 = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_3"
+DEMO3 = Path(__file__).resolve().parents[2] / "data" / "demo" / "LaMP_3"
 
 
 def test_a_plain_questions_file_finds_the_outputs_beside_it_as_an_official_folder_does():

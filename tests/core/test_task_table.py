@@ -22,7 +22,7 @@ from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem
 from lamp.core.tasks import TASKS, find_task, get_task, tasks_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("lamp", "retrievers", "eval", "ropg", "rspg")
 #: "LaMP" followed by a separator or a regex class: 'LaMP-1', 'LaMP_2', 'LaMP-', 'LaMP[_-]'.
 TASK_NAME = re.compile(r"LaMP[-_\[]")

@@ -6,7 +6,7 @@ import json
 import shutil
 
 from lamp.cli.main import main
-from tests.conftest import write
+from tiny_lamp3 import write
 
 
 def test_valid_files_pass(lamp3_files, tmp_path, capsys):

@@ -22,7 +22,7 @@ from lamp.core.tasks import BENCHMARK_TASKS, get_task
 
 from eval.cli import configure_all, configure_task, run_all, run_task
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 GOLDS = {
     "LaMP-1": ["[1]", "[2]", "[1]", "[2]", "[1]"],
@@ -243,7 +243,7 @@ def _bad_preds(tmp_path: Path, kind: str) -> Path:
 @pytest.mark.parametrize("kind, expected", [
     ("not a zip", "not a valid zip file"),
     ("no json", "no JSON outputs files inside"),
-    ("unknown task", "unknown task 'LaMP_9'"),
+    ("unknown task", "Unknown task 'LaMP_9'"),
     ("wrong task", "two files for LaMP_4"),
     ("duplicate tasks", "two files for LaMP_1"),
     ("ids", "2 of 6 gold ids have no prediction (first: '300', '301'); 2 predicted ids are not in the golds "

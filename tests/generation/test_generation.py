@@ -17,7 +17,7 @@ from lamp.core.errors import LampError
 from lamp.generation.cache import GenerationCache, cache_key
 from lamp.generation.driver import build_examples, generate_all
 from lamp.core.records import ProfileItem, Question
-from tests.tiny_models import save_small_llama, word_tokenizer
+from tiny_models import save_small_llama, word_tokenizer
 
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=4)
 

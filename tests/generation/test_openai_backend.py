@@ -541,7 +541,7 @@ def test_two_lamp_serve_processes_one_killed_mid_run_every_prediction_written_on
     import threading
     from pathlib import Path
 
-    data = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_3" / "dev" / "dev_questions.json"
+    data = Path(__file__).resolve().parents[2] / "data" / "demo" / "LaMP_3" / "dev" / "dev_questions.json"
     servers = [ServeProcess(tiny_llama, _free_port()) for _ in range(2)]
     try:
         for s in servers:

@@ -28,7 +28,7 @@ from lamp.serving.store import ProfileStore
 from lamp.serving.app import create_app, running_server
 from tiny_models import byte_bpe, save_tiny_llama
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo"
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=4, max_input_length=48)
 LABELS_3 = ["1", "2", "3", "4", "5"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_tiny import PREFIX, lamp3_records, tiny_llama, tiny_t5
+from tiny_lamp3 import PREFIX, lamp3_records, tiny_llama, tiny_t5
 
 from lamp.methods.adapters import (COMPLETE_MARKER, TWEET_SHARE, AdapterSettings, adapter_path, group_users,
                            predict_with_adapters, shard_users, train_user_adapters, user_training_pairs)

@@ -593,7 +593,7 @@ def test_the_bundled_smollm2_and_minilm_train_and_answer_through_an_artifact(tmp
     from lamp.core.splits import read_split
     from lamp.methods.uemb.personalizer import resolve_base
 
-    root = Path(__file__).resolve().parents[1] / "data" / "demo" / "LaMP_7"
+    root = Path(__file__).resolve().parents[2] / "data" / "demo" / "LaMP_7"
     train, golds = read_split(root / "train" / "train_questions.json", "LaMP-7").pair()
     path, identity = resolve_base("SmolLM2-135M-Instruct")
     from lamp.generation.models import load_model_and_tokenizer

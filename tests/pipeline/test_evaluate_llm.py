@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_train_tiny import lamp3_data, tiny_llama  # noqa: F401  (fixture)
+from tiny_lamp3 import tiny_llama
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_evaluate_llm_script_ranks_prompts_generates_and_scores(lamp3_data, tmp_path):

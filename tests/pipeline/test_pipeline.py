@@ -9,7 +9,7 @@ import pytest
 
 from lamp.cli.main import main
 from lamp.pipeline.run import RunConfig, run_pipeline
-from tests.test_train_tiny import lamp3_data, tiny_llama  # noqa: F401  (fixture)
+from tiny_lamp3 import tiny_llama
 
 
 @pytest.fixture

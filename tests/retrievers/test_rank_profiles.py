@@ -17,7 +17,7 @@ from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from retrievers import rank_questions
 from retrievers.ranking import partial_path_for, rank_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo"
 PY = sys.executable
 LAMP3 = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "

@@ -232,7 +232,7 @@ def _bench():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "bench_rank_profiles.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_rank_profiles.py"
     spec = importlib.util.spec_from_file_location("bench_rank_profiles", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module          # its dataclasses look their module up there

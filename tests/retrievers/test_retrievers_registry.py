@@ -14,7 +14,7 @@ from retrievers import base
 from retrievers.base import (OPTIONS, Option, Query, Retriever, add_retriever_flags, check_retriever_options,
                              get_retriever, register, retriever_kwargs, retriever_names, retriever_options)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _registering_modules() -> set[str]:

@@ -26,7 +26,7 @@ from ropg.feedback import flatten_pairs, merge_shards, read_scores, score_items,
 from lamp.training.losses import gold_values, kd_loss, official_padding, rl_loss
 from ropg.oracle import OracleRetriever
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO2 = ROOT / "data" / "demo" / "LaMP_2" / "train"
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=8, max_input_length=128, stop_at_newline=True)
 

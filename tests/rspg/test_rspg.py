@@ -25,7 +25,7 @@ from rspg.model import kd_loss, rating_labels, selector_text
 from rspg.pool import load_pool, parse_member
 from rspg.selection import final_preds, oracle_picks, pool_table, selector_accuracy, write_selection
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LAMP2 = ROOT / "data" / "demo" / "LaMP_2" / "dev"
 
 
@@ -324,7 +324,7 @@ def test_training_refuses_labels_that_are_all_equal(tmp_path):
 # --------------------------------------------------------------------------- training with a tiny encoder
 
 def make_tiny_encoder(folder: Path) -> Path:
-    from tests.test_retrievers_dense import make_tiny_encoder as make
+    from tiny_models import make_tiny_encoder as make
 
     return make(folder)
 

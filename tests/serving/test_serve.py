@@ -20,25 +20,10 @@ from lamp.cli.serve import configure
 from lamp.serving.app import create_app, running_server
 from lamp.serving.engine import find_stop
 from lamp.serving.shapes import ServeLimits
-from tests.tiny_models import save_small_llama, word_tokenizer
+from tiny_serve import LAMP3, USER_A, USER_B, build_tiny_causal_lm
 
-LAMP3 = ("What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
-         "without further explanation. review: ")
-WORDS = ("great kit works well broke fast after a week lovely book for kids battery charger died cable "
-         "is the score for and . What of following review on scale 1 to 5? just answer with 1, 2, 3, 4, "
-         "or 5 without further explanation. review: tag movie title").split()
-USER_A = [{"id": "a1", "text": "great kit works well", "score": "5", "date": "2020-01-01"},
-          {"id": "a2", "text": "broke fast after a week", "score": "1", "date": "2020-02-01"},
-          {"id": "a3", "text": "lovely book for kids", "score": "4", "date": "2020-03-01"}]
-USER_B = [{"id": "b1", "text": "battery charger died", "score": "2"},
-          {"id": "b2", "text": "cable broke fast after a week battery", "score": "3"}]
 LIMITS = ServeLimits(max_input_chars=500, max_items=6, max_tokens_limit=16, max_prompts=4, max_body_bytes=20_000)
 SERVER_SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=6, max_input_length=64)
-
-
-def build_tiny_causal_lm(folder) -> str:
-    """A 2-layer random Llama with a word-level tokenizer (and a chat template), saved to ``folder``."""
-    return str(save_small_llama(folder, word_tokenizer([" ".join(WORDS)], chat=True), hidden=32, layers=2))
 
 
 @pytest.fixture(scope="module")

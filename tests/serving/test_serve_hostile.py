@@ -236,7 +236,7 @@ def test_no_text_in_any_field_of_any_route_answers_5xx(service, text):
 @pytest.fixture(scope="module")
 def tiny_backend(tmp_path_factory):
     from lamp.generation.backends.hf import CausalBackend
-    from tests.tiny_models import save_small_llama, word_tokenizer
+    from tiny_models import save_small_llama, word_tokenizer
 
     words = "the kettle broke fast great book lovely kids cable battery score review answer".split()
     folder = save_small_llama(tmp_path_factory.mktemp("tiny"), word_tokenizer([" ".join(words)], chat=True),

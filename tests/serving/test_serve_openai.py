@@ -3,7 +3,7 @@
 Chat and text completions, streaming of both, ``/v1/models/{id}``, errors in the OpenAI envelope,
 stop strings applied during generation with true token counts, personalization through ``user``
 and ``extra_body``, and dynamic batching of concurrent requests. The tiny model is the random
-Llama of ``tests/test_serve.py`` (word-level tokenizer, a chat template).
+Llama of ``tests/serving/test_serve.py`` (word-level tokenizer, a chat template).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from lamp.generation.backends.base import GenerationSettings
 from lamp.serving.store import ProfileStore
 from lamp.serving.app import create_app, running_server
 from lamp.serving.shapes import ServeLimits
-from test_serve import LAMP3, USER_A, USER_B, build_tiny_causal_lm
+from tiny_serve import LAMP3, USER_A, USER_B, build_tiny_causal_lm
 
 SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=8, max_input_length=64)
 LIMITS = ServeLimits(max_tokens_limit=32)

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_train_tiny import ROOT_PATH, lamp3_data, tiny_llama, tiny_t5  # noqa: F401
+from tiny_lamp3 import tiny_llama, tiny_t5
+
+ROOT_PATH = Path(__file__).resolve().parents[2]
 
 from lamp.cli import train as train_cli
 from lamp.cli.main import main as lamp_main

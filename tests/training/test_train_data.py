@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_train_tiny import lamp3_data, lamp3_records, tiny_tokenizer, write_split  # noqa: F401
+from tiny_lamp3 import lamp3_records, tiny_tokenizer, write_split
 
 from lamp.generation.backends.base import Example
 from lamp.core.errors import LampDataError

@@ -166,7 +166,7 @@ def finish_output(text: str, settings: GenerationSettings) -> str:
 
 
 #: backend name -> its class, or a lazy "module:Class" imported only when used. The layers above
-#: register their own (``uemb``: :mod:`lamp.methods.uemb`), loaded by :mod:`lamp.cli.builtins`.
+#: register their own (``uemb``: :mod:`lamp.methods.uemb`), loaded by :mod:`lamp.cli.registrations`.
 BACKENDS: Registry[Callable[..., Backend]] = Registry("backend", {
     "hf-seq2seq": "lamp.generation.backends.hf:Seq2SeqBackend",
     "hf-causal": "lamp.generation.backends.hf:CausalBackend",
