@@ -8,6 +8,7 @@ import random
 import sys
 from pathlib import Path
 
+from lamp.cli.flags import add_backend_flags
 from lamp.cli.main import add_subverbs, run_subverb
 from lamp.core.errors import LampError
 from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, answer_settings
@@ -57,16 +58,7 @@ def configure_score(parser: argparse.ArgumentParser, official: bool = False) -> 
     parser.add_argument("--end_index", type=int, default=-1, help="pair after the last one (-1: to the end)")
     parser.add_argument("--cache_dir", default=None,
                         help="folder of the generation cache (default $LAMP_CACHE_DIR or ~/.cache/lamp)")
-    parser.add_argument("--backend", default="auto",
-                        help="auto (seq2seq or causal from the model's config) | hf-seq2seq | hf-causal | openai | dummy")
-    parser.add_argument("--base_url", default=None,
-                        help="--backend openai: the server's URL, or several replicas separated by commas "
-                             "(default $OPENAI_BASE_URL)")
-    parser.add_argument("--tokenizer", default=None,
-                        help="--backend openai: the served model's tokenizer (folder, hub id, the bundled model's "
-                             "name), for the prompt budget and to score labels and log-likelihoods")
-    parser.add_argument("--chat", action="store_true",
-                        help="--backend openai: chat endpoint, and prompts scored with the tokenizer's chat template")
+    add_backend_flags(parser)
     parser.add_argument("--label_choice", action="store_true",
                         help="classification/rating: answer with the likeliest label instead of free generation")
     parser.add_argument("--with_loglik", action="store_true",

@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lamp.cli.flags import add_prompt_flags
+from lamp.cli.flags import add_backend_flags, add_prompt_flags
 from lamp.core.errors import LampError
 from lamp.generation.backends.base import answer_settings, can_score_labels
 from lamp.generation.backends.opener import open_backend
@@ -50,17 +50,7 @@ def configure(parser: argparse.ArgumentParser, official: bool = False) -> None:
     parser.add_argument("--cache_dir", default=None,
                         help="where hub downloads are cached, as officially (sets HF_HUB_CACHE; default: the "
                              "hub's own cache)")
-    parser.add_argument("--backend", default="auto",
-                        help="auto (openai with --base_url, else seq2seq or causal from the model's config) | "
-                             "hf-seq2seq | hf-causal | openai | ...")
-    parser.add_argument("--base_url", default=None,
-                        help="with --backend openai: the OpenAI-compatible server (default: $OPENAI_BASE_URL); "
-                             "the key comes from $OPENAI_API_KEY")
-    parser.add_argument("--tokenizer", default=None,
-                        help="with --backend openai: tokenizer for the prompt budget (folder, hub id, the bundled "
-                             "model's name, or 'chars/4'); needed with --use_profile")
-    parser.add_argument("--chat", action="store_true",
-                        help="with --backend openai: use /v1/chat/completions (instruct models)")
+    add_backend_flags(parser)
     parser.add_argument("--backend_options", type=json.loads, default=None,
                         help="JSON object of extra backend arguments, e.g. '{\"profiles\": \"dev_questions.json\"}' "
                              "for --backend uemb")

@@ -21,3 +21,19 @@ def add_prompt_flags(parser: argparse.ArgumentParser, k: int, retriever_help: st
     parser.add_argument("--generation_num_beams", "--num_beams", dest="num_beams", type=int,
                         default=OFFICIAL.num_beams,
                         help=f"beam search width (official name; --num_beams is an alias; default {OFFICIAL.num_beams})")
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that pick and reach the LLM backend (``evaluate_llm.py`` and ``lamp ropg score``)."""
+    parser.add_argument("--backend", default="auto",
+                        help="auto (openai with --base_url, else seq2seq or causal from the model's config) | "
+                             "hf-seq2seq | hf-causal | openai | dummy | ...")
+    parser.add_argument("--base_url", default=None,
+                        help="--backend openai: the OpenAI-compatible server, or several replicas separated by "
+                             "commas (default $OPENAI_BASE_URL; the key comes from $OPENAI_API_KEY)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="--backend openai: the served model's tokenizer (folder, hub id, the bundled model's "
+                             "name, or 'chars/4'), for the prompt budget and to score labels and log-likelihoods")
+    parser.add_argument("--chat", action="store_true",
+                        help="--backend openai: chat endpoint (instruct models), and prompts scored with the "
+                             "tokenizer's chat template")
