@@ -21,7 +21,7 @@ from lamp.core.questions import item_from_json
 from lamp.core.records import ProfileItem, Question
 from lamp.core.tasks import Task, get_task
 from lamp.generation.backends.base import Backend, Example, GenerationSettings
-from lamp.generation.backends.openai_api import GenerationFailures
+from lamp.generation.backends.servers import GenerationFailures
 from lamp.generation.driver import build_examples
 from lamp.privacy.scrub import KeyedPlaceholders, get_scrubber
 from lamp.serving.auth import USER_ID_RULE, may_access, principal_of, valid_user_id

@@ -20,7 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from lamp.generation.backends.base import GenerationSettings, load_backend
-from lamp.generation.backends.openai_api import (GenerationFailures, OpenAIBackend, normalize_base_url, parse_retry_after)
+from lamp.generation.backends.openai_api import OpenAIBackend
+from lamp.generation.backends.servers import GenerationFailures, normalize_base_url, parse_retry_after
 from lamp.core.errors import LampError
 from lamp.serving.app import running_server
 

@@ -21,7 +21,8 @@ import pytest
 from fastapi import FastAPI, Request
 
 from lamp.generation.backends.base import GenerationSettings
-from lamp.generation.backends.openai_api import OpenAIBackend, _prompt_token_logprobs
+from lamp.generation.backends.openai_api import OpenAIBackend
+from lamp.generation.backends.openai_loglik import prompt_token_logprobs
 from lamp.cli.main import main as lamp_main
 from lamp.core.errors import LampError
 from lamp.serving.store import ProfileStore
@@ -116,8 +117,8 @@ def test_echo_and_vllm_prompt_logprobs_answers_give_the_same_prompt_token_logpro
                                                     "max_tokens": 1, "temperature": 0}).json()
         vllm = client.post("/v1/completions", json={"model": "tiny", "prompt": ids, "prompt_logprobs": 2,
                                                     "max_tokens": 1, "temperature": 0}).json()
-    a = _prompt_token_logprobs(echo["choices"][0], ids, "echo")
-    b = _prompt_token_logprobs(vllm["choices"][0], ids, "prompt_logprobs")
+    a = prompt_token_logprobs(echo["choices"][0], ids, "echo")
+    b = prompt_token_logprobs(vllm["choices"][0], ids, "prompt_logprobs")
     assert len(a) == len(ids) and a == pytest.approx(b, abs=1e-6)
     assert echo["choices"][0]["logprobs"]["token_logprobs"][0] is None      # the first token has no context
     assert len(echo["choices"][0]["logprobs"]["tokens"]) == len(ids) + 1   # the prompt, then the generated token
