@@ -14,8 +14,8 @@ Inputs (:func:`selector_text`): Pre reads the prompt, Post reads ``"{prompt} {se
 (Longformer's ``sep_token`` is ``</s>``); the prompt is lower-cased as the official dataset does, the
 generated output is kept as it is (the official lower-cases ``inputs`` only).
 
-Losses (:func:`kd_loss`, the one definition in :func:`lamp.training.losses.kd_loss`), from the retrievers'
-metrics ``labels`` (B, n) and the scores ``o`` (B, n):
+Losses: the one KD definition, :func:`lamp.training.losses.kd_loss` (shared with ROPG), from the
+retrievers' metrics ``labels`` (B, n) and the scores ``o`` (B, n):
 
 * ``paper`` (the ``lamp rspg`` default): ``KL(softmax(labels/T) || softmax(o/T))`` per input (Eq. 5-7);
 * ``official`` (the ``rspg.py`` default): ``KLDivLoss(batchmean)(log_softmax(o)/T, softmax(labels))``
@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,7 +35,6 @@ from torch import nn
 from lamp.core.errors import LampError
 
 POOLINGS = ("auto", "pooler", "cls", "mean")
-LOSSES = ("paper", "official")
 RSPG_TYPES = ("Pre", "Post")
 CONFIG_FILE = "rspg_config.json"
 HEAD_FILE = "head.pt"
@@ -49,26 +48,6 @@ def selector_text(rspg_type: str, prompt: str, output: str, sep: str) -> str:
     if rspg_type == "Post":
         return f"{prompt.lower()} {sep} {output}"
     raise LampError(f"--rspg_type must be one of {', '.join(RSPG_TYPES)}, got {rspg_type!r}")
-
-
-def rating_labels(maes: Sequence[float], gold: str) -> list[float]:
-    """LaMP-3: an absolute error becomes ``(w - mae)/w``, ``w = max(|y-1|, |y-5|)`` (higher is better)."""
-    try:
-        y = float(str(gold).strip())
-    except ValueError:
-        raise LampError(f"LaMP-3 gold {gold!r} is not a number") from None
-    w = max(abs(y - 1), abs(y - 5))
-    return [(w - float(m)) / w for m in maes]
-
-
-def kd_loss(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, form: str = "paper") -> torch.Tensor:
-    """KD from the retrievers' metrics to the selector's scores: :func:`lamp.training.losses.kd_loss` with
-    ``paper`` or ``official`` (= ``official_kldiv``, the RSPG code's form)."""
-    from lamp.training.losses import kd_loss as shared_kd_loss
-
-    if form not in LOSSES:
-        raise LampError(f"--loss must be one of {', '.join(LOSSES)}, got {form!r}")
-    return shared_kd_loss(scores, labels, None, temperature, "official_kldiv" if form == "official" else form)
 
 
 class Selector(nn.Module):

@@ -29,8 +29,8 @@ from lamp.core.tasks import get_task
 
 from lamp.training.loop import Position, batches, make_optimizer, official_schedule, progress_bar, train_loop
 
-from rspg.model import (CONFIG_FILE, Selector, kd_loss, load_encoder, rating_labels, save_selector,
-                        selector_text, separator)
+from lamp.training.losses import kd_form, kd_loss, rating_values
+from rspg.model import CONFIG_FILE, Selector, load_encoder, save_selector, selector_text, separator
 
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.json"
@@ -114,7 +114,7 @@ def load_records(path: str | Path, task: str | None = None) -> list[dict[str, An
 def target_labels(records: Sequence[dict[str, Any]], task: str) -> np.ndarray:
     """(N, n) labels, higher is better: LaMP-3 errors mapped to ``(w - mae)/w`` as the official."""
     if get_task(task).family == "rating":
-        return np.array([rating_labels(r["labels"], r["gold"]) for r in records], dtype=np.float32)
+        return np.array([rating_values(r["labels"], r["gold"]) for r in records], dtype=np.float32)
     return np.array([r["labels"] for r in records], dtype=np.float32)
 
 
@@ -208,6 +208,10 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     out = Path(out_dir)
     if cfg.rspg_type not in ("Pre", "Post"):
         raise LampError(f"--rspg_type must be Pre or Post, got {cfg.rspg_type!r}")
+    try:
+        form = kd_form(cfg.loss)          # paper, or the RSPG code's own form ("official")
+    except ValueError as exc:
+        raise LampError(f"--loss: {exc}") from None
     task = get_task(cfg.task).name
     train = load_records(train_path, task)
     labels = target_labels(train, task)
@@ -310,7 +314,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
         else:
             enc = _encode(tokenizer, [t for j in batch for t in train_texts[j]], cfg.max_length_input, device)
             scores = model(enc["input_ids"], enc["attention_mask"], y.shape[1])
-        return kd_loss(scores, y, cfg.temperature, cfg.loss)
+        return kd_loss(scores, y, None, cfg.temperature, form)
 
     def after_step(pos: Position, loss: float) -> None:
         if accelerator.is_main_process:

@@ -46,11 +46,18 @@ def gold_values(metrics: Sequence[Mapping[str, float]], metric: str, gold: str, 
         return values
     if metric in LIKELIHOOD_KEYS or family != "rating":
         return [-v for v in values]
+    return rating_values(values, gold)
+
+
+def rating_values(errors: Sequence[float], gold: str) -> list[float]:
+    """LaMP-3's absolute errors as ``(w − err)/w``, ``w = max(|y − 1|, |y − 5|)``: the official
+    mapping of both ROPG's feedback (§6.3) and RSPG's labels (§7.3), 1 for a perfect answer, 0 for the
+    worst possible one."""
     try:
-        w = rating_range(gold)
+        w = rating_range(str(gold).strip())
     except ValueError:
         raise LampDataError(f"a rating gold must be a number, got {gold!r}", field="output") from None
-    return [(w - v) / w for v in values]
+    return [(w - float(e)) / w for e in errors]
 
 
 def _masked(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

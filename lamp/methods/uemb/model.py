@@ -87,16 +87,16 @@ class UserConditioner(nn.Module):
                 raise LampError("the control aggregator needs the users' attribute ids")
             return self.table(control)
         items = torch.cat([keys, values], dim=-1)                          # (B, N, 2E)
-        weights = mask.to(items.dtype)
         if self.spec.aggregator == "attention":
             if query is None:
                 raise LampError("the attention aggregator needs the input's query vector")
             scores = torch.einsum("be,bne->bn", self.query_map(query), keys) / self.log_temperature.exp()
             scores = scores.masked_fill(~mask, float("-inf"))
             weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)          # all-masked rows: zeros
-        else:
-            weights = weights / weights.sum(-1, keepdim=True).clamp(min=1.0)
-        return torch.einsum("bn,bnf->bf", weights, items)
+            return torch.einsum("bn,bnf->bf", weights, items)
+        from retrievers.dense import mean_pool      # the one masked mean (all-masked rows: zeros)
+
+        return mean_pool(items, mask)
 
     def forward(self, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
                 query: torch.Tensor | None = None, control: torch.Tensor | None = None) -> torch.Tensor:
