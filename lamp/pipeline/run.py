@@ -281,8 +281,9 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
     started = time.perf_counter()
     if backend is None:
         tick = time.perf_counter()
+        # A backend that reads questions of its own (uemb's profiles) names transform, and gets --scrub's.
         backend = open_backend(kind, cfg.model, cfg.backend_options, source="the run config",
-                               batch_size=cfg.batch_size)
+                               batch_size=cfg.batch_size, defaults={"transform": scrub_transform(cfg.scrub)})
         timings["load model"] = time.perf_counter() - tick
     scores: dict[str, dict[str, Any]] = {GOLDS_KEY: {}}
     results: list[RunResult] = []

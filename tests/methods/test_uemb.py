@@ -572,6 +572,43 @@ def test_lamp_run_and_evaluate_llm_load_the_artifact_as_a_backend(trained, data,
     assert "carry no profile items" in capsys.readouterr().err
 
 
+def test_lamp_run_scrub_scrubs_the_profiles_file_the_uemb_backend_reads(trained, data, tmp_path, monkeypatch):
+    """The backend's own ``profiles`` file goes through --scrub's transform as the run's questions do:
+    a planted e-mail address and phone number reach its items without --scrub, never with it."""
+    from lamp.methods.uemb.personalizer import Personalizer
+
+    email, phone = "jane.roe@example.com", "(415) 555-0132"
+    questions = json.loads(data["dev"].read_text())
+    for q in questions:
+        q["profile"][0]["description"] += f" mail {email} or call {phone}"
+    folder = tmp_path / "data" / "LaMP_2" / "dev"
+    folder.mkdir(parents=True)
+    (folder / "dev_questions.json").write_text(json.dumps(questions))
+    (folder / "dev_outputs.json").write_text((data["dev"].parent / "dev_outputs.json").read_text())
+    embedded: list[str] = []
+    predict = Personalizer.predict
+
+    def spy(self, entries, *args, **kwargs):
+        embedded.extend(json.dumps([item.to_json() for item in entry.items]) for entry in entries)
+        return predict(self, entries, *args, **kwargs)
+
+    monkeypatch.setattr(Personalizer, "predict", spy)
+    options = json.dumps({"profiles": str(folder / "dev_questions.json")})
+    for scrub in (True, False):
+        embedded.clear()
+        assert lamp_main(["run", "--data", str(tmp_path / "data"), "--tasks", "LaMP-2", "--retrievers", "none",
+                          "--backend", "uemb", "--model", str(trained["dir"]), "--no-baselines", "--max_length", "128",
+                          "--backend_options", options, "--output_dir", str(tmp_path / f"run-{scrub}")]
+                         + (["--scrub"] if scrub else [])) == 0
+        assert len(embedded) == len(questions)
+        text = "\n".join(embedded)
+        assert (email in text, "555-0132" in text) == ((False, False) if scrub else (True, True))
+        if scrub:
+            assert "<EMAIL_ADDRESS_1>" in text and "<PHONE_NUMBER_1>" in text
+    with pytest.raises(LampError, match="--scrub"):
+        load_backend("uemb", model=str(trained["dir"]), transform="on")
+
+
 @pytest.mark.parametrize("which", ["llama", "t5"])
 def test_the_answer_only_loss_equals_the_models_own_loss(which, llama_dir, t5_dir):
     model, tok, _ = _load(llama_dir if which == "llama" else t5_dir)

@@ -55,6 +55,23 @@ def _option_names(factory: type[Backend]) -> list[str] | None:
     return None
 
 
+def _named_parameters(factory: type[Backend]) -> set[str]:
+    """The keywords a backend's constructor names outright, along the constructors it passes ``**``
+    on to: where :meth:`open_backend`'s ``defaults`` may go (a constructor that also takes ``**_``
+    still gets a default it names, e.g. uemb's ``transform``)."""
+    names: set[str] = set()
+    for klass in factory.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        params = inspect.signature(init).parameters
+        names.update(n for n, p in params.items() if n != "self" and p.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            break                                      # takes no more: the chain ends here
+    return names
+
+
 def check_backend_options(kind: str, options: Mapping[str, Any], source: str,
                           served: Mapping[str, Any] | None = None, llm: bool = True) -> type[Backend]:
     """The factory registered as ``kind`` once its name, its being an LLM (``llm``) and every option key
@@ -86,15 +103,16 @@ def open_backend(kind: str, model: str | None, options: Mapping[str, Any] | None
     (default: the bundled model) and ``batch_size``; any other gets ``model`` as given (openai: the
     served model's name, None: the one it lists). ``options`` (e.g. ``--backend_options``) and
     ``served`` are checked by :func:`check_backend_options`; ``defaults`` go only to a backend whose
-    constructor names them (e.g. ``progress=False`` for a server)."""
+    constructor names them (e.g. ``progress=False`` for a server, the ``--scrub`` transform for a
+    backend that reads questions files of its own), even one that also takes ``**`` options."""
     if not isinstance(options or {}, Mapping):
         raise LampError(f"{source}: backend options must be a JSON object, got {options!r}")
     options = dict(options or {})
     served = {key: value for key, value in (served or {}).items() if value is not None}
     kind = resolve_kind(kind, model, source, {**served, **options})
     factory = check_backend_options(kind, options, source, served)
-    known = _option_names(factory)
-    args: dict[str, Any] = {key: value for key, value in (defaults or {}).items() if known and key in known}
+    named = _named_parameters(factory)
+    args: dict[str, Any] = {key: value for key, value in (defaults or {}).items() if key in named}
     if factory.loads_local_model:
         args.update(model=model or DEFAULT_MODEL, **({"batch_size": batch_size} if batch_size is not None else {}))
     else:

@@ -13,6 +13,10 @@ question id comes from that file instead, so a ``lamp run`` whose prompts hold o
 retrieved items (or none) still embeds the whole profile. The prompt is the example's prompt:
 the raw input, or a retrieval-augmented prompt (user embedding + RAG).
 
+The ``profiles`` file is read through ``transform`` as the run's own loaders read its questions
+(:func:`lamp.core.questions.load_questions`): ``lamp run --scrub`` hands the scrubber
+(:func:`lamp.privacy.scrub.scrub_transform`) to both, so no PII of that file reaches the embedding.
+
 Classification and rating answers are the most likely label (``label_choice``, default on for
 tasks with labels, as the demo runs them); other tasks generate with the given settings.
 
@@ -31,6 +35,7 @@ from typing import Any
 
 from lamp.generation.backends.base import Backend, Example, GenerationSettings
 from lamp.core.errors import LampError
+from lamp.core.questions import QuestionTransform
 from lamp.core.records import ProfileItem
 from lamp.methods.uemb.artifact import CONFIG, WEIGHTS, is_artifact
 from lamp.methods.uemb.personalizer import Entry, load_personalizer
@@ -51,7 +56,10 @@ class UembBackend(Backend):
     def __init__(self, model: str | None = None, artifact: str | None = None, base_model: str | None = None,
                  encoder: str | None = None, profiles: str | None = None, split: str | None = None,
                  label_choice: bool | None = None, batch_size: int = 8, device: str | None = None,
-                 **_: Any) -> None:
+                 transform: QuestionTransform | None = None, **_: Any) -> None:
+        if transform is not None and not callable(transform):
+            raise LampError(f"backend uemb: transform is how the run's --scrub reaches the profiles file, not an "
+                            f"option to set (got {transform!r}); pass --scrub")
         folder = artifact or model
         if not folder or not is_artifact(folder):
             raise LampError(f"backend uemb: {folder!r} is not a user-embedding artifact folder "
@@ -68,7 +76,8 @@ class UembBackend(Backend):
         if profiles:
             from lamp.core.questions import load_questions
 
-            self.profiles = {q.id: tuple(q.profile) for q in load_questions(profiles, split=split, task=task.name)}
+            self.profiles = {q.id: tuple(q.profile)
+                             for q in load_questions(profiles, split=split, task=task.name, transform=transform)}
             self.profiles_source = str(profiles)
             source = hashlib.sha256(repr(sorted((k, [i.to_json() for i in v]) for k, v in self.profiles.items()))
                                     .encode()).hexdigest()[:16]
