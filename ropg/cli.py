@@ -8,7 +8,7 @@ import random
 import sys
 from pathlib import Path
 
-from lamp.cli.flags import add_backend_flags
+from lamp.cli.flags import add_backend_flags, add_dtype_flag
 from lamp.cli.main import add_subverbs, run_subverb
 from lamp.core.errors import LampError
 from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, answer_settings
@@ -63,6 +63,7 @@ def configure_score(parser: argparse.ArgumentParser, official: bool = False) -> 
                         help="classification/rating: answer with the likeliest label instead of free generation")
     parser.add_argument("--with_loglik", action="store_true",
                         help="add 'loglik' (log p(gold | prompt with the item)) and 'loss' (per-token NLL)")
+    add_dtype_flag(parser, official)
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
@@ -91,7 +92,8 @@ def run_score(args: argparse.Namespace) -> int:
     questions, golds = _load(args)
     out = shard_path(args.output_dir, args.start_index, args.end_index)
     backend = open_backend(args.backend, args.model_name, source="ropg score", batch_size=args.per_device_batch_size,
-                           served={"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None})
+                           served={"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": args.chat or None},
+                           defaults={"dtype": args.dtype} if args.dtype else None)
     settings = answer_settings(args.generation_max_length, args.generation_num_beams, args.max_length)
     cache_path = Path(args.cache_dir or cache_dir()) / "generations.sqlite"
     with GenerationCache(cache_path) as cache:
@@ -149,6 +151,12 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per_gpu_batch_size", type=int, default=1, help="questions per process and micro-batch")
     parser.add_argument("--accumulation_steps", type=int, default=1, help="micro-batches per optimizer step")
     parser.add_argument("--total_steps", type=int, default=1000, help="optimizer steps")
+    parser.add_argument("--official_steps", action=argparse.BooleanOptionalAction, default=False,
+                        help="run --total_steps + 1 steps and end with checkpoint step-(total+1), as the official "
+                             "loop does (it stops once the step exceeds the total); train_kd.py / train_rl.py: on")
+    parser.add_argument("--official_accumulation", action=argparse.BooleanOptionalAction, default=False,
+                        help="sum the micro-batches' gradients as officially (clipping and lr see "
+                             "--accumulation_steps times the mean); default: the mean; train_kd.py / train_rl.py: on")
     parser.add_argument("--epochs", type=float, default=None,
                         help="instead of --total_steps: passes over the training questions (the paper: 10)")
     parser.add_argument("--scheduler", choices=("fixed", "linear"), default="fixed",
@@ -222,10 +230,13 @@ def configure_official_score(parser: argparse.ArgumentParser) -> None:
 
 def configure_official_train(parser: argparse.ArgumentParser) -> None:
     """``train_kd.py`` / ``train_rl.py``: the official flags and defaults: the official double-softmax
-    KD loss and documents with dates (as the official ROPG prompts), 1,000 steps of batch 1, a save
-    every 5,000 steps and at the end; the method is fixed by the script's name."""
+    KD loss and documents with dates (as the official ROPG prompts), ``--total_steps`` 1,000 of batch 1
+    run as the official loop runs them (1,001 steps, ending with checkpoint ``step-1001``), summed
+    micro-batch gradients, a save every 5,000 steps and at the end; the method is fixed by the
+    script's name."""
     configure_train(parser)
-    parser.set_defaults(kd_loss="official_double_softmax", use_date=True)
+    parser.set_defaults(kd_loss="official_double_softmax", use_date=True, official_steps=True,
+                        official_accumulation=True)
 
 
 def _run_official_train(args: argparse.Namespace, method: str) -> int:

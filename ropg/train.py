@@ -7,12 +7,15 @@ product (:func:`retrievers.dense.embed_texts`). For each training question, its 
 masked (no target mass, no sample, no reward). Losses: :mod:`lamp.training.losses`.
 
 Official settings are the defaults (Adam, lr 1e-5, clip 1.0, ``fixed`` schedule, 1,000 steps of
-batch 1); the paper's (effective batch 64, 5% warmup, 10 epochs) are one flag each. Deviations,
-each deliberate: the loss is divided by ``accumulation_steps`` (the official sums micro-batch
-gradients, which scales the learning rate by it); padding documents are not encoded at all; the
-``date: …`` suffix on documents (hard-coded in the official ROPG prompts) is ``--use_date``, off by
-default so that a checkpoint ranks as ``lamp rank --ranker contriever`` does; rank with
-``--use_date`` when training with it.
+batch 1); the paper's (effective batch 64, 5% warmup, 10 epochs) are one flag each. Deviations of
+the ``lamp ropg train`` defaults, each with its flag (``train_kd.py`` / ``train_rl.py`` default to
+the official side; docs/deviations.md lists them all): the loss is divided by ``accumulation_steps``
+(``--official_accumulation`` sums the micro-batch gradients as officially); ``--total_steps`` steps
+are run (``--official_steps``: one more, ending with ``step-(N+1)``, as the official loop does);
+padding documents are masked, not encoded (``--official_padding``); the ``date: …`` suffix on
+documents (hard-coded in the official ROPG prompts) is ``--use_date``, off by default so that a
+checkpoint ranks as ``lamp rank --ranker contriever`` does; rank with ``--use_date`` when training
+with it.
 
 Checkpoints (``save_pretrained`` + tokenizer + the training state) go to
 ``checkpoint_dir/name/checkpoint/step-N`` with a ``latest`` link, as officially; a rerun of the
@@ -115,7 +118,7 @@ def training_queries(task: str | Task, questions: Sequence[Question], golds: dic
 def _settings_fingerprint(args: argparse.Namespace, scores_file: str) -> dict[str, Any]:
     """What a resumed run must share with the run that wrote the checkpoint."""
     digest = hashlib.sha256(Path(scores_file).read_bytes()).hexdigest()[:16]
-    extra = {"official_padding": True} if args.official_padding else {}
+    extra = {k: True for k in ("official_padding", "official_steps", "official_accumulation") if getattr(args, k, False)}
     keys = ("method", "task", "ctx_size", "metric", "use_date", "per_gpu_batch_size", "accumulation_steps",
             "lr", "kd_loss", "temperature", "seed", "max_length_query", "max_length_document", "optim", "scheduler")
     return {**{k: getattr(args, k) for k in keys}, **extra, "scores_sha256": digest,
@@ -189,8 +192,17 @@ def describe(args: argparse.Namespace, source: str, resume: bool) -> str:
     loss = f"{args.kd_loss} KD, T={args.temperature:g}" if args.method == "kd" else "REINFORCE, reward g_j - g_0"
     return (f"ROPG-{args.method.upper()}: encoder {'resumed from ' if resume else ''}{name}; loss {loss}; padding "
             f"{'as officially' if args.official_padding else 'masked'}; documents "
-            f"{'with' if args.use_date else 'without'} dates; fp32; {args.total_steps if not args.epochs else 'epochs ' + str(args.epochs)}"
-            f"{' steps' if not args.epochs else ''} at batch {args.per_gpu_batch_size}x{args.accumulation_steps}")
+            f"{'with' if args.use_date else 'without'} dates; fp32; {_budget(args)} at batch "
+            f"{args.per_gpu_batch_size}x{args.accumulation_steps}"
+            f"{' (gradients summed)' if getattr(args, 'official_accumulation', False) else ''}")
+
+
+def _budget(args: argparse.Namespace) -> str:
+    if args.epochs:
+        return f"{args.epochs:g} epochs"
+    if getattr(args, "official_steps", False):
+        return f"{args.total_steps + 1} steps (--total_steps {args.total_steps} + 1, as officially)"
+    return f"{args.total_steps} steps"
 
 
 def _distributed() -> tuple[int, int]:
@@ -231,6 +243,8 @@ def train(args: argparse.Namespace) -> Path:
     world, rank = _distributed()
     per_step = args.per_gpu_batch_size * args.accumulation_steps * world
     total = math.ceil(args.epochs * len(data) / per_step) if args.epochs else args.total_steps
+    if getattr(args, "official_steps", False) and not args.epochs:
+        total += 1            # the official loop breaks only once the step exceeds --total_steps
     run_dir = Path(args.checkpoint_dir) / args.name
     latest = run_dir / "checkpoint" / "latest"
     settings = _settings_fingerprint(args, args.scores_path)
@@ -304,6 +318,7 @@ def train(args: argparse.Namespace) -> Path:
     try:
         train_loop(loss_of, epoch_batches, optimizer, params, total_steps=total, scheduler=scheduler,
                    accumulation_steps=args.accumulation_steps, max_grad_norm=args.clip,
+                   mean_accumulated=not getattr(args, "official_accumulation", False),
                    position=Position(state["step"], state["epoch"], state["position"]), bar=bar, on_step=after_step)
     finally:
         bar.close()

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lamp.cli.flags import add_prompt_flags
+from lamp.cli.flags import add_dtype_flag, add_prompt_flags
 from lamp.cli.main import add_subverbs, run_subverb
 from lamp.core.errors import LampError
 from lamp.generation.backends.base import Backend
@@ -37,7 +37,7 @@ Pool members: any registered ranker, with an argument and a name: bm25, trained:
 
 # --------------------------------------------------------------------------- score
 
-def configure_score(parser: argparse.ArgumentParser) -> None:
+def configure_score(parser: argparse.ArgumentParser, official: bool = False) -> None:
     parser.add_argument("--data_addr", required=True, help="questions: file, official folder or zip "
                         "(with --is_ranked: a sorted file from `lamp merge`, its profile order is the ranking)")
     parser.add_argument("--split", default=None, help="with a folder/zip: which split's questions")
@@ -57,6 +57,7 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run_dir", default=None, help="a `lamp run` directory whose prompts and predictions "
                         "of this retriever are read instead of generating")
     parser.add_argument("--cache_dir", default=None, help="generation cache folder (default: lamp's cache)")
+    add_dtype_flag(parser, official)
     parser.add_argument("--no_progress", action="store_true")
 
 
@@ -78,7 +79,7 @@ def run_score(args: argparse.Namespace) -> int:
 
     def backend() -> Backend:
         return open_backend(args.backend, args.model_name, args.backend_options, source="rspg score",
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, defaults={"dtype": args.dtype} if args.dtype else None)
 
     folder = Path(args.cache_dir) if args.cache_dir else cache_dir()
     with GenerationCache(folder / "generations.sqlite") as cache:
@@ -255,7 +256,7 @@ run = run_subverb
 def configure_official_score(parser: argparse.ArgumentParser) -> None:
     """``retriever_utilization_scorer.py``: ``lamp rspg score``'s flags, with the examples."""
     parser.epilog = EXAMPLES
-    configure_score(parser)
+    configure_score(parser, official=True)
 
 
 def configure_official_data(parser: argparse.ArgumentParser) -> None:

@@ -37,3 +37,11 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat", action="store_true",
                         help="--backend openai: chat endpoint (instruct models), and prompts scored with the "
                              "tokenizer's chat template")
+
+
+def add_dtype_flag(parser: argparse.ArgumentParser, official: bool) -> None:
+    """``--dtype`` of a local LLM: the official feedback runs float32; the ``lamp`` verbs default to
+    the backend's choice (bfloat16 on a GPU that has it, else float32)."""
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32" if official else None,
+                        help="precision of a local LLM (" + ("float32, as officially" if official else
+                        "default: bfloat16 on a GPU that supports it, else float32; float32 as officially") + ")")

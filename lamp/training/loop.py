@@ -51,8 +51,9 @@ def make_optimizer(params: Iterable[Any], name: str, lr: float, weight_decay: fl
 def official_schedule(kind: str, warmup: int, end: int, hold: bool = False) -> Callable[[int], float]:
     """The learning-rate factor of the official ROPG and RSPG scripts, per optimizer step.
 
-    ``fixed``: 1 throughout. ``linear``: ``(step + 1) / warmup`` during the warmup, then 1 with
-    ``hold``, else a linear decay that reaches 0 at step ``end``.
+    ``fixed``: 1 throughout. ``linear``: ``step / warmup`` during the warmup (so the first optimizer
+    step, step 0, runs at lr 0, as the official ``WarmupLinearScheduler`` with ``min_ratio`` 0 does),
+    then 1 with ``hold``, else a linear decay that reaches 0 at step ``end``.
     """
     if kind == "fixed":
         return lambda step: 1.0
@@ -61,7 +62,7 @@ def official_schedule(kind: str, warmup: int, end: int, hold: bool = False) -> C
 
     def factor(step: int) -> float:
         if step < warmup:
-            return (step + 1) / max(1, warmup)
+            return step / max(1, warmup)
         return 1.0 if hold else max(0.0, (end - step) / max(1, end - warmup))
     return factor
 
@@ -76,6 +77,7 @@ def progress_bar(total: int, initial: int = 0, desc: str = "", enabled: bool = T
 def train_loop(loss_of: Callable[[list[int]], Any], epoch_batches: Callable[[int], list[list[int]]],
                optimizer: Any, params: Sequence[Any], *, total_steps: int, max_epochs: int | None = None,
                scheduler: Any = None, accumulation_steps: int = 1, max_grad_norm: float | None = None,
+               mean_accumulated: bool = True,
                backward: Callable[[Any], None] | None = None, clip: Callable[[Sequence[Any], float], Any] | None = None,
                position: Position | None = None, bar: Any = None,
                on_batch: Callable[[list[float]], None] | None = None,
@@ -84,7 +86,9 @@ def train_loop(loss_of: Callable[[list[int]], Any], epoch_batches: Callable[[int
     """Train until ``total_steps`` optimizer steps (or ``max_epochs`` passes) are done; returns the position.
 
     ``epoch_batches(e)`` gives pass ``e``'s batches (lists of indices); ``loss_of(batch)`` a micro-batch's
-    loss. ``backward`` (default ``loss.backward()``) and ``clip`` (default ``clip_grad_norm_``) are there
+    loss. ``mean_accumulated`` divides each micro-batch's loss by ``accumulation_steps`` (the step's
+    gradient is the mean); off, the gradients are summed, as the official ROPG and RSPG loops do
+    (clipping and the learning rate then see ``accumulation_steps`` times the mean gradient). ``backward`` (default ``loss.backward()``) and ``clip`` (default ``clip_grad_norm_``) are there
     for a launcher that wraps them (accelerate). After each micro-batch ``on_batch`` sees this pass's
     losses so far; after each optimizer step ``on_step`` sees the position and the step's loss (the
     accumulated mean); after each pass, also one cut short by the step budget, ``on_epoch`` sees its
@@ -107,7 +111,7 @@ def train_loop(loss_of: Callable[[list[int]], Any], epoch_batches: Callable[[int
                     break
                 loss = loss_of(chunks[pos.batch])
                 pos.batch += 1
-                scaled = loss / accumulation_steps if accumulation_steps > 1 else loss
+                scaled = loss / accumulation_steps if accumulation_steps > 1 and mean_accumulated else loss
                 backward(scaled)
                 value = float(loss.detach())
                 step_loss += value / accumulation_steps

@@ -48,7 +48,7 @@ def test_batches_keep_the_short_tail_unless_dropped():
 def test_official_schedule_warms_up_then_holds_or_decays():
     assert [official_schedule("fixed", 2, 10)(s) for s in (0, 5)] == [1.0, 1.0]
     linear = official_schedule("linear", 2, 6)
-    assert [linear(s) for s in range(7)] == [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert [linear(s) for s in range(7)] == [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]   # official: step 0 at lr 0
     assert official_schedule("linear", 2, 6, hold=True)(5) == 1.0
     with pytest.raises(LampError, match="--scheduler must be fixed or linear"):
         official_schedule("cosine", 1, 1)
