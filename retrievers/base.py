@@ -58,7 +58,7 @@ class Retriever:
 class Option:
     """One option a retriever takes: the keyword its factory receives, and how verbs offer it.
 
-    The command line spells it ``--{flag or name}`` (``lamp serve``: dashes for underscores); a run
+    The command line spells it ``--{flag or name}`` (``lamp serve`` takes dashes for underscores too); a run
     config and the Python API use ``name``. A ``bool`` option is a flag that sets ``not default``.
     """
 
@@ -128,12 +128,12 @@ def retriever_options() -> dict[str, list[str]]:
     return {option: sorted(r for r, names in OPTIONS_OF.items() if option in names) for option in sorted(OPTIONS)}
 
 
-def add_retriever_flags(parser: argparse.ArgumentParser, dashes: bool = False) -> None:
+def add_retriever_flags(parser: argparse.ArgumentParser) -> None:
     """A flag for every registered retriever option; an option not given stays None (the retriever's
     default applies). Read them back with :func:`retriever_kwargs`."""
     for name, users in retriever_options().items():
         option = OPTIONS[name]
-        flag = "--" + (option.flag or name).replace("_", "-" if dashes else "_")
+        flag = "--" + (option.flag or name)
         shown = f"; default {option.default}" if option.default is not None and option.type is not bool else ""
         text = f"{option.help} ({', '.join(users)}{shown})"
         if option.type is bool:

@@ -8,8 +8,8 @@ non-ASCII letter, so no encoding of one id can read as another.
 
 Secrets never come from the command line (the process list shows it to every local user):
 
-* ``LAMP_SERVE_ADMIN_KEY`` (or the older ``LAMP_SERVE_API_KEY``), or ``--admin-key-file FILE``;
-* ``--credentials-file FILE`` (or ``LAMP_SERVE_CREDENTIALS_FILE``): JSON
+* ``LAMP_SERVE_ADMIN_KEY`` (or the older ``LAMP_SERVE_API_KEY``), or ``--admin_key_file FILE``;
+* ``--credentials_file FILE`` (or ``LAMP_SERVE_CREDENTIALS_FILE``): JSON
   ``{"admin": KEY?, "users": {"user id": KEY, ...}}``, where each KEY is the secret itself or
   ``"sha256:<hex>"`` of it (so the file need not hold secrets in clear).
 
