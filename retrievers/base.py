@@ -29,6 +29,7 @@ class Query:
     profile: list[ProfileItem]
     docs: list[str]                # task.document(item, use_date) for each profile item
     input: str = ""                # the whole input (rankers that build prompts, e.g. rspg-pre, read it)
+    recency: str = "date"          # task.recency: what the recency ranker orders by ("date" | "order")
 
 
 class Retriever:

@@ -15,7 +15,9 @@ from retrievers.base import Option, Query, Retriever, register
 @register("recency")
 class RecencyRetriever(Retriever):
     """Newest first, as the official code orders: a stable ascending sort on the parsed date tuple,
-    then reversed, so among equal dates the item later in the file comes first."""
+    then reversed, so among equal dates the item later in the file comes first. A task whose items
+    have no date (``Task.recency == "order"``: LongLaMP reviews and posts, LaMP-QA) is ordered as
+    the official LongLaMP ``rec`` ranker orders it: the profile's last item first."""
 
     name = "recency"
 
@@ -25,6 +27,9 @@ class RecencyRetriever(Retriever):
     def rank_batch(self, queries: Sequence[Query]) -> list[list[int]]:
         out = []
         for q in queries:
+            if q.recency == "order":
+                out.append(list(range(len(q.profile)))[::-1])
+                continue
             keys = []
             for item in q.profile:
                 if item.date is None or str(item.date).strip() == "":

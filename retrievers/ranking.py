@@ -34,7 +34,7 @@ def make_query(question: Question, task: Task, use_date: bool = False, source: s
                             record_id=question.id, field="profile")
     text, fallback = task.query_with_fallback(question.input)
     docs = documents(task, question.profile, use_date)
-    return Query(question.id, text, question.profile, docs, question.input), fallback
+    return Query(question.id, text, question.profile, docs, question.input, task.recency), fallback
 
 
 def documents(task: Task, profile: Sequence[ProfileItem], use_date: bool = False) -> list[str]:

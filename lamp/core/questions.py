@@ -26,8 +26,9 @@ import msgspec
 
 from lamp.core.jsonio import Problems, WholeObject, as_id, iter_json_list
 from lamp.core.records import ITEM_FIELDS, ProfileItem, Question
+from lamp.core.native import is_native, to_lamp
 from lamp.core.sources import Source, _clean_read_errors, as_source
-from lamp.core.tasks import get_task
+from lamp.core.tasks import RecordSchema, get_task
 
 #: A change made to each question as it is loaded, given a dict it may keep per-user state in
 #: (``--scrub``'s placeholder map: the same email is the same placeholder across a user's questions).
@@ -95,7 +96,7 @@ def item_from_json(obj: Any, problems: Problems, question_id: str,
     for name in required:
         if item.get(name) is None:
             problems.error(f"missing (profile item of question {question_id!r})", item_id, name)
-        elif name != "date" and item.get(name).strip() == "":
+        elif name != "date" and isinstance(item.get(name), str) and item.get(name).strip() == "":
             problems.warn("empty text", item_id, name)
     if item.date is not None:
         try:
@@ -167,39 +168,53 @@ def transformed(questions: Iterable[Question], transform: QuestionTransform | No
 
 def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None, task: str | None = None,
                    problems: Problems | None = None, transform: QuestionTransform | None = None) -> Iterator[Question]:
-    """Stream the questions of a file (or of the one matching file in a folder or zip), each
-    through ``transform`` when one is given."""
+    """Stream the questions of a file (or of the one matching file in a folder or zip: JSON, JSON
+    Lines, a ``datasets`` Arrow folder or Parquet), each through ``transform`` when one is given.
+    A task with a benchmark record layout also reads its rows as the dataset has them
+    (:mod:`lamp.core.native`)."""
     src = as_source(path, "questions", split, task)
     problems = problems or Problems(src.name)
-    fields = get_task(task).item_fields if task else ()
+    t = get_task(task) if task else None
+    fields = t.item_fields if t else ()
     with contextlib.closing(src.open()) as stream, _clean_read_errors(src.name):
-        yield from transformed(_checked_questions(stream, src.name, problems, fields), transform)
+        rows = src.rows() if src.rows is not None else _json_records(stream, src.name, problems)
+        yield from transformed(_checked_questions(rows, problems, fields, t.schema if t else None), transform)
 
 
-def _checked_questions(stream: IO[str], name: str, problems: Problems,
-                       fields: tuple[str, ...]) -> Iterator[Question]:
-    """The questions of an open file, each checked field by field, duplicates refused."""
-    seen: set[str] = set()
+def _json_records(stream: IO[str], name: str, problems: Problems) -> Iterator[Any]:
+    """The records of a JSON list or JSON Lines questions file, unwrapped."""
     for obj in iter_json_list(stream, name):
         if isinstance(obj, WholeObject) and isinstance(obj.get("golds"), list):
             # The official Avocado script wraps LaMP-6 test questions as {"task", "golds"} [BUG fix].
-            records = obj["golds"]
-        elif isinstance(obj, WholeObject) and "id" in obj and "golds" not in obj:
-            records = [dict(obj)]       # a JSON Lines file of one question
+            yield from obj["golds"]
+        elif isinstance(obj, WholeObject) and ("id" in obj or "input" in obj or "question" in obj) \
+                and "golds" not in obj:
+            yield dict(obj)             # a JSON Lines file of one question
         elif isinstance(obj, WholeObject):
             problems.error(f"expected a JSON list of questions, found an object with keys {sorted(obj)[:6]}")
             return
         else:
-            records = [obj]
-        for raw in records:
-            q = question_from_json(raw, problems, fields)
-            if q is None:
+            yield obj
+
+
+def _checked_questions(rows: Iterable[Any], problems: Problems, fields: tuple[str, ...],
+                       schema: RecordSchema | None = None) -> Iterator[Question]:
+    """The questions of a file's records, each checked field by field, duplicates refused; a row
+    in the task's benchmark layout (``schema``) is read into LaMP's first."""
+    seen: set[str] = set()
+    for row, raw in enumerate(rows):
+        if schema is not None and is_native(raw):
+            raw = to_lamp(schema, raw, row, problems)
+            if raw is None:
                 continue
-            if q.id in seen:
-                problems.error("duplicate question id", q.id, "id")
-                continue
-            seen.add(q.id)
-            yield q
+        q = question_from_json(raw, problems, fields)
+        if q is None:
+            continue
+        if q.id in seen:
+            problems.error("duplicate question id", q.id, "id")
+            continue
+        seen.add(q.id)
+        yield q
 
 
 def load_questions(path: str | os.PathLike | Source, *, split: str | None = None,

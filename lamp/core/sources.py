@@ -1,4 +1,6 @@
-"""Where LaMP files are: a plain path, the one matching file of an official folder, or a zip member.
+"""Where LaMP files are: a plain path, the one matching file of an official folder, or a zip member;
+and the tables the Hugging Face ``datasets`` library writes (``save_to_disk`` folders, its cache's
+``.arrow`` files, Parquet), read as rows with pyarrow (a dependency of ``datasets``).
 
 Every reader takes a path or a :class:`Source`, so every verb finds files by the same rules and
 names them the same way in errors (``archive.zip!LaMP_2/dev_questions.json``). Zip members are
@@ -15,7 +17,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.tasks import find_task
@@ -28,14 +30,18 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Source:
-    """A JSON file on disk or inside a zip; ``name`` is what error messages show.
+    """A JSON file on disk or inside a zip, or a table ``datasets`` wrote; ``name`` is what error
+    messages show.
 
-    ``open`` gives the text with any UTF-8 byte-order mark removed; ``path`` is set for a plain file.
+    ``open`` gives the text with any UTF-8 byte-order mark removed; ``path`` is set for a plain JSON
+    file. ``rows`` is set for a table (an Arrow folder of ``save_to_disk``, an ``.arrow`` file of the
+    ``datasets`` cache, a Parquet file): it yields the records, one dict a row, in order.
     """
 
     name: str
     open: Callable[[], IO[str]]
     path: Path | None = None
+    rows: Callable[[], Iterator[dict]] | None = None
 
 
 def _zip_member(zip_path: Path, member: str) -> Source:
@@ -78,6 +84,100 @@ def _file(path: Path) -> Source:
     return Source(str(path), lambda: open(path, encoding="utf-8-sig"), Path(path))
 
 
+# --------------------------------------------------------------------------- tables that ``datasets`` writes
+
+#: The files ``Dataset.save_to_disk`` writes beside its ``*.arrow`` shards, and ``DatasetDict``'s index.
+ARROW_STATE, DATASET_DICT = "state.json", "dataset_dict.json"
+TABLE_SUFFIXES = (".parquet", ".arrow")
+
+
+def _batches_rows(batches: Iterator[Any]) -> Iterator[dict]:
+    for batch in batches:
+        yield from batch.to_pylist()
+
+
+def _arrow_rows(path: Path) -> Iterator[dict]:
+    """The rows of one ``.arrow`` file: the IPC stream ``datasets`` writes (or an IPC file)."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid:
+            reader = pa.ipc.open_file(source)
+            yield from _batches_rows(reader.get_batch(i) for i in range(reader.num_record_batches))
+            return
+        yield from _batches_rows(iter(reader))
+
+
+def _parquet_rows(path: Path) -> Iterator[dict]:
+    import pyarrow.parquet as pq
+
+    yield from _batches_rows(pq.ParquetFile(str(path)).iter_batches(batch_size=256))
+
+
+def _table_error(name: str, exc: Exception) -> LampDataError:
+    return LampDataError(f"cannot read the table ({type(exc).__name__}: {exc})", file=name)
+
+
+def _guarded(name: str, rows: Callable[[], Iterator[dict]]) -> Callable[[], Iterator[dict]]:
+    """``rows`` with pyarrow's read errors turned into a LampDataError naming the file."""
+    def read() -> Iterator[dict]:
+        try:
+            yield from rows()
+        except (OSError, ValueError) as exc:        # pyarrow's ArrowInvalid is a ValueError
+            if isinstance(exc, LampDataError):
+                raise
+            raise _table_error(name, exc) from None
+    return read
+
+
+def _no_text() -> IO[str]:
+    return io.StringIO("")
+
+
+def _table(path: Path) -> Source:
+    """A Parquet or ``.arrow`` file, or a ``save_to_disk`` folder of one dataset, as rows."""
+    if path.is_dir():
+        import json
+
+        try:
+            state = json.loads((path / ARROW_STATE).read_text(encoding="utf-8"))
+            shards = [path / f["filename"] for f in state["_data_files"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LampDataError(f"not a folder written by datasets' save_to_disk ({exc})", file=str(path)) from None
+        return Source(str(path), _no_text, None, _guarded(str(path), lambda: (r for s in shards for r in _arrow_rows(s))))
+    reader = _parquet_rows if path.suffix == ".parquet" else _arrow_rows
+    return Source(str(path), _no_text, None, _guarded(str(path), lambda: reader(path)))
+
+
+def dataset_splits(path: Path) -> list[str] | None:
+    """The split names of a ``DatasetDict.save_to_disk`` folder; None for any other folder."""
+    index = path / DATASET_DICT
+    if not index.is_file():
+        return None
+    import json
+
+    try:
+        return [str(s) for s in json.loads(index.read_text(encoding="utf-8"))["splits"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LampDataError(f"not a dataset_dict.json that datasets wrote ({exc})", file=str(index)) from None
+
+
+def _dataset_dict_split(path: Path, split: str | None, task: str | None) -> Source:
+    """The split ``split`` (ours, e.g. 'dev', or the dataset's own, e.g. 'val') of a DatasetDict folder."""
+    names = dataset_splits(path) or []
+    wanted = [split] if split else []
+    found = find_task(task) if task else None
+    if split and found is not None and found.schema is not None:
+        wanted.append(dict(found.schema.splits).get(split, split))
+    hits = [n for n in names if n in wanted]
+    if len(hits) != 1:
+        raise LampError(f"{path}: a datasets folder with splits {', '.join(names)}; pass --split to choose one"
+                        if not split else f"{path}: no split {split!r} (it holds {', '.join(names)})")
+    return _table(path / hits[0])
+
+
 def task_folder_name(task: str) -> str:
     """'LaMP-2' -> 'LaMP_2' (the official folder and file spelling)."""
     return task.replace("-", "_")
@@ -92,6 +192,12 @@ def find_file(path: str | os.PathLike, kind: str = "questions", split: str | Non
     p = Path(path)
     if not p.exists():
         raise LampError(f"{p}: no such file or folder")
+    if p.is_file() and p.suffix in TABLE_SUFFIXES and kind == "questions":
+        return _table(p)
+    if p.is_dir() and (p / ARROW_STATE).is_file() and kind == "questions":
+        return _table(p)
+    if p.is_dir() and (p / DATASET_DICT).is_file() and kind == "questions":
+        return _dataset_dict_split(p, split, task)
     if p.is_file() and not zipfile.is_zipfile(p):
         return _file(p)
     suffix = f"{split}_{kind}.json" if split else f"_{kind}.json"

@@ -165,8 +165,23 @@ def _items_part(spec: PromptSpec, task: Task, items: Sequence[ProfileItem], budg
     return parts
 
 
+def _whole_items(spec: PromptSpec, task: Task, items: Sequence[ProfileItem]) -> list[str]:
+    """The unbudgeted builders (LongLaMP, LaMP-QA): each item written whole, its long field cut to
+    its first ``spec.max_words`` words when set (``' '.join(text.split()[:750])``, as officially)."""
+    parts = []
+    for item in items:
+        short = {name: _value(item, name, task) for name in _field_names(spec.item)}
+        text = _value(item, spec.long_field, task)
+        if spec.max_words:
+            text = " ".join(text.split()[: spec.max_words])
+        parts.append(spec.item.format(long=text, **short))
+    return parts
+
+
 def _assemble(spec: PromptSpec, input_text: str, parts: list[str]) -> str:
-    joined = JOINER.join(parts)
+    joined = spec.joiner.join(parts)
+    if spec.assemble == "frame":
+        return spec.frame.format(profile=joined, question=input_text)
     if spec.assemble == "after_title":
         at = input_text.find("title")
         if at < 0:  # official: no "title" in the input, no profile
@@ -181,13 +196,16 @@ def build_prompt(task: str | Task, input_text: str, items: Sequence[ProfileItem]
     """The personalized prompt for ``input_text`` with the selected (top-k) ``items``.
 
     ``tokenizer`` is the LLM's own HF tokenizer (or a :class:`TokenCounter`, or None for a
-    characters/4 estimate). No items: the raw input, as officially.
+    characters/4 estimate). No items: the raw input, as officially (or the task's ``no_profile``
+    frame). An unbudgeted task (``PromptSpec.budgeted`` False) writes its items whole.
     """
     task = get_task(task)
-    if not items:
-        return input_text
-    counter = as_counter(tokenizer)
     spec = task.prompt
+    if not items:
+        return spec.no_profile.format(question=input_text) if spec.no_profile else input_text
+    if not spec.budgeted:
+        return _assemble(spec, input_text, _whole_items(spec, task, items))
+    counter = as_counter(tokenizer)
     input_len = counter.count(input_text)
     for factor in retry_factors():
         budget = max_length - min(input_len, int(factor * max_length))
