@@ -133,7 +133,7 @@ def test_the_tests_mirror_the_rooms():
     """Each test file sits in the folder of the room it tests, or in a cross-cutting folder."""
     rooms = {"core", "privacy", "generation", "training", "methods", "pipeline", "serving", "cli",
              "retrievers", "eval", "ropg", "rspg"}
-    cross_cutting = {"architecture", "faults"}
+    cross_cutting = {"architecture", "faults", "parity"}
     loose = [p.name for p in (ROOT / "tests").glob("test_*.py")]
     folders = {p.parent.name for p in (ROOT / "tests").rglob("test_*.py")}
     assert loose == [] and folders <= rooms | cross_cutting
