@@ -1,7 +1,7 @@
-"""Every PII kind the README lists as covered is found in its realistic formats, and PII-free text is left alone.
+"""Every PII kind docs/privacy.md lists as covered is found in its realistic formats, and PII-free text is left alone.
 
 The values come from ``bench/bench_scrub.py``'s "tune" generator (the formats the patterns were
-tuned on); the README's numbers come from its "heldout" generator, with other templates and
+tuned on); the numbers in docs/privacy.md come from its "heldout" generator, with other templates and
 format variants. Each kind's set is small (the analyzer takes a few ms per text).
 """
 
