@@ -30,6 +30,16 @@ Definitions, identical to the official ``eval/evaluation.py``:
   means*; we report the plain mean. The bootstrap median is random (two official runs on the same
   80 predictions differed by up to 2.4e-3) and needs the HF hub at run time; the mean is what it
   estimates, so our numbers are deterministic and within its noise.
+* LongLaMP (family ``long-generation``) — the official ``longLaMP/metrics/generation_metrics.py``
+  prints ``rouge-1``, ``rouge-2``, ``rouge-L``, ``rouge-LSum`` (HF ``evaluate``'s rouge, the same
+  tokenizer and the same [DEVIATION] mean for its bootstrap median), ``meteor`` (HF ``evaluate``'s,
+  a plain mean, so identical: :mod:`eval.meteor`) and ``bleu`` (sacrebleu corpus BLEU; not computed
+  here). Its ``evaluate_data`` first drops every pair whose prediction or gold is empty, which
+  inflates all of them: each metric is reported both ways, over all pairs (``meteor``, an empty pair
+  scoring 0, as every other task here counts a missing answer) and over the kept pairs as officially
+  (``meteor-nonempty``).
+* LaMP-QA (family ``rubric-qa``) — ``rubric-score``, the mean over questions of the LLM judge's
+  per-question rubric score (:mod:`eval.judge`); it has no gold text to compare with here.
 
 Example::
 
@@ -108,12 +118,12 @@ def _rating_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[s
     return out
 
 
-@lru_cache(maxsize=1)
-def rouge_scorer():
-    """The shared ``rouge_score`` scorer (built once: construction is slow-ish)."""
+@lru_cache(maxsize=2)
+def rouge_scorer(types: tuple[str, ...] = ("rouge1", "rougeL")):
+    """The shared ``rouge_score`` scorer of these ROUGE types (built once: construction is slow-ish)."""
     from rouge_score import rouge_scorer as rs
 
-    return rs.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
+    return rs.RougeScorer(list(types), use_stemmer=False)
 
 
 def _generation_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str],
@@ -127,12 +137,44 @@ def _generation_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequen
     return out
 
 
+#: The ROUGE types the official LongLaMP scorer reports, in its column order below.
+_LONG_ROUGE = ("rouge1", "rougeL", "rouge2", "rougeLsum")
+
+
+def _long_generation_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str],
+                           ids: Sequence[str] | None) -> np.ndarray:
+    """Columns: ROUGE-1 F, ROUGE-L F (the same two as LaMP's generation family, so those metrics read
+    both), METEOR, ROUGE-2 F, ROUGE-Lsum F, and 1 where the official LongLaMP scorer keeps the pair
+    (``if d["generated_text"] and d["output"]``: both non-empty before stripping; a pair it drops
+    scores 0 in every column, so a column's sum over kept pairs is its sum)."""
+    from eval.meteor import meteor as meteor_of
+
+    scorer = rouge_scorer(_LONG_ROUGE)
+    out = np.empty((len(preds), 6), dtype=np.float64)
+    for i, (pred, gold) in enumerate(zip(preds, golds)):
+        p, g = str(pred), str(gold)
+        s = scorer.score(g.strip(), p.strip())
+        out[i] = (s["rouge1"].fmeasure, s["rougeL"].fmeasure, meteor_of(p, g), s["rouge2"].fmeasure,
+                  s["rougeLsum"].fmeasure, float(bool(p) and bool(g)))
+    return out
+
+
+def _judge_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str],
+                 ids: Sequence[str] | None) -> np.ndarray:
+    """LaMP-QA has no gold text to compare with: its one metric is the LLM judge's (eval.judge)."""
+    raise LampError("rubric-qa answers are scored by an LLM judge, not against gold text: run "
+                    "`lamp judge --data QUESTIONS --preds PREDICTIONS --backend ... --model ...`")
+
+
 @dataclass(frozen=True)
 class Statistics:
     """How a task family turns (prediction, gold) pairs into additive per-sample columns."""
 
     rows: StatsFn
     per_sample: tuple[str, ...]   # names of the leading columns that are per-sample scores
+    #: Metrics reported for every task of the family beside the task's own (``Task.metrics``):
+    #: what the official scorer also prints, and variants a reader must see side by side.
+    also_report: tuple[str, ...] = ()
 
 
 #: The per-sample statistics of each task family; every metric of the family reads their column sums.
@@ -140,6 +182,11 @@ STATISTICS: dict[str, Statistics] = {
     "classification": Statistics(_classification_stats, ("correct",)),
     "rating": Statistics(_rating_stats, ("abs_error", "squared_error")),
     "generation": Statistics(_generation_stats, ("rouge-1", "rouge-L")),
+    "long-generation": Statistics(_long_generation_stats,
+                                  ("rouge-1", "rouge-L", "meteor", "rouge-2", "rouge-LSum", "kept"),
+                                  ("rouge-2", "rouge-LSum", "rouge-1-nonempty", "rouge-L-nonempty",
+                                   "meteor-nonempty", "rouge-2-nonempty", "rouge-LSum-nonempty")),
+    "rubric-qa": Statistics(_judge_stats, ("rubric-score",)),
 }
 
 
@@ -154,10 +201,13 @@ class Metric:
     """One metric of the registry: its name is the key of the official output JSON."""
 
     name: str
-    family: str                   # whose STATISTICS columns it reads
+    family: str                   # whose STATISTICS columns it reads (the first of ``families``)
     higher_is_better: bool
     value: ValueFn
     training_key: str             # the official training code's spelling, as in feedback files ("mae")
+    #: Every family whose STATISTICS hold the columns it reads at the same places (ROUGE-1/L: LaMP's
+    #: generation and LongLaMP's long-generation).
+    families: tuple[str, ...] = ()
 
     @property
     def formula(self) -> str:
@@ -169,13 +219,16 @@ class Metric:
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def metric(name: str, family: str, *, higher_is_better: bool, training_key: str | None = None
+def metric(name: str, family: str | tuple[str, ...], *, higher_is_better: bool, training_key: str | None = None
            ) -> Callable[[ValueFn], ValueFn]:
-    """Register the decorated function as the metric ``name`` (its docstring is the formula)."""
+    """Register the decorated function as the metric ``name`` (its docstring is the formula) of one
+    family or of several that share its columns."""
+    families = (family,) if isinstance(family, str) else tuple(family)
+
     def register(fn: ValueFn) -> ValueFn:
         if name in METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
-        METRICS.register(name, Metric(name, family, higher_is_better, fn, training_key or name))
+        METRICS.register(name, Metric(name, families[0], higher_is_better, fn, training_key or name, families))
         return fn
     return register
 
@@ -210,18 +263,64 @@ def rmse(sums: np.ndarray, n: int, k: int) -> np.ndarray:
     return np.sqrt(sums[..., 1] / n)
 
 
-@metric("rouge-1", "generation", higher_is_better=True)
+@metric("rouge-1", ("generation", "long-generation"), higher_is_better=True)
 def rouge_1(sums: np.ndarray, n: int, k: int) -> np.ndarray:
     """rouge-1 = (1/n) · Σ_i F1(unigrams(pred_i), unigrams(gold_i)), F1 = 2·P·R/(P + R) over clipped
     unigram overlap, rouge_score's tokenizer (lower-case, [a-z0-9] runs), no stemmer."""
     return sums[..., 0] / n
 
 
-@metric("rouge-L", "generation", higher_is_better=True)
+@metric("rouge-L", ("generation", "long-generation"), higher_is_better=True)
 def rouge_l(sums: np.ndarray, n: int, k: int) -> np.ndarray:
     """rouge-L = (1/n) · Σ_i F1 with P = LCS/|pred_i|, R = LCS/|gold_i| (sentence-level longest common
     subsequence of the tokens, rouge_score's ``rougeL``)."""
     return sums[..., 1] / n
+
+
+@metric("meteor", "long-generation", higher_is_better=True)
+def meteor(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """meteor = (1/n) · Σ_i (1 − 0.5·(c_i/m_i)³) · P_i·R_i / (0.9·P_i + 0.1·R_i), NLTK's METEOR as HF
+    ``evaluate`` computes it: P = m/|pred|, R = m/|gold| over ``word_tokenize`` tokens, lower-cased; m
+    unigrams aligned by exact match, then Porter stem, then WordNet 3.0 synonym; c the fewest chunks of
+    adjacent aligned unigrams; 0 when m = 0 or a side is empty (eval/meteor.py)."""
+    return sums[..., 2] / n
+
+
+@metric("rouge-2", "long-generation", higher_is_better=True)
+def rouge_2(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """rouge-2 = (1/n) · Σ_i F1(bigrams(pred_i), bigrams(gold_i)), clipped bigram overlap, rouge_score's
+    tokenizer, no stemmer (the official LongLaMP scorer prints it)."""
+    return sums[..., 3] / n
+
+
+@metric("rouge-LSum", "long-generation", higher_is_better=True)
+def rouge_lsum(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """rouge-LSum = (1/n) · Σ_i summary-level LCS F1 (rouge_score's ``rougeLsum``: the union LCS over the
+    newline-separated sentences; a text without newlines is one sentence)."""
+    return sums[..., 4] / n
+
+
+def _over_kept(column: int) -> ValueFn:
+    def value(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+        kept = sums[..., 5]
+        return np.divide(sums[..., column], kept, out=np.zeros_like(kept), where=kept > 0)
+    return value
+
+
+for _name, _column in (("rouge-1", 0), ("rouge-L", 1), ("meteor", 2), ("rouge-2", 3), ("rouge-LSum", 4)):
+    _fn = _over_kept(_column)
+    _fn.__doc__ = (f"{_name}-nonempty = Σ_i {_name}_i / Σ_i kept_i, kept_i = 1 when prediction and gold "
+                   "are both non-empty strings: the official LongLaMP scorer drops the other pairs "
+                   "(``evaluate_data``), which raises the score; the plain metric counts them as 0 "
+                   "(0 when nothing is kept).")
+    metric(f"{_name}-nonempty", "long-generation", higher_is_better=True)(_fn)
+
+
+@metric("rubric-score", "rubric-qa", higher_is_better=True)
+def rubric_score(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """rubric-score = (1/n) · Σ_q (Σ_a s_qa) / (2·|A_q|), s_qa ∈ {0, 1, 2} the judge's match_score of
+    aspect a of question q (an answer that never parses: 0, counted); see eval/judge.py."""
+    return sums[..., 0] / n
 
 
 def get_metric(name: str) -> Metric:
@@ -245,6 +344,13 @@ HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
     {key: m.higher_is_better for m in METRICS.values() for key in (m.name, m.training_key)})
 
 
+def report_names(task: str | Task) -> tuple[str, ...]:
+    """The metrics a task's score reports: its own (``Task.metrics``), then its family's ``also_report``."""
+    t = get_task(task)
+    extra = STATISTICS[t.family].also_report if t.family in STATISTICS else ()
+    return tuple(dict.fromkeys((*t.metrics, *extra)))
+
+
 def _values(names: Sequence[str], sums: np.ndarray, n: int, k: int) -> dict[str, np.ndarray]:
     return {name: get_metric(name).value(sums, n, k) for name in names}
 
@@ -264,7 +370,7 @@ class SampleStats:
 
     def finalize(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
         """The task's metrics from column sums; ``sums`` may carry leading axes (one row per resample)."""
-        return _values(self.task.metrics, sums, n, len(self.task.labels or ()))
+        return _values(report_names(self.task), sums, n, len(self.task.labels or ()))
 
     def metrics(self, rows: np.ndarray | Sequence[int] | None = None) -> dict[str, float]:
         """The official metrics over all samples, or over the given row indices / boolean mask."""
@@ -294,7 +400,7 @@ def family_metrics(family: str, preds: Sequence[str], golds: Sequence[str],
     if not golds:
         raise LampError(f"{family}: no samples to score")
     sums = STATISTICS[family].rows(preds, golds, labels, None).sum(axis=0)
-    names = [m.name for m in METRICS.values() if m.family == family]
+    names = [m.name for m in METRICS.values() if family in m.families]
     return {k: float(v) for k, v in _values(names, sums, len(golds), len(labels)).items()}
 
 

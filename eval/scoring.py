@@ -81,7 +81,7 @@ def format_table(scored: list[ScoredTask]) -> str:
     """A short plain-text table for the terminal."""
     rows = [("task", "samples", "metric", "value")]
     for s in scored:
-        for k in get_task(s.task).metrics:
-            rows.append((s.key, str(len(s.stats)), k, f"{s.metrics[k]:.4f}"))
+        for k, value in s.metrics.items():
+            rows.append((s.key, str(len(s.stats)), k, f"{value:.4f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
