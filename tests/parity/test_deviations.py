@@ -313,10 +313,48 @@ def test_the_deviations_table_names_an_existing_test_on_every_row():
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| what")]
     assert len(rows) >= 15
     sources = {p: p.read_text(encoding="utf-8") for p in (root / "tests").rglob("test_*.py")}
+    code = [p.read_text(encoding="utf-8") for room in ("lamp", "retrievers", "ropg", "rspg", "eval")
+            for p in (root / room).rglob("*.py")]
     for row in rows:
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", row.strip().strip("|"))]
         assert len(cells) == 6, row
+        for flag in re.findall(r"`(--\w+)", cells[4]):              # the restoring flags exist
+            assert any(f'"{flag}"' in text for text in code), f"{flag} is no flag of any command"
         named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", cells[-1])
         assert named, f"no test named on the row: {row[:80]}"
         for file, name in named:
             assert f"def {name}(" in sources.get(root / file, ""), f"{file}::{name} does not exist"
+
+
+def test_the_readmes_paper_reproduction_commands_are_accepted_by_the_scripts_flags():
+    """The README's ROPG and RSPG sections end with command lines for the paper's setting; each one
+    parses with the flags of the official-name script it calls (nothing here runs them: no GPU)."""
+    import importlib
+    import re
+    import shlex
+
+    from lamp.cli.official import SCRIPTS
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"### Reproducing the paper's (ROPG|RSPG) rows.*?```bash\n(.*?)```", text, re.S)
+    assert [name for name, _ in blocks] == ["ROPG", "RSPG"]
+    scripts = []
+    for _, block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].strip()
+            if not line.startswith("python "):
+                continue
+            for var, value in (("${split}", "train"), ("$split", "train"), ("$D", "D"), ("$m", "kd"), ("$r", "bm25")):
+                line = line.replace(var, value)
+            line = re.sub(r"\{([\w,-]+)\}", lambda m: " ".join("x/" + p for p in m.group(1).split(",")), line)
+            argv = shlex.split(line)[1:]
+            script = Path(argv[0]).name
+            assert (root / argv[0]).exists(), argv[0]
+            module, attr = SCRIPTS[script][0].split(":")
+            parser = argparse.ArgumentParser(prog=script)
+            getattr(importlib.import_module(module), attr)(parser)
+            parser.parse_args(argv[1:])
+            scripts.append(script)
+    assert {"rank_profiles.py", "merge_with_rank.py", "profile_item_utilization_scorer.py", "train_kd.py",
+            "evaluate_llm.py", "retriever_utilization_scorer.py", "create_data.py", "rspg.py"} <= set(scripts)
