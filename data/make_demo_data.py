@@ -32,8 +32,10 @@ from typing import Any
 
 try:  # imported as part of a package
     from . import demo_banks as banks
+    from . import family_demo
 except ImportError:  # run as a script: this folder is on sys.path
     import demo_banks as banks
+    import family_demo
 
 DEFAULT_SEED = 7
 DEFAULT_OUT = Path(__file__).resolve().parent / "demo"
@@ -751,14 +753,19 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{split}", type=int, default=n,
                             help=f"questions per task in the {split} split (default: %(default)s); larger "
                                  "splits for the learning methods go to another --out, the bundled files stay small")
-    parser.add_argument("--tasks", default="", help="comma-separated task numbers, e.g. 2,5 (default: all seven)")
+    parser.add_argument("--tasks", default="", help="comma-separated task numbers, e.g. 2,5, and 'longlamp', "
+                        "'lamp-qa' for the LaMP-family demo (data/family_demo.py) (default: all)")
     args = parser.parse_args(argv)
     sizes = {split: getattr(args, split) for split in SPLITS}
-    wanted = {int(t) for t in args.tasks.split(",") if t.strip()}
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    family = tuple(n for n in names if n in family_demo.BUILDERS) or (() if names else tuple(family_demo.BUILDERS))
+    wanted = {int(t) for t in names if t not in family_demo.BUILDERS}
     total = 0
+    for line in family_demo.write_family(args.out, args.seed, family):
+        print(line)
     for maker_class in MAKERS:
         maker = maker_class()
-        if wanted and maker.number not in wanted:
+        if names and maker.number not in wanted:
             continue
         splits = build_task(maker, args.seed, sizes)
         size = write_task(args.out, maker.task, splits)

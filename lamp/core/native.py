@@ -157,7 +157,7 @@ def _item(schema: RecordSchema, raw: Any, position: int, qid: str, where: str,
     for name, kind in schema.item_fields:
         reason = _kind_problem(raw.get(name), kind)
         if reason:
-            problems.error(f"{where}: profile item {position}: {reason}", qid, f"profile[{position}].{name}")
+            problems.error(f"{where}: {reason}", qid, f"profile[{position}].{name}")
             ok = False
         else:
             out["date" if name == schema.date_field else name] = _value(raw[name], kind)

@@ -181,6 +181,14 @@ def iter_questions(path: str | os.PathLike | Source, *, split: str | None = None
         yield from transformed(_checked_questions(rows, problems, fields, t.schema if t else None), transform)
 
 
+def questions_from_rows(rows: Iterable[Any], name: str, task: str, problems: Problems | None = None,
+                        ) -> Iterator[Question]:
+    """The questions of records already read (a ``datasets`` split's rows), checked as a file's are;
+    problems name ``name``."""
+    t = get_task(task)
+    yield from _checked_questions(rows, problems or Problems(name), t.item_fields, t.schema)
+
+
 def _json_records(stream: IO[str], name: str, problems: Problems) -> Iterator[Any]:
     """The records of a JSON list or JSON Lines questions file, unwrapped."""
     for obj in iter_json_list(stream, name):

@@ -8,7 +8,11 @@ same rules (and names the same file when one is missing):
 2. else the ``output`` field of each record (the merged "sorted dataset" of ``lamp merge``:
    ``{id, input, profile, output}``);
 3. else ``{split}_outputs.json`` beside a ``{split}_questions.json`` (``.jsonl`` too), or the one
-   ``*_outputs.json`` of the split in the official folder or zip given.
+   ``*_outputs.json`` of the split in the official folder or zip given;
+4. else, for a task whose data has no gold text (LaMP-QA: a judge scores each answer against the
+   question's rubric, kept in the question), an empty gold for every question, so the verbs
+   that pair questions with golds take it without an outputs file (``golds_source`` stays None:
+   nothing is scored against them).
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ def read_split(questions_path: str | os.PathLike, task: str | Task | None,
     where = str(getattr(source, "name", source)) if source is not None else None
     if where is None and golds:
         where = str(questions_path)
+    if source is None and not golds and task.schema is not None and task.schema.gold_field is None:
+        golds = {q.id: "" for q in questions}      # no gold text: golds_source stays None
     if require_outputs:
         for q in questions:
             if q.id not in golds:

@@ -15,6 +15,7 @@ branches on task names (tests/core/test_task_table.py checks it).
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import dataclass, field
@@ -191,6 +192,24 @@ class Task:
 
     def make_input(self, **fields: str) -> str:
         return self.input_template.format(**fields)
+
+    def answer_text(self, output: str) -> str:
+        """The answer in a model's output: with ``answer_key``, that field of the JSON object the
+        prompt asks for (the official LaMP-QA baselines strip "json" and code fences, then parse);
+        an output that does not parse to such an object is kept whole (the official code
+        resamples up to 20 times at a rising temperature instead)."""
+        if self.answer_key is None:
+            return output
+        text = output.strip()
+        text = text[4:] if text.startswith("json") else text
+        text = text[:-4] if text.endswith("json") else text
+        text = text.strip().replace("\n", "").replace("```json", "").replace("```", "")
+        try:
+            obj = json.loads(text, strict=False)
+        except ValueError:
+            return output
+        value = obj.get(self.answer_key) if isinstance(obj, dict) else None
+        return value if isinstance(value, str) else output
 
     def content_free_input(self, filler: str = "N/A") -> str:
         """The input template with every field set to ``filler`` (for label-choice calibration)."""

@@ -18,7 +18,8 @@ from lamp.core.errors import LampDataError, LampError
 from lamp.core.jsonio import Problems, read_json
 from lamp.core.outputs import outputs_from_json
 from lamp.core.questions import iter_questions
-from lamp.core.sources import Source, _clean_read_errors, _file, _zip_member, max_member_bytes, task_from_path
+from lamp.core.sources import (ARROW_STATE, DATASET_DICT, TABLE_SUFFIXES, Source, _clean_read_errors, _file, _table,
+                               _zip_member, dataset_splits, max_member_bytes, task_from_path)
 from lamp.core.tasks import TASKS, get_task
 
 EXAMPLES = 3
@@ -47,7 +48,9 @@ def guess_task_from_input(text: str) -> str | None:
 
 
 def _sniff(src: Source) -> str:
-    """'questions' or 'outputs', from the first record of the file."""
+    """'questions' or 'outputs', from the first record of the file (a ``datasets`` table: questions)."""
+    if src.rows is not None:
+        return "questions"
     with contextlib.closing(src.open()) as fh:
         head = fh.read(4096).lstrip()
     first = head.split("}", 1)[0]           # about the first record
@@ -107,9 +110,16 @@ def check_file(src: Source, task: str | None = None) -> FileReport:
 
 
 def _sources(path: Path) -> list[Source]:
-    """The JSON files to check; a folder or zip without any is an error, not a silent pass."""
+    """The JSON files (and ``datasets`` tables) to check; a folder or zip without any is an error,
+    not a silent pass."""
+    if path.is_dir() and dataset_splits(path) is not None:
+        return [_table(path / split) for split in dataset_splits(path) or []]
+    if (path.is_dir() and (path / ARROW_STATE).is_file()) or (path.is_file() and path.suffix in TABLE_SUFFIXES):
+        return [_table(path)]
     if path.is_dir():
-        found = [_file(p) for p in sorted(path.rglob("*.json*")) if p.is_file() and p.suffix in (".json", ".jsonl")]
+        found = [_file(p) for p in sorted(path.rglob("*.json*")) if p.is_file() and p.suffix in (".json", ".jsonl")
+                 and not _in_table_folder(p)]
+        found += [_table(p) for p in sorted(path.rglob("*.parquet")) if p.is_file()]
     elif zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -130,6 +140,11 @@ def _sources(path: Path) -> list[Source]:
     if not found:
         raise LampError(f"{path}: no JSON files inside; expected LaMP *_questions.json / *_outputs.json files")
     return found
+
+
+def _in_table_folder(path: Path) -> bool:
+    """True for the JSON bookkeeping files of a ``save_to_disk`` folder (state, info, split index)."""
+    return path.name in (ARROW_STATE, DATASET_DICT, "dataset_info.json")
 
 
 def _pair_key(name: str) -> tuple[str, str] | None:

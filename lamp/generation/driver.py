@@ -13,6 +13,7 @@ gets the prompt strings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
@@ -55,6 +56,20 @@ class MethodSettings:
     def settings(self) -> GenerationSettings:
         """Beam search (no sampling), the prompt cut at ``max_length`` tokens, the answer line kept."""
         return answer_settings(self.max_new_tokens, self.num_beams, self.max_length, self.seed)
+
+
+def task_settings(task: str | Task, settings: GenerationSettings,
+                  default_budget: int = OFFICIAL.max_new_tokens) -> GenerationSettings:
+    """``settings`` for ``task``'s answers: a long-form task (``Task.answer_line`` False) keeps every
+    line, and its own budget (``Task.max_new_tokens``) replaces ``max_new_tokens`` while that is
+    left at ``default_budget`` (a value the user set wins)."""
+    task = get_task(task)
+    changes: dict[str, Any] = {}
+    if not task.answer_line:
+        changes["stop_at_newline"] = False
+    if task.max_new_tokens is not None and settings.max_new_tokens == default_budget:
+        changes["max_new_tokens"] = task.max_new_tokens
+    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 def build_examples(task: str | Task, questions: Sequence[Question], k: int, max_length: int, tokenizer: object,

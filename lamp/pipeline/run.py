@@ -39,7 +39,7 @@ from lamp.core.outputs import load_outputs, load_rankings
 from lamp.core.sources import find_file
 from lamp.core.splits import read_split
 from lamp.core.writing import write_json
-from lamp.generation.driver import MethodSettings, build_examples, generate_all
+from lamp.generation.driver import MethodSettings, build_examples, generate_all, task_settings
 from lamp.core.identity import sha256_file
 from lamp.core.records import Question
 from lamp.core.rundir import GOLDS_KEY, RunDir
@@ -238,11 +238,12 @@ def predict(cfg: RunConfig, backend: Backend, task: str, examples: list, cache: 
     if choose and not can_choose:         # never free generation under a "label likelihood" manifest
         raise LampError(f"label_choice: backend {kind.__name__} cannot score labels; drop --label_choice "
                         "for free generation")
-    settings = cfg.settings()
+    settings = task_settings(t, cfg.settings())
     if choose and cfg.calibrate_labels:
         settings = dataclasses.replace(settings, calibration_prompt=t.content_free_input())
-    return generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
-                        options=list(t.labels) if choose else None, desc=desc, batch_size=cfg.batch_size)
+    outputs = generate_all(backend, examples, settings, cache, mode="choose" if choose else "generate",
+                           options=list(t.labels) if choose else None, desc=desc, batch_size=cfg.batch_size)
+    return [t.answer_text(out) for out in outputs]
 
 
 def _versions() -> dict[str, str]:
