@@ -127,7 +127,8 @@ def _settings_fingerprint(args: argparse.Namespace, scores_file: str) -> dict[st
 
 def _lr_factor(args: argparse.Namespace, total: int) -> Callable[[int], float]:
     warmup = int(args.warmup_ratio * total) if args.warmup_ratio is not None else args.warmup_steps
-    return official_schedule(args.scheduler, warmup, args.scheduler_steps or total, args.fixed_lr)
+    end = args.scheduler_steps or (total if args.epochs else args.total_steps)   # officially --total_steps
+    return official_schedule(args.scheduler, warmup, end, args.fixed_lr)
 
 
 def batch_scores(model: Any, tokenizer: Any, batch: Sequence[TrainingQuery], ctx_size: int, max_q: int, max_d: int,

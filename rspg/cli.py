@@ -147,6 +147,11 @@ def configure_train(parser: argparse.ArgumentParser, official: bool = False) -> 
                         help="passes over the data" + (" instead of --total_steps" if official else ""))
     parser.add_argument("--total_steps", type=int, default=1000 if official else None,
                         help="optimizer steps (official 1000); instead of --epochs")
+    parser.add_argument("--official_steps", action=argparse.BooleanOptionalAction, default=official,
+                        help="with --total_steps N: run N + 1 steps and end with step-(N+1), as the official loop "
+                             "does (rspg.py: on)")
+    parser.add_argument("--official_accumulation", action=argparse.BooleanOptionalAction, default=official,
+                        help="sum the micro-batches' gradients as officially (default: their mean; rspg.py: on)")
     parser.add_argument("--save_freq", type=int, default=5000 if official else 0,
                         help="a selector checkpoint every N steps under checkpoint/step-N (and at the end)")
     parser.add_argument("--eval_freq", type=int, default=500 if official else 0,
@@ -183,7 +188,8 @@ def train_config(args: argparse.Namespace) -> "TrainConfig":
                        total_steps=None if args.epochs else args.total_steps, save_freq=args.save_freq,
                        eval_freq=args.eval_freq, warmup_steps=args.warmup_steps, scheduler_steps=args.scheduler_steps,
                        fixed_lr=args.fixed_lr, optim=args.optim, weight_decay=args.weight_decay,
-                       init_selector=init if init and init != "none" else None)
+                       init_selector=init if init and init != "none" else None,
+                       official_steps=args.official_steps, official_accumulation=args.official_accumulation)
 
 
 def run_train(args: argparse.Namespace) -> int:

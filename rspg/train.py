@@ -68,12 +68,14 @@ class TrainConfig:
     optim: str = "adam"
     weight_decay: float = 0.0
     init_selector: str | None = None       # a selector folder to start from (rspg.py --model_path)
+    official_steps: bool = False           # total_steps + 1 steps, as the official loop (rspg.py: on)
+    official_accumulation: bool = False    # micro-batch gradients summed, as officially (rspg.py: on)
 
     def key(self) -> dict[str, Any]:
         out = asdict(self)
         defaults = TrainConfig(task=self.task)
         for name in ("retriever_prior", "total_steps", "save_freq", "eval_freq", "warmup_steps", "scheduler_steps",
-                     "fixed_lr", "optim", "weight_decay", "init_selector"):
+                     "fixed_lr", "optim", "weight_decay", "init_selector", "official_steps", "official_accumulation"):
             if out[name] == getattr(defaults, name):   # selectors trained before the option keep their key
                 out.pop(name)
         return out
@@ -195,7 +197,7 @@ def _fingerprint(path: str | Path) -> str:
 
 def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
     warm = max(1, cfg.warmup_steps if cfg.warmup_steps is not None else int(round(cfg.warmup_ratio * total)))
-    return official_schedule(cfg.scheduler, warm, cfg.scheduler_steps or total, cfg.fixed_lr)
+    return official_schedule(cfg.scheduler, warm, cfg.scheduler_steps or cfg.total_steps or total, cfg.fixed_lr)
 
 
 def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path, val_path: str | Path | None = None,
@@ -241,18 +243,20 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     else:
         encoder, tokenizer, pooling = load_encoder(checkpoint, cfg.pooling)
         model = Selector(encoder, pooling, labels.shape[1] if cfg.retriever_prior else 0)
-    if accelerator.is_main_process:
-        print(f"RSPG-{cfg.rspg_type} selector: encoder {checkpoint}, pooling {pooling}; loss {cfg.loss} KD, "
-              f"T={cfg.temperature:g}; fp32; " + (f"{cfg.total_steps} steps" if cfg.total_steps else
-                                                  f"{cfg.epochs} epochs") + f" at batch {cfg.per_gpu_batch_size}")
     sep = separator(tokenizer)
     train_texts = texts_of(train, cfg.rspg_type, sep)
     params = [p for name, p in model.named_parameters() if not (cfg.freeze_encoder and name.startswith("encoder."))]
     optimizer = make_optimizer(params, cfg.optim, cfg.lr, cfg.weight_decay)
     per_epoch = math.ceil(len(train) / (cfg.per_gpu_batch_size * accelerator.num_processes * cfg.accumulation_steps))
     total = cfg.total_steps or per_epoch * cfg.epochs
+    if cfg.total_steps and cfg.official_steps:
+        total += 1            # the official loop breaks only once the step exceeds --total_steps
     epochs = math.ceil(total / per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total))
+    if accelerator.is_main_process:
+        print(f"RSPG-{cfg.rspg_type} selector: encoder {checkpoint}, pooling {pooling}; loss {cfg.loss} KD, "
+              f"T={cfg.temperature:g}; fp32; " + (f"{total} steps" if cfg.total_steps else f"{cfg.epochs} epochs")
+              + f" at batch {cfg.per_gpu_batch_size}" + (" (gradients summed)" if cfg.official_accumulation else ""))
     log: dict[str, Any] = {"config": cfg.key(), "encoder": checkpoint, "pooling": pooling, "retrievers": names,
                            "train_data_sha256": data_hash, "epochs": [], "finished": False, "step": 0}
     start_epoch = 0
@@ -345,6 +349,7 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     try:
         train_loop(loss_of, epoch_batches, optimizer, list(model.parameters()), total_steps=total, max_epochs=epochs,
                    scheduler=scheduler, accumulation_steps=cfg.accumulation_steps, max_grad_norm=cfg.max_grad_norm,
+                   mean_accumulated=not cfg.official_accumulation,
                    backward=accelerator.backward, clip=accelerator.clip_grad_norm_, position=position, bar=bar,
                    on_batch=lambda losses: bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}"),
                    on_step=after_step, on_epoch=after_epoch)

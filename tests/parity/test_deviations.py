@@ -232,7 +232,7 @@ def test_training_budget_save_freq_keeps_every_nth_step_and_the_last_as_official
 
 def test_gradient_accumulation_official_accumulation_sums_micro_batches_default_averages(ropg_data):
     """SGD at lr 1 on loss w·x over micro-batches x = 1 and x = 2: the official sum moves w by 3, the
-    harness's mean by 1.5; train_kd.py defaults to the sum."""
+    harness's mean by 1.5; train_kd.py, train_rl.py and rspg.py default to the sum."""
     from lamp.training.loop import batches, train_loop
     from ropg.cli import configure_official_train, configure_train
 
@@ -249,6 +249,13 @@ def test_gradient_accumulation_official_accumulation_sums_micro_batches_default_
     argv = ["--train_data", str(merged), "--scores_path", str(scores), "--task", "LaMP-2"]
     assert parse(configure_official_train, argv).official_accumulation is True
     assert parse(configure_train, argv).official_accumulation is False
+    from rspg.cli import configure_official, configure_train as configure_rspg_train
+
+    base = ["--train_data", "t.json", "--val_data", "v.json", "--task", "LaMP-2", "--rspg_type", "Post"]
+    rspg_official = parse(configure_official, base + ["--val_lamp_golds", "g.json"])
+    rspg_verb = parse(configure_rspg_train, base + ["--name", "out"])
+    assert (rspg_official.official_accumulation, rspg_verb.official_accumulation) == (True, False)
+    assert (rspg_official.official_steps, rspg_verb.official_steps) == (True, False)
 
 
 # --------------------------------------------------------------------------- tie order

@@ -479,8 +479,9 @@ def test_official_scripts_run_by_path(script):
 
 
 def test_official_rspg_py_trains_and_validates_in_one_command(tiny, tmp_path):
-    """The official command line: --name is the experiment under --checkpoint_dir, --total_steps at batch 1,
-    a checkpoint every --save_freq steps and at the end, validation in predictions/validation."""
+    """The official command line: --name is the experiment under --checkpoint_dir, --total_steps (+ 1, as the
+    official loop) at batch 1, a checkpoint every --save_freq steps and at the end, validation in
+    predictions/validation."""
     from lamp.core.writing import write_outputs
 
     records = learnable_records(8)
@@ -499,10 +500,11 @@ def test_official_rspg_py_trains_and_validates_in_one_command(tiny, tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     run = tmp_path / "ck" / "post"
-    assert sorted(p.name for p in (run / "checkpoint").iterdir()) == ["latest", "step-2", "step-4", "step-5"]
-    assert (run / "checkpoint" / "latest").resolve().name == "step-5"
-    assert json.loads((run / "train_log.json").read_text())["step"] == 5
-    assert "official" in done.stderr and "5 steps at batch 1" in done.stdout
+    # the official loop stops once the step exceeds --total_steps: N + 1 steps, the last saved as step-(N+1)
+    assert sorted(p.name for p in (run / "checkpoint").iterdir()) == ["latest", "step-2", "step-4", "step-6"]
+    assert (run / "checkpoint" / "latest").resolve().name == "step-6"
+    assert json.loads((run / "train_log.json").read_text())["step"] == 6
+    assert "official" in done.stderr and "6 steps at batch 1 (gradients summed)" in done.stdout
     preds = json.loads((run / "predictions" / "validation" / "final_preds.json").read_text())
     assert preds["task"] == "LaMP_5" and len(preds["golds"]) == 8
     scores = json.loads((run / "predictions" / "validation" / "final_scores.json").read_text())
