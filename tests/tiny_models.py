@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|user|>{{ m['content'] }}\n{% endfor %}"
@@ -115,6 +115,28 @@ def make_tiny_encoder(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                  intermediate_size=32, max_position_embeddings=64), add_pooling_layer=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def make_word_encoder(folder: Path, texts: Sequence[str], seed: int = 0, hidden: int = 32) -> Path:
+    """A 1-layer BertModel with a WordLevel tokenizer over the words of ``texts`` (punctuation split
+    off): every word of the data is its own token, so a rule about one word is learnable in a few steps."""
+    from transformers import BertConfig, BertModel
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=256)
+    torch.manual_seed(seed)
+    model = BertModel(BertConfig(vocab_size=len(fast), hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=2 * hidden, max_position_embeddings=256), add_pooling_layer=False)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
