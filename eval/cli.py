@@ -226,3 +226,95 @@ def run_submit(args: argparse.Namespace) -> int:
     total = sum(len(p.outputs) for p in preds.values())
     print(f"wrote {path}: {len(preds)} tasks, {total} predictions")
     return 0
+
+
+# --------------------------------------------------------------------------- lamp judge
+
+def configure_judge(parser: argparse.ArgumentParser) -> None:
+    from eval.judge import JudgeSettings
+
+    d = JudgeSettings()
+    parser.add_argument("--data", required=True, help="LaMP-QA questions (with narrative and rubric_aspects): "
+                        "the dataset's JSON/JSON Lines, an Arrow folder or Parquet, or a LaMP-form questions file")
+    parser.add_argument("--preds", required=True, help="the responses: the official LaMP-QA file {id: [{\"output\": "
+                        "...}]}, a LaMP predictions file {\"task\", \"golds\"} or {id: text}")
+    parser.add_argument("--task", help="the LaMP-QA category the data belongs to (default: the first; all share "
+                        "the record layout)")
+    parser.add_argument("--split", help="with a folder or zip as --data: its {split} questions file")
+    parser.add_argument("--output", required=True, help="where to write the scores, per question and aspect, "
+                        "with the judge named")
+    parser.add_argument("--cache", help="the generation cache of the judge's answers (default: OUTPUT's name "
+                        "+ .cache.sqlite); a rerun after an interruption redoes only unfinished batches")
+    parser.add_argument("--backend", default="auto", help="the judge's backend: auto | hf-causal | hf-seq2seq | "
+                        "openai | dummy | ...")
+    parser.add_argument("--model", help="the judge model (hf: folder, hub id or bundled name; openai: the served "
+                        "model's name)")
+    parser.add_argument("--base_url", help="--backend openai: the OpenAI-compatible server(s), comma-separated")
+    parser.add_argument("--tokenizer", help="--backend openai: the served model's tokenizer for the prompt budget")
+    parser.add_argument("--chat", action="store_true", help="--backend openai: the chat endpoint")
+    parser.add_argument("--batch_size", type=int, help="prompts per batch (default: the backend's)")
+    parser.add_argument("--retries", type=int, default=d.retries, help="re-asks after an unreadable answer, "
+                        f"then the aspect scores 0 and is counted (default {d.retries})")
+    parser.add_argument("--max_new_tokens", type=int, default=d.max_new_tokens,
+                        help=f"most tokens per judge answer (official {d.max_new_tokens})")
+    parser.add_argument("--max_length", type=int, default=d.max_input_length,
+                        help=f"judge prompt budget in tokens (official max_model_len {d.max_input_length})")
+    parser.epilog = ("Decoding is greedy (temperature 0). Judge scores are comparable only between runs of the "
+                     "same judge (model, prompt hash, retries), which the output names.\n"
+                     "examples:\n"
+                     "  lamp judge --data qa_dev.json --preds responses.json --backend hf-causal "
+                     "--model Qwen/Qwen2.5-7B-Instruct --output judged.json\n"
+                     "  lamp judge --data qa_dev.json --preds responses.json --backend openai "
+                     "--base_url http://localhost:8000/v1 --chat --model judge --output judged.json")
+
+
+def run_judge(args: argparse.Namespace) -> int:
+    from lamp.core.questions import load_questions
+    from lamp.core.tasks import TASKS
+    from lamp.generation.backends.opener import open_backend
+    from lamp.generation.cache import GenerationCache
+
+    from lamp.core.errors import LampDataError
+
+    from eval.judge import JudgeSettings, judge, read_responses, rubric
+    from eval.metrics import id_mismatch_message
+
+    cache_path = args.cache or f"{args.output}.cache.sqlite"
+    check_distinct_outputs([args.data, args.preds], [args.output, cache_path])
+    if args.retries < 0:
+        raise LampError(f"--retries must be 0 or more, got {args.retries}")
+    task = get_task(args.task) if args.task else next(t for t in TASKS.values() if t.family == "rubric-qa")
+    if task.family != "rubric-qa":
+        raise LampError(f"--task {task.name}: not a task scored by the judge ({task.family}); "
+                        "the judge scores rubric-qa tasks")
+    questions = load_questions(args.data, split=args.split, task=task.name)
+    for q in questions:
+        try:
+            rubric(q)
+        except LampDataError as err:
+            raise LampDataError(err.reason, file=args.data, record_id=err.record_id, field=err.field) from None
+    responses = read_responses(args.preds)
+    problem = id_mismatch_message([q.id for q in questions], list(responses), task.name,
+                                  args.data, args.preds, reference="question")
+    if problem:
+        raise LampError(problem)
+    served = {"base_url": args.base_url, "tokenizer": args.tokenizer, "chat": True if args.chat else None}
+    backend = open_backend(args.backend, args.model, source="lamp judge", served=served, batch_size=args.batch_size)
+    settings = JudgeSettings(args.retries, args.max_new_tokens, args.max_length, args.batch_size)
+    with GenerationCache(cache_path) as cache:
+        result = judge(questions, responses, backend, settings, cache, progress=sys.stderr.isatty())
+    out = result.to_json()
+    out["task"] = task.name
+    write_json(args.output, out, indent=1)
+    j = result.judge
+    print(f"{task.name}: rubric-score {result.score:.4f} over {len(questions)} questions, {out['aspects']} aspects; "
+          f"judge {j['identity']} (prompt {j['prompt_version']} {j['prompt_hash']}, greedy, "
+          f"{j['retries']} retries)")
+    if result.retried or result.unparsable:
+        never = [(qid, i) for qid, verdicts in result.questions.items() for i, a in enumerate(verdicts)
+                 if a.score is None]
+        first = f" (first: question {never[0][0]!r}, aspect {never[0][1]})" if never else ""
+        print(f"warning: {result.retried} aspects needed a re-ask; {result.unparsable} never gave a readable "
+              f"answer and score 0{first}; their answers are in {args.output}", file=sys.stderr)
+    print(f"wrote {args.output}")
+    return 0

@@ -29,6 +29,7 @@ VERBS: Registry[tuple[str, str]] = Registry("verb", {
     "compare": ("eval.cli:compare", "paired significance test between two prediction sets"),
     "report": ("eval.cli:report", "markdown/HTML report of one or many runs"),
     "submit": ("eval.cli:submit", "pack a leaderboard zip from prediction files"),
+    "judge": ("eval.cli:judge", "score LaMP-QA answers with an LLM judge (rubric aspects 0/1/2)"),
     "run": ("lamp.cli.run", "the whole pipeline: rank, prompt, generate, score, report"),
     "serve": ("lamp.cli.serve", "HTTP service: personalized generation and an OpenAI-compatible API"),
     "train": ("lamp.cli.train", "fine-tune the LLM with retrieval (train_llm)"),
