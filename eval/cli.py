@@ -276,7 +276,9 @@ def run_judge(args: argparse.Namespace) -> int:
 
     from lamp.core.errors import LampDataError
 
-    from eval.judge import JudgeSettings, judge, read_responses, rubric
+    from lamp.pipeline.judging import judge_with
+
+    from eval.judge import JudgeSettings, read_responses, rubric
     from eval.metrics import id_mismatch_message
 
     cache_path = args.cache or f"{args.output}.cache.sqlite"
@@ -302,7 +304,7 @@ def run_judge(args: argparse.Namespace) -> int:
     backend = open_backend(args.backend, args.model, source="lamp judge", served=served, batch_size=args.batch_size)
     settings = JudgeSettings(args.retries, args.max_new_tokens, args.max_length, args.batch_size)
     with GenerationCache(cache_path) as cache:
-        result = judge(questions, responses, backend, settings, cache, progress=sys.stderr.isatty())
+        result = judge_with(backend, questions, responses, settings, cache, progress=sys.stderr.isatty())
     out = result.to_json()
     out["task"] = task.name
     write_json(args.output, out, indent=1)

@@ -28,12 +28,14 @@ Where the harness differs, and why:
   retried; officially a string passes the parse and crashes the final sum, and 7 is summed. A
   question without aspects is an error naming it (officially a ZeroDivisionError).
 
-Caching and resuming: every attempt goes through :func:`lamp.generation.driver.generate_all` and the
-one generation cache, under the judge's identity, which is the backend's identity plus
-``judge:`` :data:`PROMPT_VERSION` ``:`` :data:`PROMPT_HASH` (a sha256 over SYSTEM, USER and REASK),
-so a run killed at any point redoes only unfinished batches, and answers of another judge model or
-prompt are never served. Judge scores are not comparable across judges: the result names its judge
-(:attr:`JudgeResult.judge`), and ``lamp judge`` writes it beside the scores.
+This module holds the prompt, the reading, the retry loop and the aggregation over any judge model
+(:data:`Ask`); :mod:`lamp.pipeline.judging` runs it on a backend, every attempt through
+:func:`lamp.generation.driver.generate_all` and the one generation cache under the judge's
+identity: the backend's identity plus ``judge:`` :data:`PROMPT_VERSION` ``:`` :data:`PROMPT_HASH`
+(a sha256 over SYSTEM, USER and REASK), so a run killed at any point redoes only unfinished
+batches, and answers of another judge model or prompt are never served. Judge scores are not
+comparable across judges: the result names its judge (:attr:`JudgeResult.judge`), and
+``lamp judge`` writes it beside the scores.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.records import Question
-from lamp.generation.backends.base import Backend, GenerationSettings
-from lamp.generation.cache import GenerationCache
-from lamp.generation.driver import generate_all
+
+#: The judge model: (prompts, attempt: 0 first, then each re-ask round) -> one answer per prompt.
+#: :func:`lamp.pipeline.judging.judge_with` makes one of a backend, batched and cached.
+Ask = Callable[[list[str], int], list[str]]
 
 SYSTEM = """You are a fair and insightful judge with exceptional reasoning and analytical abilities. Your task is to evaluate a user's question, a generated response to that question, and an aspect that is important to the user. Based on this information, identify if the aspect is addressed in the generated response. Provide a clear and accurate assessment.
 
@@ -98,31 +101,6 @@ class JudgeSettings:
     max_input_length: int = 32000     # prompt budget in tokens (officially max_model_len=32000)
     batch_size: int | None = None     # prompts per batch (None: the backend's own)
 
-    def generation(self) -> GenerationSettings:
-        """Greedy decoding (temperature 0, one beam), the whole answer kept (JSON spans lines)."""
-        return GenerationSettings(max_new_tokens=self.max_new_tokens, num_beams=1, do_sample=False,
-                                  temperature=0.0, max_input_length=self.max_input_length,
-                                  stop_at_newline=False)
-
-
-class JudgeBackend(Backend):
-    """A backend as the judge: the same model, its identity extended by the judge's prompt version
-    and hash, so the cache keeps judge answers apart from the model's other generations."""
-
-    def __init__(self, inner: Backend) -> None:
-        if not inner.identity:
-            raise LampError(f"backend {type(inner).__name__} has no identity, so it cannot judge "
-                            "(its answers could not be cached or named)")
-        self.inner = inner
-        self.identity = f"{inner.identity}|judge:{PROMPT_VERSION}:{PROMPT_HASH}"
-        self.tokenizer = inner.tokenizer
-        self.batch_size = getattr(inner, "batch_size", None)
-
-    def generate(self, prompts: list[str], settings: GenerationSettings) -> list[str]:
-        return self.inner.generate(prompts, settings)
-
-    def format_prompt(self, prompt: str) -> str:
-        return self.inner.format_prompt(prompt)
 
 
 def aspect_text(aspect: Mapping[str, str]) -> str:
@@ -249,25 +227,25 @@ def _detail(a: AspectVerdict) -> dict[str, Any]:
     return out
 
 
-def judge_identity(backend: Backend, settings: JudgeSettings) -> dict[str, Any]:
-    """What names a judge: its model's identity, the prompt's version and hash, the decoding and retries."""
-    return {"identity": backend.identity, "prompt_version": PROMPT_VERSION, "prompt_hash": PROMPT_HASH,
-            "retries": settings.retries, "generation": settings.generation().key()}
+def judge_identity(identity: str, settings: JudgeSettings, **more: Any) -> dict[str, Any]:
+    """What names a judge: its model's identity, the prompt's version and hash, the retries (and
+    ``more``: its decoding)."""
+    return {"identity": identity, "prompt_version": PROMPT_VERSION, "prompt_hash": PROMPT_HASH,
+            "retries": settings.retries, **more}
 
 
-def judge(questions: Sequence[Question], responses: Mapping[str, str], backend: Backend,
-          settings: JudgeSettings = JudgeSettings(), cache: GenerationCache | None = None,
-          progress: bool = False) -> JudgeResult:
-    """Score each question's response on each of its rubric aspects with ``backend`` as the judge.
+def judge(questions: Sequence[Question], responses: Mapping[str, str], ask: Ask,
+          settings: JudgeSettings = JudgeSettings(), judge_info: dict[str, Any] | None = None) -> JudgeResult:
+    """Score each question's response on each of its rubric aspects with ``ask`` as the judge.
 
-    Attempt 0 sends every (question, aspect) prompt in batches; each later attempt re-asks only the
-    unreadable ones (:data:`REASK`), ``settings.retries`` times at most. Every attempt is cached.
+    Attempt 0 asks every (question, aspect) prompt; each later attempt re-asks only the unreadable
+    ones (:data:`REASK`), ``settings.retries`` times at most. ``judge_info`` names the judge in the
+    result (:func:`judge_identity`).
     """
     missing = [q.id for q in questions if q.id not in responses]
     if missing:
         raise LampError(f"{len(missing)} of {len(questions)} questions have no response to judge "
                         f"(first: {missing[0]!r})")
-    judged = JudgeBackend(backend)
     owners: list[tuple[str, str]] = []           # (question id, aspect title) per prompt
     base: list[str] = []
     for q in questions:
@@ -278,12 +256,12 @@ def judge(questions: Sequence[Question], responses: Mapping[str, str], backend: 
     answers: list[list[str]] = [[] for _ in base]
     scores: list[float | None] = [None] * len(base)
     prompts, pending = list(base), list(range(len(base)))
-    gen = settings.generation()
     for attempt in range(settings.retries + 1):
         if not pending:
             break
-        outs = generate_all(judged, [prompts[i] for i in pending], gen, cache, progress=progress,
-                            batch_size=settings.batch_size, desc=f"judge (attempt {attempt + 1})")
+        outs = ask([prompts[i] for i in pending], attempt)
+        if len(outs) != len(pending):
+            raise LampError(f"the judge gave {len(outs)} answers to {len(pending)} prompts")
         still = []
         for i, out in zip(pending, outs):
             answers[i].append(out)
@@ -292,7 +270,7 @@ def judge(questions: Sequence[Question], responses: Mapping[str, str], backend: 
                 still.append(i)
                 prompts[i] = base[i] + REASK.format(answer=out[:QUOTE_CHARS])
         pending = still
-    result = JudgeResult(judge_identity(judged, settings))
+    result = JudgeResult(judge_info or {})
     for q in questions:
         result.questions[q.id] = []
     for (qid, title), got, score in zip(owners, answers, scores):

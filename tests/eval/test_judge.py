@@ -14,8 +14,14 @@ from lamp.core.records import Question
 from lamp.generation.backends.base import Backend, GenerationSettings
 from lamp.generation.cache import GenerationCache
 
-from eval.judge import (PROMPT_HASH, PROMPT_VERSION, REASK, SYSTEM, USER, JudgeSettings, aspect_text, judge,
-                        judge_prompt, parse_answer, read_responses, rubric)
+from lamp.pipeline.judging import judge_with
+
+from eval.judge import (PROMPT_HASH, PROMPT_VERSION, REASK, SYSTEM, USER, JudgeSettings, aspect_text, judge_prompt,
+                        parse_answer, read_responses, rubric)
+
+
+def judge(questions, responses, backend, settings=JudgeSettings(), cache=None):
+    return judge_with(backend, questions, responses, settings, cache)
 
 
 def aspect(title: str) -> dict[str, str]:
