@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lamp.generation.backends.base import GenerationSettings
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, GenerationSettings
 from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem, Question
 from lamp.core.tasks import Task, get_task
@@ -43,7 +43,8 @@ class Personalizer:
 
     def __init__(self, model: Any, tokenizer: Any, task: str | Task, encoder: Any,
                  conditioner: UserConditioner | None = None, control_values: Sequence[str] = (),
-                 centroids: np.ndarray | None = None, max_length: int = 256, batch_size: int = 8) -> None:
+                 centroids: np.ndarray | None = None, max_length: int = OFFICIAL.max_input_length,
+                 batch_size: int = 8) -> None:
         self.task = get_task(task)
         self.encoder = encoder
         self.runner = Runner(model, tokenizer, self.task, conditioner, max_length, batch_size)
@@ -160,5 +161,6 @@ def load_personalizer(folder: str, base_model: str | None = None, encoder: str |
             model.to(device)
     art.check(identity, enc.identity)
     personalizer = Personalizer(model, tokenizer, art.task, enc, art.conditioner(), art.control_values,
-                                art.centroids, int(art.settings.get("max_length", 256)), batch_size)
+                                art.centroids, int(art.settings.get("max_length", OFFICIAL.max_input_length)),
+                                batch_size)
     return personalizer, art

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 
-from lamp.generation.backends.base import Example, GenerationSettings, finish_output
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, Example, GenerationSettings, finish_output
 from lamp.generation.backends.greedy import accepts, cache_argument
 from lamp.core.errors import LampError
 from lamp.core.tasks import Task, get_task
@@ -33,7 +33,7 @@ class Runner:
     """A frozen model + tokenizer, optionally conditioned by a :class:`UserConditioner`."""
 
     def __init__(self, model: Any, tokenizer: Any, task: str | Task, conditioner: UserConditioner | None = None,
-                 max_length: int = 256, batch_size: int = 8) -> None:
+                 max_length: int = OFFICIAL.max_input_length, batch_size: int = 8) -> None:
         self.model, self.tokenizer, self.task = model, tokenizer, get_task(task)
         self.conditioner, self.max_length, self.batch_size = conditioner, max_length, batch_size
         self.seq2seq = is_seq2seq(model)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from lamp.core.errors import LampError
+from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL
 from lamp.core.writing import atomic_write
 from lamp.core.records import Question
 from lamp.core.settings import setting
@@ -53,7 +54,7 @@ class UembSettings:
     learning_rate: float = setting(1e-3, "AdamW learning rate")
     weight_decay: float = setting(0.0, "AdamW weight decay")
     batch_size: int = setting(8, "questions per step")
-    max_length: int = setting(256, "prompt token budget")
+    max_length: int = setting(OFFICIAL.max_input_length, "prompt token budget (official 256)")
     seed: int = setting(0, "seed of the initialisation, batch order and clusters")
     max_grad_norm: float = setting(1.0, "gradient clipping norm")
 
