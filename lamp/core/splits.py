@@ -95,7 +95,7 @@ def read_split(questions_path: str | os.PathLike, task: str | Task | None,
         embedded = (q.extra or {}).get("output")
         if q.id not in golds and embedded is not None:
             golds[q.id] = str(embedded)
-    where = str(getattr(source, "name", source)) if source is not None else None
+    where = None if source is None else source.name if isinstance(source, Source) else str(source)
     if where is None and golds:
         where = str(questions_path)
     if source is None and not golds and task.schema is not None and task.schema.gold_field is None:
