@@ -19,9 +19,11 @@ The tests (``tests/*/test_learning_*.py``) run the same functions on small sets.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -167,6 +169,7 @@ def rspg_row(rspg_type: str, data: Path, work: Path, encoder: str | None = None,
 # ----------------------------------------------------------------------------- user embeddings
 
 
+@functools.lru_cache(maxsize=8)
 def user_features(data: Path, split: str, encoder: str | None) -> tuple[Any, Any, Any, Any, list[str]]:
     """``(keys, values, mask, query, categories)`` of every ``split`` user, from the item vectors the
     user-embedding method reads (:class:`lamp.methods.uemb.features.ItemVectors`)."""
@@ -207,11 +210,14 @@ def uemb_row(aggregator: str, data: Path, encoder: str | None = None, steps: int
     dim = train[0].shape[-1]
     torch.manual_seed(seed)
     aggregate = UserConditioner(UembSpec(aggregator, enc_dim=dim, hidden=8, llm_dim=8))
-    probe = torch.nn.Linear(2 * dim, len(classes))
+    # A linear probe over standardised features (the vectors of one encoder differ by little).
+    probe = torch.nn.Sequential(torch.nn.BatchNorm1d(2 * dim, affine=False), torch.nn.Linear(2 * dim, len(classes)))
 
     def accuracy(features: tuple) -> float:
+        probe.eval()
         with torch.no_grad():
             guess = probe(aggregate.user_vector(*features[:4], None)).argmax(-1).tolist()
+        probe.train()
         return sum(classes[g] == c for g, c in zip(guess, features[4])) / len(guess)
 
     before = accuracy(dev)
@@ -246,25 +252,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rspg_epochs", type=int, default=10, help="RSPG epochs (frozen encoder + head)")
     parser.add_argument("--only", nargs="*", default=None, help="methods to run: ropg rspg uemb (default all)")
     args = parser.parse_args(argv)
-    import shutil
-
+    print("load average at the start (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     data = make_data(args.out / "data", args.seed, args.train, args.dev)
     wanted = set(args.only or ("ropg", "rspg", "uemb"))
-    rows: list[Row] = []
+    done: dict[str, Row] = {}
+    if "rspg" in wanted:                      # the quick ones first
+        for kind in ("Pre", "Post"):
+            shutil.rmtree(args.out / "rspg" / kind, ignore_errors=True)
+            done[f"rspg-{kind}"] = rspg_row(kind, data, args.out / "rspg", None, epochs=args.rspg_epochs, lr=1e-2,
+                                            freeze_encoder=True, per_gpu_batch_size=8, max_length_input=512)
+            print(table([done[f"rspg-{kind}"]]), flush=True)
+    if "uemb" in wanted:
+        for aggregator in ("mean", "attention"):
+            done[f"uemb-{aggregator}"] = uemb_row(aggregator, data)
+            print(table([done[f"uemb-{aggregator}"]]), flush=True)
     if "ropg" in wanted:
         for method in ("kd", "rl"):
             shutil.rmtree(args.out / "ropg" / method, ignore_errors=True)
-            rows.append(ropg_row(method, data, args.out / "ropg", None, total_steps=args.ropg_steps,
-                                 per_gpu_batch_size=8, lr="1e-4", max_length_query=256, max_length_document=128))
-            print(table(rows[-1:]), flush=True)
-    if "rspg" in wanted:
-        for kind in ("Pre", "Post"):
-            shutil.rmtree(args.out / "rspg" / kind, ignore_errors=True)
-            rows.append(rspg_row(kind, data, args.out / "rspg", None, epochs=args.rspg_epochs, lr=1e-2,
-                                 freeze_encoder=True, per_gpu_batch_size=8, max_length_input=512))
-            print(table(rows[-1:]), flush=True)
-    if "uemb" in wanted:
-        rows += [uemb_row(aggregator, data) for aggregator in ("mean", "attention")]
+            done[f"ropg-{method}"] = ropg_row(method, data, args.out / "ropg", None, total_steps=args.ropg_steps,
+                                              per_gpu_batch_size=8, lr="1e-4", max_length_query=128,
+                                              max_length_document=128)
+            print(table([done[f"ropg-{method}"]]), flush=True)
+    order = ("ropg-kd", "ropg-rl", "rspg-Pre", "rspg-Post", "uemb-mean", "uemb-attention")
+    rows = [done[k] for k in order if k in done]
     print(table(rows))
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0

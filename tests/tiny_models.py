@@ -121,9 +121,10 @@ def make_tiny_encoder(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def make_word_encoder(folder: Path, texts: Sequence[str], seed: int = 0, hidden: int = 32) -> Path:
-    """A 1-layer BertModel with a WordLevel tokenizer over the words of ``texts`` (punctuation split
-    off): every word of the data is its own token, so a rule about one word is learnable in a few steps."""
+def make_word_encoder(folder: Path, texts: Sequence[str], seed: int = 0, hidden: int = 32, layers: int = 1) -> Path:
+    """A small BertModel (``layers`` 0: word embeddings only, a random bag of words) with a WordLevel
+    tokenizer over the words of ``texts`` (punctuation split off): every word of the data is its own
+    token, so a rule about one word is learnable in a few steps."""
     from transformers import BertConfig, BertModel
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
@@ -135,7 +136,7 @@ def make_word_encoder(folder: Path, texts: Sequence[str], seed: int = 0, hidden:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=256)
     torch.manual_seed(seed)
-    model = BertModel(BertConfig(vocab_size=len(fast), hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+    model = BertModel(BertConfig(vocab_size=len(fast), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                                  intermediate_size=2 * hidden, max_position_embeddings=256), add_pooling_layer=False)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
