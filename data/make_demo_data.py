@@ -755,7 +755,18 @@ def main(argv: list[str] | None = None) -> None:
                                  "splits for the learning methods go to another --out, the bundled files stay small")
     parser.add_argument("--tasks", default="", help="comma-separated task numbers, e.g. 2,5, and 'longlamp', "
                         "'lamp-qa' for the LaMP-family demo (data/family_demo.py) (default: all)")
+    parser.add_argument("--planted", type=Path, default=None, metavar="DIR",
+                        help="instead: write the planted-rule sets of data/planted.py (ROPG, RSPG, user embeddings) "
+                             "to DIR, from LaMP-2 made with --seed, --train and --dev")
     args = parser.parse_args(argv)
+    if args.planted is not None:
+        try:
+            from . import planted
+        except ImportError:
+            import planted
+        for rel, n in planted.write_planted(args.planted, args.seed, {"train": args.train, "dev": args.dev}).items():
+            print(f"{rel}: {n}")
+        return
     sizes = {split: getattr(args, split) for split in SPLITS}
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     family = tuple(n for n in names if n in family_demo.BUILDERS) or (() if names else tuple(family_demo.BUILDERS))
