@@ -33,8 +33,8 @@ Definitions, identical to the official ``eval/evaluation.py``:
 * LongLaMP (family ``long-generation``) — the official ``longLaMP/metrics/generation_metrics.py``
   prints ``rouge-1``, ``rouge-2``, ``rouge-L``, ``rouge-LSum`` (HF ``evaluate``'s rouge, the same
   tokenizer and the same [DEVIATION] mean for its bootstrap median), ``meteor`` (HF ``evaluate``'s,
-  a plain mean, so identical: :mod:`eval.meteor`) and ``bleu`` (sacrebleu corpus BLEU; not computed
-  here). Its ``evaluate_data`` first drops every pair whose prediction or gold is empty, which
+  a plain mean, so identical: :mod:`eval.meteor`) and ``bleu`` (HF ``evaluate``'s sacrebleu: corpus
+  BLEU, 0-100, computed by sacrebleu itself from summed per-sample statistics, so identical). Its ``evaluate_data`` first drops every pair whose prediction or gold is empty, which
   inflates all of them: each metric is reported both ways, over all pairs (``meteor``, an empty pair
   scoring 0, as every other task here counts a missing answer) and over the kept pairs as officially
   (``meteor-nonempty``).
@@ -141,21 +141,43 @@ def _generation_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequen
 _LONG_ROUGE = ("rouge1", "rougeL", "rouge2", "rougeLsum")
 
 
+#: sacrebleu's sufficient statistics of one sample: matches and totals of 1- to 4-grams, lengths.
+_BLEU_COLUMNS = 10
+
+
+@lru_cache(maxsize=1)
+def _bleu():
+    """sacrebleu's BLEU as HF ``evaluate``'s sacrebleu runs it (13a tokenizer, case kept); effective
+    order only silences its sentence-level warning: it changes scores, not the statistics read here."""
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(effective_order=True)
+
+
+def _bleu_row(pred: str, gold: str) -> list[float]:
+    s = _bleu().sentence_score(pred, [gold])
+    return [*s.counts, *s.totals, s.sys_len, s.ref_len]
+
+
 def _long_generation_stats(preds: Sequence[str], golds: Sequence[str], labels: Sequence[str],
                            ids: Sequence[str] | None) -> np.ndarray:
     """Columns: ROUGE-1 F, ROUGE-L F (the same two as LaMP's generation family, so those metrics read
     both), METEOR, ROUGE-2 F, ROUGE-Lsum F, and 1 where the official LongLaMP scorer keeps the pair
     (``if d["generated_text"] and d["output"]``: both non-empty before stripping; a pair it drops
-    scores 0 in every column, so a column's sum over kept pairs is its sum)."""
+    scores 0 in every score column, so a column's sum over kept pairs is its sum); then sacrebleu's
+    statistics of the pair (columns 6-15) and the same times the kept flag (16-25), since a dropped
+    pair's reference length still counts in the corpus brevity penalty."""
     from eval.meteor import meteor as meteor_of
 
     scorer = rouge_scorer(_LONG_ROUGE)
-    out = np.empty((len(preds), 6), dtype=np.float64)
+    out = np.empty((len(preds), 6 + 2 * _BLEU_COLUMNS), dtype=np.float64)
     for i, (pred, gold) in enumerate(zip(preds, golds)):
         p, g = str(pred), str(gold)
         s = scorer.score(g.strip(), p.strip())
+        kept = float(bool(p) and bool(g))
+        bleu = _bleu_row(p.strip(), g.strip())
         out[i] = (s["rouge1"].fmeasure, s["rougeL"].fmeasure, meteor_of(p, g), s["rouge2"].fmeasure,
-                  s["rougeLsum"].fmeasure, float(bool(p) and bool(g)))
+                  s["rougeLsum"].fmeasure, kept, *bleu, *(kept * x for x in bleu))
     return out
 
 
@@ -184,8 +206,9 @@ STATISTICS: dict[str, Statistics] = {
     "generation": Statistics(_generation_stats, ("rouge-1", "rouge-L")),
     "long-generation": Statistics(_long_generation_stats,
                                   ("rouge-1", "rouge-L", "meteor", "rouge-2", "rouge-LSum", "kept"),
-                                  ("rouge-2", "rouge-LSum", "rouge-1-nonempty", "rouge-L-nonempty",
-                                   "meteor-nonempty", "rouge-2-nonempty", "rouge-LSum-nonempty")),
+                                  ("rouge-2", "rouge-LSum", "bleu", "rouge-1-nonempty", "rouge-L-nonempty",
+                                   "meteor-nonempty", "rouge-2-nonempty", "rouge-LSum-nonempty",
+                                   "bleu-nonempty")),
     "rubric-qa": Statistics(_judge_stats, ("rubric-score",)),
 }
 
@@ -314,6 +337,33 @@ for _name, _column in (("rouge-1", 0), ("rouge-L", 1), ("meteor", 2), ("rouge-2"
                    "(``evaluate_data``), which raises the score; the plain metric counts them as 0 "
                    "(0 when nothing is kept).")
     metric(f"{_name}-nonempty", "long-generation", higher_is_better=True)(_fn)
+
+
+def _corpus_bleu(stats: np.ndarray) -> np.ndarray:
+    """sacrebleu's corpus BLEU (exp smoothing, no effective order) of summed statistics, per leading row."""
+    from sacrebleu.metrics import BLEU
+
+    flat = stats.reshape(-1, _BLEU_COLUMNS)
+    # lengths are sums of whole counts (resamples weight rows by whole counts too); sacrebleu wants ints
+    scores = [BLEU.compute_bleu(list(r[:4]), list(r[4:8]), int(round(r[8])), int(round(r[9])),
+                                smooth_method="exp").score for r in flat]
+    return np.asarray(scores, dtype=np.float64).reshape(stats.shape[:-1])
+
+
+@metric("bleu", "long-generation", higher_is_better=True)
+def bleu(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """bleu = BP · exp((1/4) · Σ_{n=1..4} log p_n) · 100, corpus BLEU over all pairs as HF ``evaluate``'s
+    sacrebleu computes it: p_n = Σ matches_n / Σ totals_n over 13a-tokenized n-grams (a zero count
+    smoothed to 1/(2^j · Σ totals_n), the j-th such order: "exp"), BP = min(1, exp(1 − Σ|gold| / Σ|pred|));
+    0 when nothing matches. On a 0-100 scale, as the official LongLaMP scorer prints it."""
+    return _corpus_bleu(sums[..., 6:6 + _BLEU_COLUMNS])
+
+
+@metric("bleu-nonempty", "long-generation", higher_is_better=True)
+def bleu_nonempty(sums: np.ndarray, n: int, k: int) -> np.ndarray:
+    """bleu-nonempty = bleu over the kept pairs only (prediction and gold both non-empty), as the official
+    LongLaMP scorer computes it: a dropped pair's gold length no longer lowers the brevity penalty."""
+    return _corpus_bleu(sums[..., 6 + _BLEU_COLUMNS:6 + 2 * _BLEU_COLUMNS])
 
 
 @metric("rubric-score", "rubric-qa", higher_is_better=True)

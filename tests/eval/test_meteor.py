@@ -127,3 +127,43 @@ def test_rouge_1_and_l_read_the_same_columns_in_both_generation_families():
     assert short["rouge-1"] == long["rouge-1"] and short["rouge-L"] == long["rouge-L"]
     assert {"generation", "long-generation"} <= set(METRICS["rouge-1"].families)
     assert STATISTICS["long-generation"].per_sample[:3] == ("rouge-1", "rouge-L", "meteor")
+
+
+def test_bleu_is_sacrebleus_corpus_bleu_as_evaluate_calls_it_over_all_and_over_kept_pairs():
+    import sacrebleu
+
+    preds = ["the cat sat on the mat", "", "a quick brown fox jumps", "hello"]
+    golds = ["the cat is on the mat", "some gold here", "the quick brown fox jumped over", "hello there friend"]
+    scores = family_metrics("long-generation", preds, golds)
+
+    def official(p, g):   # HF evaluate's sacrebleu: references transposed, exp smoothing, 13a, case kept
+        return sacrebleu.corpus_bleu(p, [g], smooth_method="exp", smooth_value=None, force=False, lowercase=False,
+                                     tokenize=None, use_effective_order=False).score
+
+    assert scores["bleu"] == pytest.approx(official(preds, golds), abs=1e-12)
+    kept = [(p, g) for p, g in zip(preds, golds) if p and g]
+    assert scores["bleu-nonempty"] == pytest.approx(official(*map(list, zip(*kept))), abs=1e-12)
+    assert scores["bleu-nonempty"] > scores["bleu"]          # the dropped pair no longer shortens the corpus
+
+
+def test_bleu_of_one_pair_by_hand():
+    # 1-4-gram matches 5/6, 3/5, 1/4, 0/3 -> the zero smoothed to 1/(2*3); equal lengths: BP = 1
+    expected = 100 * (5 / 6 * 3 / 5 * 1 / 4 * 1 / 6) ** 0.25
+    assert family_metrics("long-generation", ["the cat sat on the mat"], ["the cat is on the mat"])["bleu"] == \
+        pytest.approx(expected, abs=1e-12)
+
+
+def test_a_longlamp_task_reports_its_metrics_then_the_official_extras_and_compares():
+    from eval.compare import compare_predictions
+    from eval.metrics import score_task
+    from lamp.core.tasks import TASKS
+
+    task = next(t for t in TASKS.values() if t.family == "long-generation")
+    golds = {"a": "the cat is on the mat", "b": "some gold here", "c": "the quick brown fox jumped over"}
+    preds = {"a": "the cat sat on the mat", "b": "", "c": "a quick brown fox jumps"}
+    scores = score_task(task, golds, preds)
+    assert list(scores)[:3] == list(task.metrics)
+    assert {"bleu", "bleu-nonempty", "meteor-nonempty", "rouge-2", "rouge-LSum"} <= set(scores)
+    other = dict(preds, b="some gold")
+    c = compare_predictions(golds, preds, other, task.name, 200, 0)
+    assert c.to_dict()                                         # bootstrap and randomization over every metric
