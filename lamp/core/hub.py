@@ -19,11 +19,13 @@ from typing import Any, Callable
 
 from lamp.core.errors import LampError
 from lamp.core.questions import questions_from_rows
+from lamp.core.tasks import BENCHMARKS as TABLE_BENCHMARKS
 from lamp.core.tasks import TASKS, Task, get_task
 from lamp.core.writing import write_json, write_outputs
 
-#: ``--benchmark`` names -> the table's benchmark.
-BENCHMARKS = {"longlamp": "LongLaMP", "lamp-qa": "LaMP-QA"}
+#: ``--benchmark`` names -> the table's benchmark, for those fetched through ``datasets``.
+BENCHMARKS = {flag: name for flag, name in TABLE_BENCHMARKS.items()
+              if any(t.benchmark == name and t.schema is not None for t in TASKS.values())}
 SETTINGS = ("user", "temporal")
 
 

@@ -412,6 +412,9 @@ FAMILY_TASKS = (
 for _task in FAMILY_TASKS:
     TASKS.register(_task.name, _task)
 
+#: The benchmarks of the table, by the name ``lamp data download --benchmark`` takes.
+BENCHMARKS = {"lamp": "LaMP", "longlamp": "LongLaMP", "lamp-qa": "LaMP-QA"}
+
 #: The seven tasks of the current benchmark, in order (the leaderboard needs all of them).
 BENCHMARK_TASKS = ("LaMP-1", "LaMP-2", "LaMP-3", "LaMP-4", "LaMP-5", "LaMP-6", "LaMP-7")
 
