@@ -257,3 +257,28 @@ def test_lamp_judge_refuses_mismatched_ids_and_bad_rubrics_with_exit_2(tmp_path,
                       "--output", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err
     assert str(data) in err and "rubric_aspects" in err and "Traceback" not in err
+
+
+def test_lamp_judge_runs_a_local_hf_model_as_the_judge_greedily_and_rereads_its_cache(tmp_path, capsys):
+    from tiny_models import save_small_llama, word_tokenizer
+
+    data, preds = _files(tmp_path)
+    words = " ".join([SYSTEM, USER, REASK, data.read_text(), preds.read_text(), '```json {"match_score": 2} ```'])
+    model = save_small_llama(tmp_path / "judge-model", word_tokenizer([words], chat=True), seed=3)
+    out, cache = tmp_path / "judged.json", tmp_path / "judge.sqlite"
+    argv = ["judge", "--data", str(data), "--preds", str(preds), "--backend", "hf-causal", "--model", str(model),
+            "--output", str(out), "--cache", str(cache), "--max_new_tokens", "6", "--max_length", "400",
+            "--retries", "1", "--batch_size", "2"]
+    assert lamp_main(argv) == 0
+    first = json.loads(out.read_text())
+    assert first["judge"]["identity"].startswith("hf-causal:") and first["judge"]["identity"].endswith(PROMPT_HASH)
+    assert first["judge"]["generation"]["num_beams"] == 1 and first["judge"]["generation"]["do_sample"] is False
+    assert first["aspects"] == 3 and 0.0 <= first["score"] <= 1.0
+    with GenerationCache(cache) as c:
+        rows = len(c)
+    assert rows == 3 + first["retried_aspects"]                 # every attempt cached, nothing else
+    assert lamp_main(argv) == 0
+    assert json.loads(out.read_text()) == first                 # greedy + cache: the same scores
+    with GenerationCache(cache) as c:
+        assert len(c) == rows
+    capsys.readouterr()
