@@ -22,7 +22,7 @@ from lamp.core.settings import accept_both_spellings
 VERBS: Registry[tuple[str, str]] = Registry("verb", {
     "tasks": ("lamp.cli.tasks", "print the task registry"),
     "validate": ("lamp.cli.validate", "check LaMP questions/outputs files and report every problem"),
-    "data": ("lamp.cli.data", "download the official LaMP files"),
+    "data": ("lamp.cli.data", "download the official LaMP files, or LongLaMP / LaMP-QA via Hugging Face datasets"),
     "rank": ("retrievers.cli:rank", "rank each user's profile for each question"),
     "merge": ("retrievers.cli:merge", "merge questions, a ranking and outputs into one sorted dataset"),
     "eval": ("eval.cli", "score predictions (one task, or zips/folders of all tasks)"),

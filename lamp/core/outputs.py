@@ -2,7 +2,9 @@
 
 * **Outputs**: ``{"task": "LaMP_i", "golds": [{"id", "output"}, ...]}``, a bare list of
   ``{"id", "output"}``, or JSON Lines: one ``{"id", "output"}`` per line, optionally after a first
-  line ``{"task": "LaMP_i"}``.
+  line ``{"task": "LaMP_i"}``. For a task whose dataset holds the gold text in each row (LongLaMP),
+  the dataset's own rows too (``[{"input", "output", "profile", …}]``): each row's ``output`` under
+  its made id (:mod:`lamp.core.native`).
 * **Rankings**: ``{question id: [profile ids, best first]}``, or JSON Lines: one
   ``{"id": question id, "ranking": [profile ids]}`` per line.
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.jsonio import JsonLines, Problems, as_id, read_json
+from lamp.core.native import is_native, to_lamp
 from lamp.core.records import Gold, Outputs
 from lamp.core.sources import Source, as_source, task_folder_name
 from lamp.core.tasks import get_task, normalize_task_name
@@ -60,7 +63,12 @@ def outputs_from_json(obj: Any, problems: Problems, task: str | None = None) -> 
         return Outputs(file_task, [])
     golds: list[Gold] = []
     seen: set[str] = set()
-    for raw in records:
+    schema = get_task(task).schema if task else None
+    for row, raw in enumerate(records):
+        if schema is not None and schema.gold_field is not None and is_native(raw):
+            raw = to_lamp(schema, raw, row, problems)      # a LongLaMP row: its made id and its output
+            if raw is None:
+                continue
         if not isinstance(raw, dict) or "id" not in raw:
             problems.error(f"each entry must be an object with 'id' and 'output', got {str(raw)[:80]}", None, "golds")
             continue

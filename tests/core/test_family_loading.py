@@ -85,6 +85,14 @@ def test_longlamp_golds_are_each_rows_output_and_lamp_qa_has_empty_unscored_gold
     assert qa.golds == {"qa-1": ""} and qa.golds_source is None
 
 
+def test_the_datasets_rows_read_as_golds_under_the_same_ids(tmp_path):
+    from lamp.core.outputs import load_outputs
+
+    path = written_by_datasets(tmp_path, review_rows())["jsonl"]
+    golds = load_outputs(path, task=REVIEW).by_id()
+    assert golds == {q.id: q.extra["output"] for q in load_questions(path, task=REVIEW)}
+
+
 # --------------------------------------------------------------------------- bad records
 
 @pytest.mark.parametrize("task, rows, change, field", [
