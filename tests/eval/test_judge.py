@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fastapi import FastAPI, Request
 
 from lamp.cli.main import main as lamp_main
 from lamp.core.errors import LampDataError, LampError
@@ -282,3 +283,46 @@ def test_lamp_judge_runs_a_local_hf_model_as_the_judge_greedily_and_rereads_its_
     with GenerationCache(cache) as c:
         assert len(c) == rows
     capsys.readouterr()
+
+
+def test_lamp_judge_asks_an_openai_compatible_server_at_temperature_0(tmp_path, capsys):
+    from lamp.serving.app import running_server
+
+    seen: list[dict] = []
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": "judge-7b", "object": "model", "root": "/weights/judge-7b"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict:
+        body = await request.json()
+        seen.append(body)
+        prompt = body["messages"][-1]["content"]
+        title = prompt.split("aspect: -aspect: ", 1)[1].split("\n", 1)[0] if "aspect: -aspect: " in prompt else ""
+        answers = SCRIPT.get(title, ["ok"])
+        text = answers[min(prompt.count("Your previous output could not be read"), len(answers) - 1)]
+        return {"id": "x", "object": "chat.completion", "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+    records = [{"id": "q1", "input": "question q1?", "profile": [{"id": "p", "text": "t"}], "narrative": "n1",
+                "rubric_aspects": [aspect("A"), aspect("B"), aspect("C")]},
+               {"id": "q2", "input": "question q2?", "profile": [{"id": "p", "text": "t"}], "narrative": "n2",
+                "rubric_aspects": [aspect("D"), aspect("E")]}]
+    data, preds = _files(tmp_path, records)
+    preds.write_text(json.dumps(RESPONSES))
+    out = tmp_path / "judged.json"
+    with running_server(app) as url:
+        code = lamp_main(["judge", "--data", str(data), "--preds", str(preds), "--backend", "openai",
+                          "--base_url", f"{url}/v1", "--chat", "--model", "judge-7b", "--tokenizer", "chars/4",
+                          "--output", str(out), "--max_new_tokens", "64"])
+    assert code == 0, capsys.readouterr().err
+    scores = json.loads(out.read_text())
+    assert scores["score"] == pytest.approx((0.5 + 0.75) / 2)            # the hand-made answers above
+    assert (scores["retried_aspects"], scores["unparsable_aspects"]) == (2, 1)
+    judged = [b for b in seen if "aspect: -aspect: " in b["messages"][-1]["content"]]
+    assert judged and all(b["temperature"] == 0 and b["max_tokens"] == 64 for b in judged)
+    assert all(b["messages"][-1]["role"] == "user" and b["messages"][-1]["content"].startswith(SYSTEM)
+               for b in judged)
+    assert "judge-7b" in scores["judge"]["identity"] and scores["judge"]["prompt_hash"] == PROMPT_HASH

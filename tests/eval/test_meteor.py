@@ -167,3 +167,12 @@ def test_a_longlamp_task_reports_its_metrics_then_the_official_extras_and_compar
     other = dict(preds, b="some gold")
     c = compare_predictions(golds, preds, other, task.name, 200, 0)
     assert c.to_dict()                                         # bootstrap and randomization over every metric
+
+
+def test_rouge_2_and_rouge_lsum_by_hand():
+    # bigrams (the cat)(cat sat) against (the cat)(cat ran): P = R = 1/2
+    assert family_metrics("long-generation", ["the cat sat"], ["the cat ran"])["rouge-2"] == pytest.approx(0.5)
+    # sentences are lines: the LCS over the whole text finds 2 of 4 tokens in order, the summary-level
+    # union LCS matches each gold line with its twin line: 4 of 4
+    scores = family_metrics("long-generation", ["c d\na b"], ["a b\nc d"])
+    assert scores["rouge-L"] == pytest.approx(0.5) and scores["rouge-LSum"] == pytest.approx(1.0)
