@@ -88,7 +88,7 @@ class ProfileBaselineBackend(Backend):
         return self
 
     def blind(self, example: Example) -> str:
-        if self.task.family == "generation":
+        if self.task.labels is None:                 # free text (LaMP-4…7, LongLaMP, LaMP-QA)
             return first_sentence(self.task.query(example.input))
         if self.prior is not None:
             return self.prior
