@@ -65,7 +65,7 @@ def outputs_from_json(obj: Any, problems: Problems, task: str | None = None) -> 
     seen: set[str] = set()
     schema = get_task(task).schema if task else None
     for row, raw in enumerate(records):
-        if schema is not None and schema.gold_field is not None and is_native(raw):
+        if schema is not None and schema.gold_field is not None and is_native(raw) and "id" not in raw:
             raw = to_lamp(schema, raw, row, problems)      # a LongLaMP row: its made id and its output
             if raw is None:
                 continue
