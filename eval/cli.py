@@ -306,7 +306,7 @@ def run_judge(args: argparse.Namespace) -> int:
     with GenerationCache(cache_path) as cache:
         result = judge_with(backend, questions, responses, settings, cache, progress=sys.stderr.isatty())
     out = result.to_json()
-    out["task"] = task.name
+    out.update(task=task.name, data=str(args.data), preds=str(args.preds), cache=str(cache_path))
     write_json(args.output, out, indent=1)
     j = result.judge
     print(f"{task.name}: rubric-score {result.score:.4f} over {len(questions)} questions, {out['aspects']} aspects; "
