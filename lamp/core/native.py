@@ -27,12 +27,27 @@ import json
 from typing import Any
 
 from lamp.core.jsonio import Problems
-from lamp.core.tasks import RecordSchema
+from lamp.core.tasks import TASKS, RecordSchema
 
 
 def is_native(raw: Any) -> bool:
     """True for a record in a benchmark's own layout: LaMP's records carry both ``id`` and ``input``."""
     return isinstance(raw, dict) and ("id" not in raw or "input" not in raw)
+
+
+def matching_tasks(raw: dict[str, Any]) -> list[str]:
+    """The tasks whose record layout has every top-level field of ``raw`` that it requires (for
+    the hint when a row comes without ``--task``)."""
+    found = []
+    for task in TASKS.values():
+        schema = task.schema
+        if schema is None:
+            continue
+        needed = {schema.input_field, "profile", *(n for n, _ in schema.fields),
+                  *((schema.user_field,) if schema.user_field else ())}
+        if needed <= set(raw):
+            found.append(task.name)
+    return found
 
 
 def _digest(text: str) -> str:

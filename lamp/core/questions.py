@@ -26,7 +26,7 @@ import msgspec
 
 from lamp.core.jsonio import Problems, WholeObject, as_id, iter_json_list
 from lamp.core.records import ITEM_FIELDS, ProfileItem, Question
-from lamp.core.native import is_native, to_lamp
+from lamp.core.native import is_native, matching_tasks, to_lamp
 from lamp.core.sources import Source, _clean_read_errors, as_source
 from lamp.core.tasks import RecordSchema, get_task
 
@@ -215,6 +215,10 @@ def _checked_questions(rows: Iterable[Any], problems: Problems, fields: tuple[st
             raw = to_lamp(schema, raw, row, problems)
             if raw is None:
                 continue
+        elif schema is None and is_native(raw) and matching_tasks(raw):
+            problems.error(f"row {row} is in a benchmark's own layout (keys {sorted(raw)[:6]}): pass --task, one "
+                           f"of {', '.join(matching_tasks(raw))}", None, "id")
+            return
         q = question_from_json(raw, problems, fields)
         if q is None:
             continue

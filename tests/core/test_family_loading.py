@@ -119,6 +119,12 @@ def test_a_missing_or_wrong_typed_field_names_the_file_the_row_and_the_field(tmp
     assert f"{field}: row {row}" in out and "Traceback" not in out
 
 
+def test_a_dataset_row_without_a_task_asks_for_one_naming_the_candidates(tmp_path):
+    path = written_by_datasets(tmp_path, review_rows())["parquet"]
+    with pytest.raises(LampDataError, match=f"pass --task, one of {REVIEW}$"):
+        load_questions(path)
+
+
 # --------------------------------------------------------------------------- lamp data download --benchmark
 
 def test_download_loads_through_datasets_and_writes_the_lamp_layout_with_the_same_ids(tmp_path):
