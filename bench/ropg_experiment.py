@@ -13,6 +13,12 @@ Every stage is a file under ``--out`` and is skipped when present; generations a
 training resumes from its last checkpoint, so an interrupted run picks up where it stopped.
 
     python bench/ropg_experiment.py [--out runs/ropg] [--tasks LaMP-2 LaMP-5] [--quick]
+    python bench/ropg_experiment.py --data DIR --tasks LaMP-2 --out runs/ropg-room [--check]
+
+``--data DIR`` reads an existing split (e.g. ``make_demo_data.py --usefulness``) instead of making one;
+``--check`` stops after the dev feedback and prints whether the data leaves ROPG room (the oracle's
+gap over the initial ranking and how often the initial top item is already a best one); a full run
+prints and records the same check before it trains.
 """
 
 from __future__ import annotations
@@ -139,14 +145,20 @@ def predict(task: str, questions: list, ranking: dict[str, list[str]] | None, k:
     return {ex.id: o for ex, o in zip(examples, outputs)}
 
 
+def per_question(scores: dict[str, dict[str, float]], questions: list, golds: dict[str, str], profile_size: int,
+                 metric: str) -> list[list[float]]:
+    """Each question's item feedback, items in the given (initial ranking's) order."""
+    by_question: dict[str, list[float]] = {}
+    for pair in flatten_pairs(questions, golds, profile_size):
+        by_question.setdefault(pair.question.id, []).append(scores[pair.key][metric])
+    return [v for v in by_question.values() if v]
+
+
 def feedback_analysis(scores: dict[str, dict[str, float]], questions: list, golds: dict[str, str],
                       profile_size: int, metric: str) -> dict[str, float]:
     """How much signal the feedback holds: in how many questions the items' metric differs, and
     how often the initial top item is already (one of) the best."""
-    by_question: dict[str, list[float]] = {}
-    for pair in flatten_pairs(questions, golds, profile_size):
-        by_question.setdefault(pair.question.id, []).append(scores[pair.key][metric])
-    rows = [v for v in by_question.values() if v]
+    rows = per_question(scores, questions, golds, profile_size, metric)
     varies = sum(max(v) != min(v) for v in rows)
     top_is_best = sum(v[0] == max(v) for v in rows)
     return {"questions": len(rows), "feedback_differs": varies / len(rows),
@@ -154,8 +166,19 @@ def feedback_analysis(scores: dict[str, dict[str, float]], questions: list, gold
             "mean_item_metric": sum(sum(v) / len(v) for v in rows) / len(rows)}
 
 
+def room_check(scores: dict[str, dict[str, float]], questions: list, golds: dict[str, str], profile_size: int,
+               metric: str) -> dict[str, float]:
+    """Before training: the oracle's and the initial ranking's k=1 score on these questions (each is one
+    item's measured feedback, the same prompt the predictions use), their gap, and the share of
+    questions whose initial top item is already a best one. Room for ROPG = a large gap and a small share."""
+    rows = per_question(scores, questions, golds, profile_size, metric)
+    oracle, initial = sum(max(v) for v in rows) / len(rows), sum(v[0] for v in rows) / len(rows)
+    return {"questions": len(rows), "oracle": oracle, "initial": initial, "gap": oracle - initial,
+            "initial_top_is_best": sum(v[0] == max(v) for v in rows) / len(rows)}
+
+
 def run_task(out: Path, data_root: Path, task: str, plan: dict[str, Any], backend: Any, cache: GenerationCache,
-             quick: bool) -> dict[str, Any]:
+             quick: bool, check_only: bool = False) -> dict[str, Any]:
     t = get_task(task)
     timings: dict[str, float] = {}
     settings = GenerationSettings(max_new_tokens=plan["max_new_tokens"], num_beams=1,
@@ -171,18 +194,25 @@ def run_task(out: Path, data_root: Path, task: str, plan: dict[str, Any], backen
         merged_paths[split] = merged(out, task, split, questions, golds, ranking)
     timings["initial ranking"] = time.time() - start
     fb = {}
-    for split in ("train", "dev"):
+    for split in ("dev",) if check_only else ("dev", "train"):
         log(f"{task}: feedback on {split}")
         fb[split], timings[f"feedback {split}"] = feedback(out, task, split, merged_paths[split], backend, settings,
                                                            cache, plan)
+    dev_ranked, _ = read_split(merged_paths["dev"], t).pair()
+    check = room_check(read_scores(fb["dev"]), dev_ranked, split_data["dev"][1], plan["profile_size"], plan["metric"])
+    log(f"{task}: room check on dev before training: oracle {check['oracle']:.3f}, initial {check['initial']:.3f}, "
+        f"gap {check['gap']:+.3f}, initial top item a best one for {check['initial_top_is_best']:.0%} of "
+        f"{check['questions']} questions")
+    write_json(out / task / "room_check.json", check, indent=1)
+    if check_only:
+        return {"task": task, "room_check": check}
     checkpoints = {}
     for method in ("kd", "rl"):
         log(f"{task}: ROPG-{method.upper()} training")
         checkpoints[method], timings[f"train {method}"] = train(out, task, method, merged_paths["train"],
                                                                 fb["train"], plan, quick)
     dev_questions, dev_golds = split_data["dev"]
-    # the dev questions with their profiles in the initial order (the oracle breaks ties by it)
-    dev_ranked, _ = read_split(merged_paths["dev"], t).pair()
+    # dev_ranked: the dev questions with their profiles in the initial order (the oracle breaks ties by it)
     rankings: dict[str, dict[str, list[str]] | None] = {"none": None}
     rankings["initial"] = ranked(out, task, "dev", dev_questions, "initial", ranker="contriever")
     for method in ("kd", "rl"):
@@ -209,7 +239,8 @@ def run_task(out: Path, data_root: Path, task: str, plan: dict[str, Any], backen
     changed = {m: sum(rankings[m][q.id][:1] != rankings["initial"][q.id][:1] for q in dev_questions) / len(dev_questions)
                for m in ("ropg-kd", "ropg-rl", "oracle")}
     result = {"task": task, "plan": plan, "sizes": {s: len(q) for s, (q, _) in split_data.items()},
-              "scores": scores, "comparisons": comparisons, "feedback": analysis, "top1_changed_vs_initial": changed,
+              "scores": scores, "comparisons": comparisons, "feedback": analysis, "room_check": check,
+              "top1_changed_vs_initial": changed,
               "timings_s": timings}
     previous = out / task / "result.json"
     if previous.exists():                # a resumed run: keep the first run's stage timings
@@ -242,16 +273,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "runs" / "ropg"), help="experiment folder (resumable)")
     parser.add_argument("--tasks", nargs="+", default=list(PLAN), help="tasks (with a plan above)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every stage")
+    parser.add_argument("--data", default=None, help="an existing split (DIR/LaMP_i/{train,dev}/...) to run on "
+                        "instead of the generator's (its sizes are used as they are)")
+    parser.add_argument("--check", action="store_true", help="stop after the dev feedback: print the room check "
+                        "(oracle vs initial ranking, initial top item a best one) and train nothing")
     args = parser.parse_args(argv)
     out = Path(args.out)
     plans = {t: {**PLAN[t], **(QUICK if args.quick else {})} for t in args.tasks}
     started = time.time()
-    data_root = make_data(out, args.tasks, plans)
+    data_root = Path(args.data) if args.data else make_data(out, args.tasks, plans)
     backend = load_backend("hf-causal", model="SmolLM2-135M-Instruct", batch_size=32)
     results = []
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         for task in args.tasks:
-            results.append(run_task(out, data_root, task, plans[task], backend, cache, args.quick))
+            results.append(run_task(out, data_root, task, plans[task], backend, cache, args.quick, args.check))
+    if args.check:
+        print(json.dumps({r["task"]: r["room_check"] for r in results}, indent=1))
+        return 0
     wall = sum(sum(r["timings_s"].values()) for r in results)
     write_json(out / "results.json", {"results": results, "stage_seconds": wall}, indent=1)
     report = (f"{table(results)}\n\n† = differs from the initial ranking at p < 0.05 (paired bootstrap). "
@@ -259,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(this run: {(time.time() - started) / 60:.1f} min).\n")
     for r in results:
         report += (f"\n{r['task']}: {r['sizes']}, feedback analysis {json.dumps(r['feedback'])}, "
+                   f"room check (dev, before training) {json.dumps(r['room_check'])}, "
                    f"top-1 changed vs initial {json.dumps(r['top1_changed_vs_initial'])}, "
                    f"timings {json.dumps({k: round(v) for k, v in r['timings_s'].items()})}\n")
     (out / "report.md").write_text(report)

@@ -758,7 +758,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--planted", type=Path, default=None, metavar="DIR",
                         help="instead: write the planted-rule sets of data/planted.py (ROPG, RSPG, user embeddings) "
                              "to DIR, from LaMP-2 made with --seed, --train and --dev")
+    parser.add_argument("--usefulness", action="store_true",
+                        help="instead: write LaMP-2 where the useful item shares a hidden attribute (the director) "
+                             "with the input, not its topic (data/room.py), with --seed, --train, --dev, --test")
     args = parser.parse_args(argv)
+    if args.usefulness:
+        if args.out == DEFAULT_OUT:
+            parser.error("--usefulness needs its own --out DIR (data/demo/ holds the bundled demo)")
+        try:
+            from . import room
+        except ImportError:
+            import room
+        print(room.write_room(args.out, args.seed, {split: getattr(args, split) for split in SPLITS}))
+        return
     if args.planted is not None:
         try:
             from . import planted
