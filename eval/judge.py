@@ -102,7 +102,6 @@ class JudgeSettings:
     batch_size: int | None = None     # prompts per batch (None: the backend's own)
 
 
-
 def aspect_text(aspect: Mapping[str, str]) -> str:
     """One aspect as the official prompt writes it."""
     return f'-aspect: {aspect["aspect"]}\n    -reason: {aspect["reason"]}\n    -evidence: {aspect["evidence"]}'
