@@ -24,6 +24,14 @@ from eval.loading import pair_sets, read_outputs_set
 from eval.report import build_report, load_run_dirs
 from eval.scoring import ScoredTask, format_table, results_json, score_paths
 from eval.submit import check_submission, collect_predictions, write_submission
+from eval.judge import JudgeSettings, read_responses, rubric
+from eval.metrics import id_mismatch_message
+from lamp.core.errors import LampDataError
+from lamp.core.questions import load_questions
+from lamp.core.tasks import TASKS
+from lamp.generation.backends.opener import open_backend
+from lamp.generation.cache import GenerationCache
+from lamp.pipeline.judging import judge_with
 
 
 def _finish(scored: list[ScoredTask], output_file: str | None, flat: bool, quiet: bool = False) -> None:
@@ -231,8 +239,6 @@ def run_submit(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- lamp judge
 
 def configure_judge(parser: argparse.ArgumentParser) -> None:
-    from eval.judge import JudgeSettings
-
     d = JudgeSettings()
     parser.add_argument("--data", required=True, help="LaMP-QA questions (with narrative and rubric_aspects): "
                         "the dataset's JSON/JSON Lines, an Arrow folder or Parquet, or a LaMP-form questions file")
@@ -269,18 +275,6 @@ def configure_judge(parser: argparse.ArgumentParser) -> None:
 
 
 def run_judge(args: argparse.Namespace) -> int:
-    from lamp.core.questions import load_questions
-    from lamp.core.tasks import TASKS
-    from lamp.generation.backends.opener import open_backend
-    from lamp.generation.cache import GenerationCache
-
-    from lamp.core.errors import LampDataError
-
-    from lamp.pipeline.judging import judge_with
-
-    from eval.judge import JudgeSettings, read_responses, rubric
-    from eval.metrics import id_mismatch_message
-
     cache_path = args.cache or f"{args.output}.cache.sqlite"
     check_distinct_outputs([args.data, args.preds], [args.output, cache_path])
     if args.retries < 0:

@@ -25,6 +25,7 @@ from lamp.core.sources import read_zip_member, task_from_path
 from lamp.core.tasks import BENCHMARK_TASKS, TASKS, get_task, normalize_task_name
 
 from eval.metrics import id_mismatch_message
+from eval.metrics import IdMismatchError
 
 
 @dataclass
@@ -162,8 +163,6 @@ def pair_sets(golds: dict[str, OutputsFile], preds: dict[str, OutputsFile], requ
     Raises one :class:`LampError` paragraph listing every problem: predictions without golds,
     tasks missing under ``require_all`` (all of ``BENCHMARK_TASKS``), mismatched ids.
     """
-    from eval.metrics import IdMismatchError
-
     problems: list[str] = []
     pairs: list[tuple[OutputsFile, OutputsFile]] = []
     if require_all:

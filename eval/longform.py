@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
+from eval.meteor import meteor as meteor_of
 
 ValueFn = Callable[[np.ndarray, int, int], np.ndarray]
 
@@ -53,8 +54,6 @@ def long_generation_stats(preds: Sequence[str], golds: Sequence[str], labels: Se
     scores 0 in every score column, so a column's sum over kept pairs is its sum); then sacrebleu's
     statistics of the pair (columns 6-15) and the same times the kept flag (16-25), since a dropped
     pair's reference length still counts in the corpus brevity penalty."""
-    from eval.meteor import meteor as meteor_of
-
     scorer = _rouge()
     out = np.empty((len(preds), 6 + 2 * _BLEU_COLUMNS), dtype=np.float64)
     for i, (pred, gold) in enumerate(zip(preds, golds)):

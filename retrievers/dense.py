@@ -24,6 +24,7 @@ import numpy as np
 from lamp.core.errors import LampError
 from retrievers.base import Option, Query, Retriever, register
 from retrievers.embedding_cache import EmbeddingCache, default_cache_dir, encoder_identity
+from retrievers.official import BUNDLED_ENCODER
 
 
 def default_checkpoint() -> str:
@@ -34,8 +35,6 @@ def default_checkpoint() -> str:
 
 def resolve_encoder(name: str | None) -> str:
     """An encoder folder or hub id; empty or ``all-MiniLM-L6-v2`` is the bundled offline encoder."""
-    from retrievers.official import BUNDLED_ENCODER
-
     return default_checkpoint() if not name or name == BUNDLED_ENCODER else str(name)
 
 

@@ -16,6 +16,11 @@ from lamp.generation.backends.opener import open_backend
 from retrievers.official import CONTRIEVER, require_official
 from lamp.training.losses import KD_LOSSES
 from ropg.train import METHODS, train
+from lamp.core.questions import load_questions
+from lamp.core.splits import read_split
+from lamp.generation.cache import GenerationCache
+from lamp.generation.models import cache_dir
+from ropg.feedback import flatten_pairs, merge_shards, score_items, shard_path, short_profiles, write_scores
 
 EXAMPLE = """examples:
   # 1. the LLM's feedback on each of the first 16 items of every (pre-ranked, merged) training question
@@ -77,18 +82,12 @@ def configure_merge(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from lamp.core.splits import read_split
-
     if args.task is None:
         raise LampError("--task is required")
     return read_split(args.train_data, args.task, args.train_outputs).pair()
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from lamp.generation.cache import GenerationCache
-    from lamp.generation.models import cache_dir
-    from ropg.feedback import score_items, shard_path, short_profiles, write_scores
-
     questions, golds = _load(args)
     out = shard_path(args.output_dir, args.start_index, args.end_index)
     backend = open_backend(args.backend, args.model_name, source="ropg score", batch_size=args.per_device_batch_size,
@@ -111,8 +110,6 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from ropg.feedback import flatten_pairs, merge_shards, write_scores
-
     questions, golds = _load(args) if args.task else _load_any_task(args)
     merged = merge_shards(args.inputs, flatten_pairs(questions, golds, args.profile_size))
     write_scores(args.output, merged)
@@ -122,8 +119,6 @@ def run_merge(args: argparse.Namespace) -> int:
 
 def _load_any_task(args: argparse.Namespace):
     """Merging needs no task knowledge: read the data without checking item fields."""
-    from lamp.core.questions import load_questions
-
     questions = load_questions(args.train_data)
     return questions, {q.id: str((q.extra or {}).get("output", "")) for q in questions}
 

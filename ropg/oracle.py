@@ -16,6 +16,7 @@ from eval.metrics import get_metric
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.tasks import TASKS
 from retrievers.base import Option, Query, Retriever, register
+from ropg.feedback import read_scores
 
 
 def primary_keys() -> list[str]:
@@ -36,7 +37,6 @@ class OracleRetriever(Retriever):
         if scores is None:
             if not feedback_scores:
                 raise LampError("the 'oracle' ranker needs --feedback_scores FILE (from 'lamp ropg score')")
-            from ropg.feedback import read_scores
             scores = read_scores(feedback_scores)
         self.source = feedback_scores or "<in memory>"
         self.scores = scores

@@ -43,6 +43,11 @@ from lamp.core.records import Question
 from lamp.core.registry import unknown_message
 from lamp.core.tasks import Task, get_task
 from lamp.training.loop import Position, batches, make_optimizer, official_schedule, progress_bar, train_loop
+from eval.metrics import default_feedback_metric
+from lamp.core.splits import read_split
+from retrievers.dense import default_checkpoint, embed_texts, load_tokenizer, resolve_encoder
+from retrievers.official import BUNDLED_ENCODER, CONTRIEVER
+from ropg.feedback import read_scores
 
 METHODS = ("kd", "rl")
 STATE_FILE = "training_state.pt"
@@ -62,8 +67,6 @@ class TrainingQuery:
 
 def resolve_metric(name: str | None, task: Task, available: Sequence[str], where: str) -> str:
     """The feedback key to learn from (case-insensitive), with a suggestion when it is absent."""
-    from eval.metrics import default_feedback_metric
-
     wanted = name or default_feedback_metric(task)
     if wanted in available:
         return wanted
@@ -138,7 +141,6 @@ def batch_scores(model: Any, tokenizer: Any, batch: Sequence[TrainingQuery], ctx
     the empty document ``""``, encoded and scored, with the official gold (:func:`lamp.training.losses.official_padding`)."""
     import torch
 
-    from retrievers.dense import embed_texts
     from lamp.training.losses import official_padding as pad_like_official
 
     q = embed_texts(model, tokenizer, [x.query for x in batch], max_q, device)
@@ -184,9 +186,6 @@ def _save(model: Any, tokenizer: Any, optimizer: Any, scheduler: Any, state: dic
 
 def describe(args: argparse.Namespace, source: str, resume: bool) -> str:
     """The one line that says which encoder, loss, padding and documents a run uses."""
-    from retrievers.dense import default_checkpoint
-    from retrievers.official import BUNDLED_ENCODER, CONTRIEVER
-
     name = BUNDLED_ENCODER + " (bundled)" if source == default_checkpoint() else source
     if not resume and source != CONTRIEVER:
         name += f", not the official {CONTRIEVER}"
@@ -223,9 +222,6 @@ def train(args: argparse.Namespace) -> Path:
     import torch
     from transformers import AutoModel
 
-    from lamp.core.splits import read_split
-    from retrievers.dense import load_tokenizer, resolve_encoder
-    from ropg.feedback import read_scores
     from lamp.training.losses import kd_loss, rl_loss
 
     from lamp.training.losses import kd_form

@@ -17,6 +17,15 @@ from lamp.core.errors import LampError
 from lamp.generation.backends.base import Backend
 from lamp.generation.backends.opener import open_backend
 from retrievers.official import RSPG_ENCODER, announce, require_official
+from eval.scoring import format_table, results_json, score_paths
+from lamp.core.splits import read_split
+from lamp.core.writing import write_json
+from lamp.generation.cache import GenerationCache
+from lamp.generation.models import cache_dir
+from rspg.data import create_data_files
+from rspg.feedback import FeedbackConfig, score_member
+from rspg.pool import NO_RETRIEVAL, PoolMember, parse_member
+from rspg.selection import format_pool_table, pool_table, select_records, write_selection
 
 EXAMPLES = """examples (one task, a pool of three, then the selector):
   for r in none bm25 contriever; do for s in train dev; do
@@ -62,13 +71,6 @@ def configure_score(parser: argparse.ArgumentParser, official: bool = False) -> 
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from lamp.generation.cache import GenerationCache
-    from lamp.generation.models import cache_dir
-    from lamp.core.splits import read_split
-
-    from rspg.feedback import FeedbackConfig, score_member
-    from rspg.pool import NO_RETRIEVAL, PoolMember, parse_member
-
     member = parse_member(args.retriever) if args.use_profile else PoolMember(NO_RETRIEVAL, NO_RETRIEVAL)
     questions, golds = read_split(args.data_addr, args.task, args.outputs_addr, split=args.split).pair()
     golds_file = str(args.outputs_addr or args.data_addr)
@@ -108,8 +110,6 @@ def configure_data(parser: argparse.ArgumentParser, official: bool = False) -> N
 
 
 def run_data(args: argparse.Namespace) -> int:
-    from rspg.data import create_data_files
-
     records = create_data_files(args.retrivers_data_addr, args.task_inputs_addr, args.task_outputs_addr,
                                 args.output_dataset_addr, args.metric, args.task, args.names)
     print(f"{len(records)} records, {len(records[0]['labels'])} retrievers -> {args.output_dataset_addr}")
@@ -220,10 +220,6 @@ def configure_select(parser: argparse.ArgumentParser, official: bool = False) ->
 
 
 def run_select(args: argparse.Namespace) -> int:
-    from lamp.core.writing import write_json
-
-    from eval.scoring import format_table, results_json, score_paths
-    from rspg.selection import format_pool_table, pool_table, select_records, write_selection
     from rspg.train import load_records
 
     records = load_records(args.val_data)

@@ -30,6 +30,8 @@ from lamp.core.rundir import RunDir
 from lamp.core.tasks import get_task
 
 from rspg.pool import PoolMember
+from eval.metrics import get_metric, score_task
+from retrievers.ranking import partial_path_for, rank_questions
 
 SCORES_FILE = "scores.json"
 INFO_FILE = "feedback_info.json"
@@ -45,8 +47,6 @@ class FeedbackConfig(MethodSettings):
 def question_metrics(task: str, gold: str, output: str) -> dict[str, float]:
     """The official metrics of one sample, plus the official training code's spelling of each (LaMP-3's
     ``mae``/``rmse``), which the official feedback files use."""
-    from eval.metrics import get_metric, score_task
-
     metrics = score_task(task, {"q": gold}, {"q": output})
     return metrics | {get_metric(k).training_key: v for k, v in metrics.items()}
 
@@ -130,8 +130,6 @@ def score_member(task: str, questions: Sequence[Question], golds: Mapping[str, s
 def _ranking(task: str, questions: Sequence[Question], member: PoolMember, cfg: FeedbackConfig, path: Path,
              progress: bool) -> dict[str, list[str]]:
     """The member's ranking of every question, reused from ``path`` when complete (resumable otherwise)."""
-    from retrievers.ranking import partial_path_for, rank_questions
-
     if path.exists():
         ranking = json.loads(path.read_text(encoding="utf-8"))
         if all(q.id in ranking for q in questions):

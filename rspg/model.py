@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from lamp.core.errors import LampError
+from lamp.core.writing import atomic_write, write_json
+from retrievers.dense import load_tokenizer, mean_pool
 
 POOLINGS = ("auto", "pooler", "cls", "mean")
 RSPG_TYPES = ("Pre", "Post")
@@ -76,8 +78,6 @@ class Selector(nn.Module):
         hidden = out.last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
-        from retrievers.dense import mean_pool
-
         return mean_pool(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, n: int) -> torch.Tensor:
@@ -88,8 +88,6 @@ class Selector(nn.Module):
 def load_encoder(checkpoint: str, pooling: str = "auto") -> tuple[Any, Any, str]:
     """(encoder, tokenizer, resolved pooling) from any HF encoder folder or hub id."""
     from transformers import AutoModel
-
-    from retrievers.dense import load_tokenizer
 
     tokenizer = load_tokenizer(checkpoint, flag="--tokenizer")
     try:
@@ -117,8 +115,6 @@ def separator(tokenizer: Any) -> str:
 
 def save_selector(model: Selector, tokenizer: Any, folder: str | Path, config: dict[str, Any]) -> None:
     """``folder/encoder`` (save_pretrained), ``folder/head.pt`` and ``folder/rspg_config.json``, each atomically."""
-    from lamp.core.writing import atomic_write, write_json
-
     folder = Path(folder)
     tmp = folder / "encoder.tmp"
     model.encoder.save_pretrained(tmp)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lamp.core.errors import LampError
+from retrievers.base import RETRIEVERS, retriever_names
+from retrievers.base import ARGUMENT_OF, OPTIONS, check_retriever_options
 
 #: The ranker name that means "no retrieval": k = 0, the prompt is the input.
 NO_RETRIEVAL = "none"
@@ -46,8 +48,6 @@ class PoolMember:
 
 def parse_member(spec: str) -> PoolMember:
     """``[NAME=]RANKER[:ARG]`` -> :class:`PoolMember` (the ranker is checked against the registry)."""
-    from retrievers.base import RETRIEVERS
-
     text = spec.strip()
     name = None
     if "=" in text:
@@ -58,8 +58,6 @@ def parse_member(spec: str) -> PoolMember:
         raise LampError(f"pool member {spec!r}: {RETRIEVERS.unknown(ranker)}")
     options: dict[str, Any] = {}
     if arg:
-        from retrievers.base import ARGUMENT_OF, OPTIONS
-
         key = ARGUMENT_OF.get(ranker)
         if key is None:
             raise LampError(f"pool member {spec!r}: the ranker {ranker!r} takes no ':ARG' "
@@ -87,8 +85,6 @@ def _checked(member: PoolMember, where: str) -> PoolMember:
 
 def load_pool(specs: Sequence[str]) -> list[PoolMember]:
     """The pool from spec strings and/or JSON files (in order); names must be unique."""
-    from retrievers.base import retriever_names
-
     members: list[PoolMember] = []
     for spec in specs:
         if spec.endswith(".json") and Path(spec).is_file():
@@ -104,8 +100,6 @@ def load_pool(specs: Sequence[str]) -> list[PoolMember]:
                 if entry["ranker"] not in retriever_names():
                     raise LampError(f"{spec}: entry {i}: unknown ranker {entry['ranker']!r} "
                                     f"(known: {', '.join(retriever_names())})")
-                from retrievers.base import check_retriever_options
-
                 check_retriever_options(dict(entry.get("options") or {}), f"{spec}: entry {i}: options")
                 members.append(_checked(PoolMember(str(entry.get("name") or entry["ranker"]), entry["ranker"],
                                                    dict(entry.get("options") or {})), f"{spec} entry {i}"))

@@ -29,6 +29,8 @@ from retrievers.base import Option, Query, Retriever, get_retriever, register
 from retrievers.dense import CHECKPOINT
 
 from rspg.pool import NO_RETRIEVAL
+from lamp.core.tasks import get_task
+from lamp.generation.prompts import as_counter, build_prompt
 
 ENV = "LAMP_RSPG_SELECTOR"
 
@@ -82,7 +84,6 @@ class RSPGPreRetriever(Retriever):
             return
         from transformers import AutoTokenizer
 
-        from lamp.generation.prompts import as_counter
         from rspg.model import load_selector
 
         self._model, self._tokenizer, self._config = load_selector(self.folder)
@@ -92,8 +93,6 @@ class RSPGPreRetriever(Retriever):
             raise LampError(f"cannot load the prompt tokenizer {self.tokenizer_path!r}: {exc}") from None
 
     def rank_batch(self, queries: Sequence[Query]) -> list[list[int]]:
-        from lamp.generation.prompts import build_prompt
-        from lamp.core.tasks import get_task
         from rspg.model import separator
         from rspg.train import score_texts, texts_of
 

@@ -21,6 +21,8 @@ import numpy as np
 from lamp.core.errors import LampError
 from lamp.core.writing import write_json
 from lamp.core.tasks import get_task
+from eval.compare import compare_predictions
+from eval.metrics import get_metric, score_task
 
 FINAL_PREDS = "final_preds.json"
 
@@ -79,8 +81,6 @@ def write_selection(out_dir: str | Path, task: str, records: Sequence[Mapping[st
 
 
 def _primary(task: str) -> tuple[str, bool]:
-    from eval.metrics import get_metric
-
     key = get_task(task).primary_metric
     return key, get_metric(key).higher_is_better
 
@@ -88,9 +88,6 @@ def _primary(task: str) -> tuple[str, bool]:
 def pool_table(task: str, records: Sequence[Mapping[str, Any]], selectors: Mapping[str, Sequence[int]],
                n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
     """Every single retriever, the oracle and each selector on ``records`` (see the module docstring)."""
-    from eval.compare import compare_predictions
-    from eval.metrics import score_task
-
     from rspg.train import target_labels
 
     task = get_task(task).name

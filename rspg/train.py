@@ -31,6 +31,11 @@ from lamp.training.loop import Position, batches, make_optimizer, official_sched
 
 from lamp.training.losses import kd_form, kd_loss, rating_values
 from rspg.model import CONFIG_FILE, Selector, load_encoder, save_selector, selector_text, separator
+from eval.metrics import score_task
+from lamp.core.writing import link_latest
+from retrievers.dense import resolve_encoder
+from rspg.data import pool_info_path
+from rspg.model import load_selector
 
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.json"
@@ -179,8 +184,6 @@ def score_texts(model: Selector, tokenizer: Any, texts: Sequence[Sequence[str]],
 
 def picks_quality(task: str, records: Sequence[dict[str, Any]], picks: Sequence[int]) -> dict[str, float]:
     """The official metrics of the outputs the picks choose, against the records' golds."""
-    from eval.metrics import score_task
-
     golds = {r["id"]: r["gold"] for r in records}
     preds = {r["id"]: r["outputs"][k] for r, k in zip(records, picks)}
     return score_task(task, golds, preds)
@@ -204,8 +207,6 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
                    progress: bool = True) -> dict[str, Any]:
     """Train (or resume, or skip when finished) and save the selector in ``out_dir``; returns the log."""
     from accelerate import Accelerator
-
-    from retrievers.dense import resolve_encoder
 
     out = Path(out_dir)
     if cfg.rspg_type not in ("Pre", "Post"):
@@ -236,8 +237,6 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
     accelerator = Accelerator()
     checkpoint = resolve_encoder(cfg.model_name)
     if cfg.init_selector:
-        from rspg.model import load_selector
-
         model, tokenizer, _ = load_selector(cfg.init_selector)
         pooling, checkpoint = model.pooling, str(Path(cfg.init_selector) / "encoder")
     else:
@@ -363,8 +362,6 @@ def train_selector(cfg: TrainConfig, train_path: str | Path, out_dir: str | Path
 
 
 def _pool_info(train_path: str | Path) -> dict[str, Any] | None:
-    from rspg.data import pool_info_path
-
     sidecar = pool_info_path(train_path)
     return json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else None
 
@@ -372,8 +369,6 @@ def _pool_info(train_path: str | Path) -> dict[str, Any] | None:
 def save_step(model: Selector, tokenizer: Any, out: Path, step: int, config: dict[str, Any]) -> Path:
     """A selector checkpoint ``out/checkpoint/step-N`` and the ``latest`` link to it, as the official
     layout (each a whole selector folder: ``rspg.py --do_validation --model_path`` reads it)."""
-    from lamp.core.writing import link_latest
-
     folder = out / "checkpoint"
     final = folder / f"step-{step}"
     save_selector(model, tokenizer, final, config)

@@ -22,6 +22,14 @@ from lamp.cli.flags import add_backend_flags, add_prompt_flags
 from lamp.core.errors import LampError
 from lamp.generation.backends.base import answer_settings, can_score_labels
 from lamp.generation.backends.opener import open_backend
+from eval.metrics import score_task
+from lamp.core.splits import read_split
+from lamp.core.tasks import get_task
+from lamp.core.writing import write_json, write_outputs
+from lamp.generation.cache import GenerationCache
+from lamp.generation.driver import build_examples, generate_all
+from lamp.generation.models import cache_dir
+from retrievers.ranking import rank_questions
 
 PROG = "evaluate_llm.py"
 EXAMPLE = """example:
@@ -60,20 +68,11 @@ def configure(parser: argparse.ArgumentParser, official: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval.metrics import score_task
-    from lamp.core.writing import write_json, write_outputs
-    from lamp.generation.cache import GenerationCache
-    from lamp.generation.driver import build_examples, generate_all
-    from lamp.generation.models import cache_dir
-    from lamp.core.tasks import get_task
-    from lamp.core.splits import read_split
-
     task = get_task(args.task)
     questions, golds = read_split(args.validation_data, task, args.validation_outputs,
                                   require_outputs=False).pair()
     ranking = None
     if args.use_profile and not args.is_ranked:
-        from retrievers.ranking import rank_questions
         ranking = rank_questions(questions, task, args.retriever)
     k = args.num_retrieved if args.use_profile else 0
     if args.cache_dir:

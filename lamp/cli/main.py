@@ -11,6 +11,7 @@ import importlib
 import sys
 from typing import Callable, Mapping, Sequence
 
+import lamp
 import lamp.cli.registrations  # noqa: F401  (the higher layers' backends and rankers, registered)
 from lamp.core.errors import LampError
 from lamp.core.registry import Registry
@@ -74,9 +75,7 @@ def version() -> str:
     try:
         return metadata.version("lamp-harness")
     except metadata.PackageNotFoundError:
-        from lamp import __version__
-
-        return __version__
+        return lamp.__version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,10 +45,14 @@ from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem, Question
 from lamp.core.settings import setting
 from lamp.core.tasks import Task, get_task
+from lamp.core.writing import write_json
 from lamp.generation.backends.base import OFFICIAL_GENERATION as OFFICIAL, Example, answer_settings
 from lamp.training.data import causal_features, is_seq2seq, make_collator, seq2seq_features
 from lamp.training.lora import lora_config_for
 from lamp.training.loop import batches, make_optimizer, train_loop
+from lamp.generation.driver import build_examples, generate_all
+from lamp.generation.models import load_model_and_tokenizer
+from retrievers.ranking import rank_questions
 
 COMPLETE_MARKER = "lamp_adapter_complete.json"
 TWEET_SHARE = (0.10, 0.25)
@@ -193,8 +197,6 @@ def train_one_user(model: Any, tokenizer: Any, pairs: list[tuple[str, str]], fol
         loss = _train_loop(peft_model, tokenizer, model, pairs, settings)
         folder.mkdir(parents=True, exist_ok=True)
         peft_model.save_pretrained(str(folder))
-        from lamp.core.writing import write_json
-
         write_json(folder / COMPLETE_MARKER, {**(info or {}), "pairs": len(pairs), "final_loss": loss,
                                               "settings": asdict(settings), "finished": time.time()}, indent=1)
     finally:
@@ -210,8 +212,6 @@ def train_user_adapters(questions: list[Question], task: str | Task, base_model:
 
     ``base_model`` is a model name/folder or an already loaded ``(model, tokenizer)``.
     """
-    from lamp.generation.models import load_model_and_tokenizer
-
     task, settings = get_task(task), settings or AdapterSettings()
     users = group_users(questions)
     wanted = set(user_ids) if user_ids is not None else set(users)
@@ -257,14 +257,9 @@ def predict_with_adapters(questions: list[Question], task: str | Task, base_mode
     import contextlib
 
     from lamp.generation.backends.hf import wrap_model
-    from lamp.generation.driver import build_examples, generate_all
-    from lamp.generation.models import load_model_and_tokenizer
-
     task = get_task(task)
     model, tokenizer = load_model_and_tokenizer(base_model) if isinstance(base_model, str) else base_model
     if use_retrieval and ranking is None:
-        from retrievers.ranking import rank_questions
-
         ranking = rank_questions(questions, task, retriever)
     examples = build_examples(task, questions, k if use_retrieval else 0, max_length, tokenizer,
                               ranking if use_retrieval else None)

@@ -34,6 +34,16 @@ from lamp.core.writing import write_json, write_outputs
 from lamp.core.rundir import RunDir
 from lamp.core.tasks import get_task
 from lamp.methods.uemb.artifact import CONFIG, WEIGHTS
+from eval.compare import compare_predictions
+from eval.metrics import HIGHER_IS_BETTER, score_task
+from lamp.generation.models import load_model_and_tokenizer
+from lamp.methods.adapters import AdapterSettings, adapter_path, group_users, has_adapter, train_user_adapters
+from lamp.methods.uemb.features import UserRow
+from lamp.methods.uemb.personalizer import Entry, Personalizer, entries_for, load_personalizer, user_perplexity
+from lamp.methods.uemb.runner import Runner
+from lamp.methods.uemb.training import UembSettings, train_uemb
+from lamp.pipeline.run import RunConfig, run_pipeline
+from retrievers.dense import Encoder
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "uemb-mean": {"aggregator": "mean"},
@@ -70,11 +80,6 @@ def _lora_predict(questions: list, task: Any, model_name: str, adapter_dir: Path
     (label choice or greedy generation), plus the per-user gold NLL."""
     from peft import PeftModel
 
-    from lamp.methods.adapters import adapter_path, group_users, has_adapter
-    from lamp.generation.models import load_model_and_tokenizer
-    from lamp.methods.uemb.features import UserRow
-    from lamp.methods.uemb.runner import Runner
-
     model, tokenizer = load_model_and_tokenizer(model_name)
     preds: dict[str, str] = {}
     nll: dict[str, tuple[float, int]] = {}
@@ -109,8 +114,6 @@ def _answer(runner: Any, rows: list, task: Any, settings: GenerationSettings, pe
 
 
 def _per_user_ppl(questions: list, nll: dict[str, Any]) -> float | None:
-    from lamp.methods.uemb.personalizer import Entry, user_perplexity
-
     if not nll:
         return None
     entries = [Entry(q.id, q.input, q.input, (), None, q.user_id) for q in questions]
@@ -119,13 +122,6 @@ def _per_user_ppl(questions: list, nll: dict[str, Any]) -> float | None:
 
 
 def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[str, Any]:
-    from eval.compare import compare_predictions
-    from eval.metrics import score_task
-    from lamp.methods.adapters import AdapterSettings, group_users, has_adapter, train_user_adapters
-    from lamp.pipeline.run import RunConfig, run_pipeline
-    from lamp.methods.uemb.personalizer import Personalizer, entries_for, load_personalizer
-    from lamp.methods.uemb.training import UembSettings, train_uemb
-
     task = get_task(task_name)
     tdir = out / task.file_name
     tdir.mkdir(parents=True, exist_ok=True)
@@ -157,9 +153,6 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
         info[m] = {"seconds": round(seconds, 1), "per_user_bytes": 0}
 
     if perplexity:
-        from lamp.generation.models import load_model_and_tokenizer
-        from retrievers.dense import Encoder
-
         model, tok = load_model_and_tokenizer(args.model)
         plain = Personalizer(model, tok, task, Encoder(args.encoder), max_length=args.max_length)
         for m, rag in (("none", False), ("bm25", True)):
@@ -241,8 +234,6 @@ def compare_task(args: argparse.Namespace, task_name: str, out: Path) -> dict[st
 
 def markdown(results: list[dict[str, Any]]) -> str:
     """One table per task: metrics (Δ vs none, † p < 0.05), perplexity, time, per-user bytes."""
-    from eval.metrics import HIGHER_IS_BETTER
-
     lines = []
     for res in results:
         task = get_task(res["task"])

@@ -46,6 +46,11 @@ from lamp.core.rundir import GOLDS_KEY, RunDir
 from lamp.core.settings import check, from_file, setting
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from lamp.privacy.scrub import scrub_transform
+from eval.metrics import score_task
+from eval.report import RunResult, build_report
+from lamp.generation.cache import GenerationCache
+from lamp.generation.models import cache_dir
+from retrievers.ranking import partial_path_for, rank_questions
 
 #: Retriever name that means "no profile": the prompt is the raw input.
 NO_RETRIEVAL = "none"
@@ -168,8 +173,6 @@ def ranking_for(cfg: RunConfig, run_dir: str | os.PathLike | RunDir, task: str, 
     """The ranking of every question (reused from the run directory when already there)."""
     if retriever == NO_RETRIEVAL:
         return None
-    from retrievers.ranking import partial_path_for, rank_questions
-
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     path = run.ranking(task, retriever)
     opts: dict[str, Any] = {"use_date": cfg.use_date, "seed": cfg.seed}
@@ -267,11 +270,6 @@ def _git_revision() -> str | None:
 
 def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, Any]:
     """Run every task × retriever (plus the profile baselines) and write the run directory."""
-    from eval.metrics import score_task
-    from eval.report import RunResult, build_report
-    from lamp.generation.cache import GenerationCache
-    from lamp.generation.models import cache_dir
-
     cfg.validate(check_backend=backend is None)     # nothing is written for a bad config...
     tasks = [get_task(t).name for t in cfg.tasks]
     kind = resolve_backend(cfg) if backend is None else cfg.backend

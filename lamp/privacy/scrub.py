@@ -35,6 +35,7 @@ from lamp.core.errors import LampError
 from lamp.core.questions import QuestionTransform
 from lamp.core.records import ProfileItem, Question
 from lamp.privacy.recognizers import REPLACED_RECOGNIZERS, offline_tldextract, recognizers
+from lamp.core.extras import require
 
 #: Entities found by patterns alone (Presidio's recognizers, and STREET_ADDRESS, ours).
 PATTERN_ENTITIES: tuple[str, ...] = (
@@ -130,8 +131,6 @@ class Scrubber:
     ner_model: str | None = field(init=False)
 
     def __post_init__(self) -> None:
-        from lamp.core.extras import require
-
         for module in ("presidio_analyzer", "presidio_anonymizer"):
             require(module, "scrub", "scrubbing PII (--scrub, lamp scrub)")
         from presidio_anonymizer import AnonymizerEngine

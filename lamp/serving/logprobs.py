@@ -30,6 +30,7 @@ from typing import Any
 from lamp.core.extras import require
 from lamp.serving.completions import common, sampling
 from lamp.serving.guards import ApiError
+from lamp.generation.backends import greedy
 
 try:                                     # pydantic comes with fastapi (the 'serve' extra)
     from pydantic import BaseModel, ConfigDict
@@ -90,8 +91,6 @@ def _log_softmax_rows(model: Any, rows: list[list[int]], pad_id: int, keep_all: 
     """Log-probabilities after every position of each left-padded row (only the last with
     ``keep_all=False``) as a float32 ``(b, positions, vocab)`` tensor, and the padded width."""
     import torch
-
-    from lamp.generation.backends import greedy
 
     device = next(model.parameters()).device
     width = max(map(len, rows))

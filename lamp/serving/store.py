@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from lamp.core.errors import LampError
 from lamp.core.records import ProfileItem
 from lamp.core.sqlite import connect, make_private, side_files, truncate_wal
+from lamp.core.jsonio import Problems
+from lamp.core.questions import item_from_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -249,9 +251,6 @@ def _check_unique(user_id: str, items: list[ProfileItem]) -> None:
 
 
 def _item(obj: dict) -> ProfileItem:
-    from lamp.core.jsonio import Problems
-    from lamp.core.questions import item_from_json
-
     item = item_from_json(obj, Problems("profile store"), "")
     assert item is not None
     return item

@@ -69,6 +69,13 @@ from lamp.core.settings import check as check_settings, setting
 from lamp.core.splits import read_split
 from lamp.core.tasks import Task, get_task
 from lamp.privacy.scrub import scrub_transform
+from eval.metrics import get_metric, score_task
+from lamp.core.writing import check_distinct_outputs, check_output_path, write_json, write_outputs
+from lamp.generation.driver import build_examples, generate_all
+from lamp.generation.models import load_model_and_tokenizer
+from lamp.training.data import FeatureDataset, is_seq2seq, make_collator
+from lamp.training.lora import lora_config_for
+from retrievers.ranking import rank_questions
 
 
 @dataclass
@@ -142,8 +149,6 @@ class TrainConfig:
             raise LampError(f"--save_steps must be at least 1, got {self.save_steps}")
         if not self.num_train_epochs > 0 or not self.learning_rate > 0:
             raise LampError("--num_train_epochs and --learning_rate must be positive")
-        from lamp.core.writing import check_distinct_outputs, check_output_path
-
         inputs = [self.train_data, self.validation_data, self.test_data, self.train_outputs,
                   self.validation_outputs, self.test_outputs]
         check_distinct_outputs(inputs, [Path(self.output_dir) / "dev_predictions.json",
@@ -172,8 +177,6 @@ def generation_settings(cfg: TrainConfig) -> GenerationSettings:
 
 def score(task: str | Task, golds: dict[str, str], preds: dict[str, str]) -> dict[str, float]:
     """The official metrics of a task (eval.metrics), keyed accuracy/f1, MAE/RMSE or rouge-1/rouge-L."""
-    from eval.metrics import score_task
-
     return {k: float(v) for k, v in score_task(get_task(task).name, golds, preds).items()
             if isinstance(v, (int, float))}
 
@@ -187,8 +190,6 @@ def _distributed_generate(trainer: Any, examples: list[Example], cfg: TrainConfi
     import torch.distributed as dist
 
     from lamp.generation.backends.hf import wrap_model
-    from lamp.generation.driver import generate_all
-
     world, rank = trainer.args.world_size, trainer.args.process_index
     mine = list(range(rank, len(examples), world))
     model = trainer.model
@@ -266,8 +267,6 @@ def _training_args(cfg: TrainConfig, seq2seq: bool, has_eval: bool) -> Any:
 
     cls = Seq2SeqTrainingArguments if seq2seq else TrainingArguments
     task = get_task(cfg.task)
-    from eval.metrics import get_metric
-
     metric = task.primary_metric        # the official best-model choice
     greater = get_metric(metric).higher_is_better
     kwargs: dict[str, Any] = dict(
@@ -325,12 +324,6 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
     from transformers import Seq2SeqTrainer, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    from lamp.training.lora import lora_config_for
-    from lamp.core.writing import write_json, write_outputs
-    from lamp.generation.driver import build_examples
-    from lamp.generation.models import load_model_and_tokenizer
-    from lamp.training.data import FeatureDataset, is_seq2seq, make_collator
-
     task = get_task(cfg.task)
     out = Path(cfg.output_dir)
     set_seed(cfg.seed)
@@ -342,8 +335,6 @@ def train_llm(cfg: TrainConfig) -> TrainResult:
         questions = _take(questions, limit)
         ranking = None
         if cfg.use_profile and not cfg.is_ranked:
-            from retrievers.ranking import rank_questions
-
             ranking = rank_questions(questions, task, cfg.retriever)
         k = (cfg.num_retrieved or 0) if cfg.use_profile else 0
         return build_examples(task, questions, k, cfg.max_length, tokenizer, ranking, golds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamp.core.errors import LampError
+from lamp.training.data import is_seq2seq
 
 #: model_type -> LoRA target modules (the attention projections; official T5: q, k, v).
 LORA_TARGETS: dict[str, tuple[str, ...]] = {
@@ -29,8 +30,6 @@ def lora_targets(model: Any) -> list[str]:
 def lora_config_for(model: Any, r: int = 8, alpha: int = 32, dropout: float = 0.1) -> Any:
     """The official LoRA config for this model's architecture and kind (seq2seq or causal)."""
     from peft import LoraConfig, TaskType
-
-    from lamp.training.data import is_seq2seq
 
     kind = TaskType.SEQ_2_SEQ_LM if is_seq2seq(model) else TaskType.CAUSAL_LM
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=lora_targets(model),

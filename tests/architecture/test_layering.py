@@ -17,8 +17,8 @@ import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("lamp", "retrievers", "eval", "ropg", "rspg")
+from code_map import PACKAGES, ROOT, module_files
+
 
 #: room (a module prefix) -> floor. The core at the bottom, the command lines on top.
 ROOMS: dict[str, int] = {
@@ -45,18 +45,6 @@ def room_of(module: str) -> tuple[str, int]:
     if ROOMS[room] == CLI_FLOOR or module.rpartition(".")[2] in COMMAND_LINES:
         return "command lines", CLI_FLOOR
     return room, ROOMS[room]
-
-
-def module_files() -> dict[str, Path]:
-    """Module name -> source file, for every module of the project packages."""
-    modules = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            modules[".".join(parts)] = path
-    return modules
 
 
 def imports_of(module: str, path: Path, known: set[str], strings: bool = True) -> dict[str, int]:

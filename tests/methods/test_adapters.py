@@ -129,15 +129,15 @@ def _generate(model, tok, prompt: str, **gen) -> str:
 def test_inference_swaps_adapters_over_one_base_and_falls_back_to_the_base(tmp_path, users, llama, monkeypatch):
     from peft import PeftModel
 
-    import lamp.generation.models as models_mod
+    import lamp.methods.adapters as adapters_mod
     from lamp.generation.models import load_model_and_tokenizer
 
     questions = load_questions(users, task="LaMP-3")
     store = tmp_path / "store"
     train_user_adapters(questions, "LaMP-3", str(llama), store, FAST, user_ids=["u0", "u2"], progress=False)
     loads = []
-    real = models_mod.load_model_and_tokenizer
-    monkeypatch.setattr(models_mod, "load_model_and_tokenizer", lambda name: loads.append(name) or real(name))
+    real = adapters_mod.load_model_and_tokenizer
+    monkeypatch.setattr(adapters_mod, "load_model_and_tokenizer", lambda name: loads.append(name) or real(name))
     gen = dict(max_new_tokens=3, num_beams=1)
     preds = predict_with_adapters(questions, "LaMP-3", str(llama), store, use_retrieval=False, progress=False, **gen)
     assert loads == [str(llama)] and set(preds) == {"q0", "q1", "q2"}
@@ -151,12 +151,12 @@ def test_inference_swaps_adapters_over_one_base_and_falls_back_to_the_base(tmp_p
 
 
 def test_retrieval_modes_change_the_prompt_not_the_ids(tmp_path, users, llama, monkeypatch):
-    import lamp.generation.driver as generation_mod
+    import lamp.methods.adapters as adapters_mod
 
     questions = load_questions(users, task="LaMP-3")
     seen: list[str] = []
-    real = generation_mod.generate_all
-    monkeypatch.setattr(generation_mod, "generate_all",
+    real = adapters_mod.generate_all
+    monkeypatch.setattr(adapters_mod, "generate_all",
                         lambda backend, entries, *a, **kw: seen.extend(e.prompt for e in entries)
                         or real(backend, entries, *a, **kw))
     preds = predict_with_adapters(questions, "LaMP-3", str(llama), None, use_retrieval=True, k=1,

@@ -66,6 +66,7 @@ from lamp.generation.backends.openai_loglik import OpenAIScoring
 from lamp.generation.backends.openai_tokenizer import CHARS_PER_4, is_tokenizer, load_tokenizer, probe_text
 from lamp.generation.backends.servers import (RETRY_STATUSES, AnswerError, GenerationFailures, RequestFailure,
                                               Served, Servers, excerpt, parse_base_urls, parse_retry_after)
+from lamp.generation.prompts import chat_prompt
 
 #: Fields of a ``/v1/models`` entry that change between calls (not part of the identity).
 VOLATILE_MODEL_FIELDS = frozenset({"created", "permission", "permissions"})
@@ -238,8 +239,6 @@ class OpenAIBackend(OpenAIScoring, Backend):
         probe = probe_text(tok)
         cases = [(probe, True)]
         if self.chat and getattr(tok, "chat_template", None):
-            from lamp.generation.prompts import chat_prompt
-
             cases.append((chat_prompt(tok, probe), False))
         for text, special in cases:
             try:

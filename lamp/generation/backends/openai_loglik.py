@@ -24,6 +24,7 @@ from lamp.core.errors import LampError
 from lamp.generation.backends.base import GenerationSettings
 from lamp.generation.backends.openai_tokenizer import CHARS_PER_4, is_tokenizer
 from lamp.generation.backends.servers import AnswerError, RequestFailures, excerpt
+from lamp.generation.prompts import chat_prompt, cut_to_tokens
 
 #: Token sequences scored in one request (one per option; lamp serve takes up to 64 prompts a request).
 ROWS_PER_REQUEST = 16
@@ -89,8 +90,6 @@ class OpenAIScoring:
     def _context_ids(self, prompt: str, settings: GenerationSettings) -> list[int]:
         """The prompt's token ids as hf-causal reads them: the user text cut to the input budget,
         then the chat template (``chat``) or the tokenizer's own special tokens."""
-        from lamp.generation.prompts import chat_prompt, cut_to_tokens
-
         tok = self._scoring_tokenizer()
         text = cut_to_tokens(tok, prompt, settings.max_input_length)
         ids = tok(chat_prompt(tok, text), add_special_tokens=False)["input_ids"] if self.chat else tok(text)["input_ids"]

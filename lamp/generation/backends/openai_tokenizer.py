@@ -13,6 +13,8 @@ import os
 from typing import Any
 
 from lamp.core.errors import LampError
+from lamp.generation.models import resolve_model
+from lamp.generation.prompts import CharCounter
 
 #: The ``tokenizer`` value that asks for the rough four-characters-a-token budget.
 CHARS_PER_4 = "chars/4"
@@ -54,14 +56,10 @@ def load_tokenizer(tokenizer: Any) -> Any:
     if tokenizer is None:
         return NoBudget()
     if tokenizer == CHARS_PER_4:
-        from lamp.generation.prompts import CharCounter
-
         return CharCounter()
     if not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
     from transformers import AutoTokenizer
-
-    from lamp.generation.models import resolve_model
 
     try:
         return AutoTokenizer.from_pretrained(resolve_model(str(tokenizer)))

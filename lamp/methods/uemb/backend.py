@@ -39,6 +39,7 @@ from lamp.core.questions import QuestionTransform
 from lamp.core.records import ProfileItem
 from lamp.methods.uemb.artifact import CONFIG, WEIGHTS, is_artifact
 from lamp.methods.uemb.personalizer import Entry, load_personalizer
+from lamp.core.questions import load_questions
 
 
 def _sha(paths: list[Path]) -> str:
@@ -74,8 +75,6 @@ class UembBackend(Backend):
         self.profiles: dict[str, tuple[ProfileItem, ...]] | None = None
         source = "examples"
         if profiles:
-            from lamp.core.questions import load_questions
-
             self.profiles = {q.id: tuple(q.profile)
                              for q in load_questions(profiles, split=split, task=task.name, transform=transform)}
             self.profiles_source = str(profiles)

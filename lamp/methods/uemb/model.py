@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from lamp.core.errors import LampError
+from retrievers.dense import mean_pool
 
 Aggregator = Literal["mean", "attention", "control"]
 Injection = Literal["prefix", "add"]
@@ -94,8 +95,6 @@ class UserConditioner(nn.Module):
             scores = scores.masked_fill(~mask, float("-inf"))
             weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)          # all-masked rows: zeros
             return torch.einsum("bn,bnf->bf", weights, items)
-        from retrievers.dense import mean_pool      # the one masked mean (all-masked rows: zeros)
-
         return mean_pool(items, mask)
 
     def forward(self, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,

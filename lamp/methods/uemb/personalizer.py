@@ -24,6 +24,11 @@ from lamp.methods.uemb.artifact import Artifact, read_artifact
 from lamp.methods.uemb.features import ItemVectors, UserRow, label_attribute, style_vector
 from lamp.methods.uemb.model import UserConditioner
 from lamp.methods.uemb.runner import Runner
+from lamp.generation.driver import build_examples
+from lamp.generation.models import model_identity, resolve_model
+from retrievers.dense import Encoder
+from lamp.generation.models import load_model_and_tokenizer
+from retrievers.ranking import rank_questions
 
 
 @dataclass(frozen=True)
@@ -113,12 +118,8 @@ def entries_for(questions: Sequence[Question], task: str | Task, tokenizer: Any,
                 golds: Mapping[str, str] | None = None, use_retrieval: bool = False, k: int = 2,
                 retriever: str = "bm25", ranking: Mapping[str, Sequence[str]] | None = None) -> list[Entry]:
     """Entries with the official prompts (the raw input, or the top-``k`` retrieved items)."""
-    from lamp.generation.driver import build_examples
-
     task = get_task(task)
     if use_retrieval and ranking is None:
-        from retrievers.ranking import rank_questions
-
         with_profile = [q for q in questions if q.profile]
         ranking = {q.id: [] for q in questions if not q.profile}
         if with_profile:
@@ -131,8 +132,6 @@ def entries_for(questions: Sequence[Question], task: str | Task, tokenizer: Any,
 
 def resolve_base(name: str) -> tuple[str, str]:
     """(folder or hub id to load, exact identity) of a base model name."""
-    from lamp.generation.models import model_identity, resolve_model
-
     path = resolve_model(name)
     return path, model_identity(path)
 
@@ -145,8 +144,6 @@ def load_personalizer(folder: str, base_model: str | None = None, encoder: str |
     ``model_and_tokenizer``: an already loaded ``(model, tokenizer, identity)`` (tests, or a
     caller that holds the model); otherwise ``base_model`` (default: the artifact's reference).
     """
-    from retrievers.dense import Encoder
-
     art = read_artifact(folder)
     enc = Encoder(encoder or art.encoder, device=device)
     if model_and_tokenizer is not None:
@@ -154,8 +151,6 @@ def load_personalizer(folder: str, base_model: str | None = None, encoder: str |
     else:
         path, identity = resolve_base(base_model or art.base_model)
         art.check(identity, enc.identity)
-        from lamp.generation.models import load_model_and_tokenizer
-
         model, tokenizer = load_model_and_tokenizer(path)
         if device:
             model.to(device)

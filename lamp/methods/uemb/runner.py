@@ -27,6 +27,7 @@ from lamp.core.tasks import Task, get_task
 from lamp.training.data import IGNORE_INDEX, causal_features, causal_prompt_ids, is_seq2seq, pad_token_id
 from lamp.methods.uemb.features import UserRow
 from lamp.methods.uemb.model import UserConditioner
+from lamp.generation.backends.hf import StopAtNewline
 
 
 class Runner:
@@ -221,8 +222,6 @@ class Runner:
 
     def _generate_batch(self, rows: list[UserRow], settings: GenerationSettings) -> list[str]:
         from transformers import StoppingCriteriaList
-
-        from lamp.generation.backends.hf import StopAtNewline
 
         enc = self.inputs(rows, with_target=False)
         enc.pop("position_ids", None)        # generate derives positions from the attention mask

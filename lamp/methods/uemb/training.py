@@ -32,6 +32,9 @@ from lamp.methods.uemb.features import kmeans, style_vector
 from lamp.methods.uemb.model import Aggregator, Injection, UembSpec, UserConditioner, embed_rms
 from lamp.methods.uemb.personalizer import Personalizer, entries_for
 from lamp.training.loop import Position, batches, make_optimizer, progress_bar, train_loop
+from retrievers.dense import Encoder
+from lamp.generation.models import load_model_and_tokenizer
+from lamp.methods.uemb.personalizer import resolve_base
 
 CHECKPOINT = "uemb_checkpoint.pt"
 
@@ -79,8 +82,6 @@ def train_uemb(questions: Sequence[Question], golds: Mapping[str, str], task: st
                encoder: str | None = None, model_and_tokenizer: tuple[Any, Any, str] | None = None,
                progress: bool = True) -> Artifact:
     """Train a conditioner and save the artifact in ``out_dir`` (returns the finished one as is)."""
-    from retrievers.dense import Encoder
-
     task, settings = get_task(task), settings or UembSettings()
     out = Path(out_dir)
     if is_artifact(out):
@@ -93,9 +94,6 @@ def train_uemb(questions: Sequence[Question], golds: Mapping[str, str], task: st
     if model_and_tokenizer is not None:
         model, tokenizer, identity = model_and_tokenizer
     else:
-        from lamp.generation.models import load_model_and_tokenizer
-        from lamp.methods.uemb.personalizer import resolve_base
-
         path, identity = resolve_base(base_model)
         model, tokenizer = load_model_and_tokenizer(path)
     p = Personalizer(model, tokenizer, task, enc, max_length=settings.max_length, batch_size=settings.batch_size)
