@@ -75,3 +75,11 @@ def test_the_pick_follows_the_retriever_not_its_place_in_the_pool(bench, planted
     assert len(set(picks)) >= 2                                  # not one fixed retriever (or position)
     for order in ([2, 1, 0], [1, 2, 0]):
         assert bench.picked_names(model, bench.permuted(dev, order)) == picks
+
+
+@pytest.mark.slow
+def test_a_frozen_bundled_minilm_with_a_trained_head_picks_the_winner_on_unseen_questions(bench, planted_data,
+                                                                                          tmp_path):
+    row = bench.rspg_row("Pre", planted_data, tmp_path, None, epochs=10, lr=1e-2, freeze_encoder=True,
+                         per_gpu_batch_size=8, max_length_input=512)
+    assert row.after >= 0.8 and row.after >= row.before + 0.3, row
