@@ -5,7 +5,10 @@ allowed, JSON or JSON Lines; ``.json`` and ``.jsonl`` files of a folder or zip a
 
 As in the official ``eval_all.py`` only each file's ``task`` field matters, not its name. Unlike it,
 zips are read in place (no extraction, nothing deleted): the official script empties ``--temp_dir``.
-Files whose name contains ``questions`` are skipped, so an official data folder can be passed as is.
+Files whose name contains ``questions`` are skipped, so an official data folder can be passed as is,
+except where a benchmark keeps the gold text in its dataset rows (LongLaMP: ``Task.schema.gold_field``):
+a questions file of such a task in the benchmark's own layout is its golds (each row's ``output``
+under its made id, :mod:`lamp.core.native`), so ``lamp eval --golds`` takes the dataset file itself.
 A bare list without a ``task`` field takes its task from a ``LaMP_i`` folder on its path
 (:func:`lamp.core.sources.task_from_path`, the rule ``lamp validate`` uses), or from ``--task``.
 """
@@ -20,6 +23,7 @@ from typing import Any, Iterator
 
 from lamp.core.errors import LampDataError, LampError
 from lamp.core.jsonio import Problems, decode_json_bytes
+from lamp.core.native import is_native, matching_tasks
 from lamp.core.outputs import outputs_from_json
 from lamp.core.sources import read_zip_member, task_from_path
 from lamp.core.tasks import BENCHMARK_TASKS, TASKS, get_task, normalize_task_name
@@ -41,6 +45,18 @@ def _is_questions(name: str) -> bool:
     return "questions" in PurePosixPath(name).name.lower()
 
 
+def _holds_golds(name: str) -> bool:
+    """A questions file that may carry the golds: under a folder of a task whose rows hold the gold text."""
+    task = task_from_path(name)
+    schema = get_task(task).schema if task else None
+    return schema is not None and schema.gold_field is not None
+
+
+def _native_rows(obj: Any) -> bool:
+    """A list of records in a benchmark's own layout (LongLaMP's ``{input, output, profile, ...}``)."""
+    return isinstance(obj, list) and bool(obj) and is_native(obj[0]) and "output" in obj[0]
+
+
 def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, Any]]:
     """(display name, parsed JSON) for every JSON file of a folder, a zip or a single file.
 
@@ -49,13 +65,14 @@ def _json_members(path: Path, split: str | None = None) -> Iterator[tuple[str, A
     """
     def skip(name: str) -> bool:
         base = PurePosixPath(name).name
-        return _is_questions(base) or (split is not None and not base.startswith(f"{split}_"))
+        return (_is_questions(base) and not _holds_golds(name)) or \
+            (split is not None and not base.startswith(f"{split}_"))
 
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.json*") if p.is_file() and p.suffix.lower() in (".json", ".jsonl")
                        and not p.name.startswith("."))
         for p in files:
-            if skip(p.name):
+            if skip(str(p)):
                 continue
             yield str(p), _parse(p.read_bytes(), str(p))
         return
@@ -87,6 +104,16 @@ def _parse(data: bytes, name: str, hint: bool = False) -> Any:
         raise
 
 
+def _rows_task(obj: list[Any], name: str, wanted: str | None) -> str:
+    """The task whose record layout reads a dataset's own rows (it makes their ids): ``--task`` or the path's."""
+    task = wanted or task_from_path(name)
+    if task is None:
+        fits = ", ".join(matching_tasks(obj[0])) or "none"
+        raise LampError(f"{name}: dataset rows without ids ({{\"input\", \"output\", \"profile\", ...}}) and no task "
+                        f"folder on the path; pass --task (tasks with this layout: {fits})")
+    return task
+
+
 def _same_task(file_task: str, wanted: str) -> bool:
     """Equal, or two tasks whose files name the same task (``Task.file_task``: both LaMP-2 versions say "LaMP_2")."""
     return (get_task(file_task).file_task or file_task) == (get_task(wanted).file_task or wanted)
@@ -109,8 +136,11 @@ def read_outputs_set(path: str | os.PathLike, role: str = "predictions",
     n_json = 0
     single = p.is_file() and not zipfile.is_zipfile(p)
     for name, obj in _json_members(p, split):
+        native = _native_rows(obj)
+        if not single and _is_questions(name) and not native:
+            continue        # a questions file in LaMP's layout (no gold text in it)
         n_json += 1
-        parsed = outputs_from_json(obj, Problems(name))
+        parsed = outputs_from_json(obj, Problems(name), _rows_task(obj, name, wanted) if native else None)
         if parsed.task is not None:
             file_task = normalize_task_name(parsed.task)
         else:

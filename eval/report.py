@@ -21,6 +21,14 @@ Keys of ``scores.json`` starting with ``_`` are not methods. Gold paths are rela
 unless absolute, and may be a file, folder or zip. Predictions are optional (no † without them);
 a method with predictions and golds but no scores is scored here. When two run directories hold
 the same method name, the method is shown as ``"<method> (<run dir name>)"``.
+
+Rows: a task's own metrics (``Task.metrics``) first, then every other known metric its results hold
+(LongLaMP's ``rouge-2``, ``rouge-LSum``, ``bleu`` and the ``-nonempty`` scores of its official scorer,
+which drops empty pairs), in the order the scores list them; the plots show the task's own metrics.
+A judged task (LaMP-QA's ``rubric-score``) names its judge under the table, read from
+``RUN_DIR/judged/<method>/<task>.json`` (the ``judge`` object ``lamp judge`` and ``lamp run`` write:
+identity, prompt version and hash, retries), else the manifest's ``judge``: judge scores compare only
+under one judge, so methods judged by different judges are flagged.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +59,8 @@ class RunResult:
     metrics: dict[str, float]
     golds: dict[str, str] | None = None
     preds: dict[str, str] | None = None
+    #: The judge that gave a judged task's scores ({"identity", "prompt_version", "prompt_hash", "retries", ...}).
+    judge: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.task = get_task(self.task).name
@@ -79,6 +90,30 @@ class Report:
                 return r.metrics.get(metric)
         return None
 
+    def metrics(self, task: str) -> list[str]:
+        """The task's own metrics, then any other known metric its results hold, in their order."""
+        names = list(get_task(task).metrics)
+        for r in self.results:
+            if r.task == task:
+                names += [m for m in r.metrics if m in HIGHER_IS_BETTER and m not in names]
+        return names
+
+    def judges(self) -> list[str]:
+        """One line per judged task: which judge scored which methods (and a flag when they differ)."""
+        lines = []
+        for task in self.tasks:
+            by_judge: dict[str, list[str]] = {}
+            for r in self.results:
+                if r.task == task and r.judge:
+                    by_judge.setdefault(describe_judge(r.judge), []).append(r.method)
+            if not by_judge:
+                continue
+            parts = [f"`{text}` ({', '.join(methods)})" if len(by_judge) > 1 else f"`{text}`"
+                     for text, methods in by_judge.items()]
+            note = " — different judges: these scores do not compare" if len(by_judge) > 1 else ""
+            lines.append(f"{task} judged by {'; '.join(parts)}{note}.")
+        return lines
+
     def marked(self, task: str, method: str, metric: str) -> bool:
         c = self.comparisons.get((task, method))
         return bool(c and metric in c.metrics and c.metrics[metric].significant(self.alpha))
@@ -87,7 +122,7 @@ class Report:
         """(task, metric, [(formatted value, is best, † mark) per method])."""
         out = []
         for task in self.tasks:
-            for metric in get_task(task).metrics:
+            for metric in self.metrics(task):
                 values = [self.value(task, m, metric) for m in self.methods]
                 known = [v for v in values if v is not None]
                 best = (max if HIGHER_IS_BETTER[metric] else min)(known) if known else None
@@ -97,11 +132,15 @@ class Report:
         return out
 
     def footnote(self) -> str:
+        judged = "".join(f" {line}" for line in self.judges())
+        if judged:
+            judged += " Judge scores compare only under the same judge."
         if not self.baseline:
-            return "↑ higher is better, ↓ lower is better; best value in bold."
+            return "↑ higher is better, ↓ lower is better; best value in bold." + judged
         return (f"↑ higher is better, ↓ lower is better; best value in bold. † differs from the baseline "
                 f"**{self.baseline}** at p < {self.alpha} (paired approximate randomization, "
-                f"{self.n_resamples} rounds, seed {self.seed}); no mark where per-sample predictions are missing.")
+                f"{self.n_resamples} rounds, seed {self.seed}); no mark where per-sample predictions are missing."
+                + judged)
 
     def markdown(self) -> str:
         header = ["task", "metric", *(f"{m} (baseline)" if m == self.baseline else m for m in self.methods)]
@@ -114,7 +153,8 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "alpha": self.alpha,
-                "results": [{"method": r.method, "task": r.task, "metrics": r.metrics} for r in self.results],
+                "results": [{"method": r.method, "task": r.task, "metrics": r.metrics,
+                             **({"judge": r.judge} if r.judge else {})} for r in self.results],
                 "comparisons": {f"{t}|{m}": c.to_dict() for (t, m), c in self.comparisons.items()}}
 
     def html(self) -> str:
@@ -178,6 +218,16 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1
         ".note{color:#555;font-size:90%}figure{margin:1em 0}img{max-width:100%}")
 
 
+def describe_judge(judge: dict[str, Any]) -> str:
+    """A judge as the report names it: its identity, prompt version and hash, and retries."""
+    text = str(judge.get("identity", "unnamed judge"))
+    prompt = " ".join(str(judge[k]) for k in ("prompt_version", "prompt_hash") if judge.get(k))
+    extra = [f"prompt {prompt}"] if prompt else []
+    if judge.get("retries") is not None:
+        extra.append(f"{judge['retries']} retries")
+    return text + (f", {', '.join(extra)}" if extra else "")
+
+
 def build_report(results: list[RunResult], baseline: str | None = None, n_resamples: int = 1000, seed: int = 0,
                  alpha: float = 0.05) -> Report:
     """Gather results and test every method against ``baseline`` (default: the first method) per task."""
@@ -211,6 +261,7 @@ def load_run_dir(run_dir: str | Path) -> list[RunResult]:
     methods = {m: v for m, v in scores.items() if not m.startswith("_")}
     for method in run.predicted_methods():
         methods.setdefault(method, {})
+    manifest_judge = _manifest_judge(run)
     results = []
     for method, per_task in methods.items():
         if not isinstance(per_task, dict):
@@ -225,8 +276,38 @@ def load_run_dir(run_dir: str | Path) -> list[RunResult]:
                 if preds is None or gold is None:
                     continue
                 metrics = score_task(task, gold, preds)
-            results.append(RunResult(method, task, dict(metrics), gold if preds is not None else None, preds))
+            judge = _judge_of(run, method, task, manifest_judge) if get_task(task).family == JUDGED_FAMILY else None
+            results.append(RunResult(method, task, dict(metrics), gold if preds is not None else None, preds, judge))
     return results
+
+
+#: The family whose scores an LLM judge gives (LaMP-QA), and where a run keeps each method's verdicts
+#: (``lamp.pipeline.run_judge.judged_path``, which this layer cannot import).
+JUDGED_FAMILY = "rubric-qa"
+JUDGED_FOLDER = "judged"
+
+
+def _judge_of(run: RunDir, method: str, task: str, fallback: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The judge recorded beside a method's verdicts on a task, else the run manifest's."""
+    path = run.root / JUDGED_FOLDER / method / f"{get_task(task).file_name}.json"
+    if path.is_file():
+        try:
+            judge = json.loads(path.read_text(encoding="utf-8")).get("judge")
+        except (ValueError, AttributeError, OSError) as exc:
+            raise LampError(f"{path}: not a judge score file ({exc}); rerun lamp judge or remove it") from None
+        if isinstance(judge, dict) and judge.get("identity"):
+            return judge
+    return fallback
+
+
+def _manifest_judge(run: RunDir) -> dict[str, Any] | None:
+    if not run.manifest.is_file():
+        return None
+    try:
+        judge = json.loads(run.manifest.read_text(encoding="utf-8")).get("judge")
+    except (ValueError, AttributeError, OSError):
+        return None
+    return judge if isinstance(judge, dict) and judge.get("identity") else None
 
 
 def load_run_dirs(run_dirs: list[str | Path]) -> list[RunResult]:
