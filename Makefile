@@ -61,8 +61,9 @@ room-data: install
 ropg-room: room-data
 	$(PY) bench/ropg_experiment.py --data $(ROOM_DATA) --tasks LaMP-2 --out runs/ropg-room
 
-# Uses runs/ropg-room's ROPG-KD/RL checkpoints when `make ropg-room` made them.
+# k=1: the room data has one useful item per profile (at k=2 SmolLM2 reads it next to a look-alike and
+# misses it: every retriever 0.00-0.08). Uses runs/ropg-room's ROPG-KD/RL checkpoints when `make ropg-room` made them.
 rspg-room: room-data
-	$(PY) bench/rspg_experiment.py --data $(ROOM_DATA) --tasks LaMP-2 --out runs/rspg-room \
+	$(PY) bench/rspg_experiment.py --data $(ROOM_DATA) --tasks LaMP-2 --out runs/rspg-room --k 1 \
 		--ropg_kd runs/ropg-room/{task}/checkpoints/ropg-kd/checkpoint/latest \
 		--ropg_rl runs/ropg-room/{task}/checkpoints/ropg-rl/checkpoint/latest
