@@ -10,11 +10,18 @@ inspected, resumed or swapped::
       prompts/LaMP_3/bm25.jsonl        one {"id", "prompt"} per question
       predictions/<method>/LaMP_3.json official predictions format
       scores.json                      {"<method>": {"LaMP_3": {"MAE": …}}, "_golds": {...}}
+      judged/<method>/LaMP_QA_….json    a LaMP-QA task's judge verdicts per question and aspect, the judge named
       report.md, report.html           the evaluation report (eval.report)
 
 Generations are cached in SQLite (``$LAMP_CACHE_DIR`` or ``~/.cache/lamp``), keyed by the model's
 identity, the prompt and the settings: a run killed at any point and rerun redoes nothing that
 finished and writes byte-identical predictions. Rankings already in the run directory are reused.
+
+A LaMP-QA task (family ``rubric-qa``) has no gold text: its answers are scored by the LLM judge
+(:func:`lamp.pipeline.judging.judge_with`, the official rubric prompt, greedy) as ``rubric-score``,
+every judge answer cached like a generation; the judge is the run's own model unless ``judge``
+names another, and the manifest names it (identity, prompt version and hash). ``per_task`` cuts
+one task's lengths, questions or methods (the demo's long tasks).
 """
 
 from __future__ import annotations
@@ -43,19 +50,27 @@ from lamp.generation.driver import MethodSettings, build_examples, generate_all,
 from lamp.core.identity import sha256_file
 from lamp.core.records import Question
 from lamp.core.rundir import GOLDS_KEY, RunDir
-from lamp.core.settings import check, from_file, setting
+from lamp.core.settings import check, check_values, from_file, setting
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
 from lamp.privacy.scrub import scrub_transform
+from eval.judge import JudgeSettings
 from eval.metrics import score_task
 from eval.report import RunResult, build_report
 from lamp.generation.cache import GenerationCache
 from lamp.generation.models import cache_dir
 from retrievers.ranking import partial_path_for, rank_questions
+from lamp.pipeline.run_judge import JUDGED_FAMILY, RUBRIC_METRIC, RunJudge, judge_section, judged_path, plain_html
 
 #: Retriever name that means "no profile": the prompt is the raw input.
 NO_RETRIEVAL = "none"
 #: The profile baselines run beside the LLM: (method name, baseline variant, retriever whose ranking they read).
 BASELINES = (("baseline-blind", "blind", NO_RETRIEVAL), ("baseline-bm25", "profile", "bm25"))
+#: RunConfig keys a ``per_task`` entry may set for one task.
+PER_TASK_KEYS = ("k", "max_length", "max_new_tokens", "num_beams", "batch_size", "limit", "retrievers", "baselines",
+                 "label_choice")
+#: Settings with a least value (k may be 0: no profile).
+_AT_LEAST = {"k": 0, "limit": 1, "max_length": 1, "max_new_tokens": 1, "num_beams": 1, "batch_size": 1,
+             "judge_max_new_tokens": 1, "judge_retries": 0}
 #: Distributions whose versions the manifest records: those that can change rankings, outputs or scores.
 PACKAGES = ("lamp-harness", "torch", "transformers", "tokenizers", "rouge-score", "peft", "numpy", "msgspec")
 
@@ -89,6 +104,19 @@ class RunConfig(MethodSettings):
     retriever_options: dict[str, Any] = setting(
         help="JSON object of ranker options, e.g. '{\"members\": \"bm25,contriever\", \"rrf_k\": 30}'",
         default_factory=dict)
+    per_task: dict[str, Any] = setting(
+        help="JSON object of per-task overrides, e.g. '{\"LongLaMP-product_review\": {\"max_new_tokens\": 64, "
+             "\"limit\": 5, \"retrievers\": [\"none\", \"bm25\"]}}'; keys: " + ", ".join(PER_TASK_KEYS),
+        default_factory=dict)
+    judge: str | None = setting(None, "LaMP-QA's LLM judge as BACKEND:MODEL (e.g. hf-causal:Qwen/Qwen2.5-7B-Instruct, "
+                                "openai:judge) or MODEL (backend auto); default: the run's own backend and model")
+    judge_options: dict[str, Any] = setting(help="JSON object of the judge backend's arguments (with judge), e.g. "
+                                            "'{\"base_url\": \"http://127.0.0.1:8001/v1\", \"chat\": true}'",
+                                            default_factory=dict)
+    judge_retries: int = setting(JudgeSettings.retries, "re-asks after an unreadable judge answer, then the aspect "
+                                 "scores 0 and is counted")
+    judge_max_new_tokens: int = setting(JudgeSettings.max_new_tokens, "most tokens per judge answer (official "
+                                        f"{JudgeSettings.max_new_tokens})")
     scrub: bool = setting(False, "replace PII (emails, phones, card/SSN/IBAN numbers, IPs, URLs, street addresses; "
                           "names and places only with a spaCy NER model) by per-user placeholders as data is "
                           "loaded, before it reaches prompts, caches, stores or logs")
@@ -102,21 +130,24 @@ class RunConfig(MethodSettings):
         """Every value's type and range, the tasks, and the backend with its options; raises
         :class:`LampError` naming the key. Called before anything is written."""
         check(self, source)
-        for name in ("k", "limit", "max_length", "max_new_tokens", "num_beams", "batch_size"):
-            value = getattr(self, name)
-            least = 0 if name == "k" else 1
-            if value is not None and value < least:
-                raise LampError(f"{source}: {name} must be at least {least}, got {value}")
+        _check_least({name: getattr(self, name) for name in _AT_LEAST}, source)
+        if self.judge is not None and not self.judge.strip(":"):
+            raise LampError(f"{source}: judge must be BACKEND:MODEL or MODEL, got {self.judge!r}")
+        if self.judge_options and self.judge is None:
+            raise LampError(f"{source}: judge_options need judge (BACKEND:MODEL); the run's own model judges "
+                            "with backend_options")
         if not self.tasks:
             raise LampError(f"{source}: tasks is empty")
         for task in self.tasks:
             get_task(task)
-        if not self.retrievers:
-            raise LampError(f"{source}: retrievers is empty")
+        self._validate_per_task(source)
         check_retriever_options(self.retriever_options, f"{source}: retriever_options")
-        for name in self.retrievers:
-            if name != NO_RETRIEVAL and name not in RETRIEVERS:
-                raise LampError(f"{source}: retrievers: {RETRIEVERS.unknown(name)}")
+        for retrievers in {tuple(self.for_task(t).retrievers) for t in self.tasks}:
+            if not retrievers:
+                raise LampError(f"{source}: retrievers is empty")
+            for name in retrievers:
+                if name != NO_RETRIEVAL and name not in RETRIEVERS:
+                    raise LampError(f"{source}: retrievers: {RETRIEVERS.unknown(name)}")
         if check_backend and self.backend != "auto":
             check_backend_options(self.backend, self.backend_options, source)
         personalized = self.k > 0 and any(r != NO_RETRIEVAL for r in self.retrievers)
@@ -124,6 +155,45 @@ class RunConfig(MethodSettings):
             raise LampError(f"{source}: the openai backend needs a tokenizer to budget personalized prompts: "
                             "backend_options {\"tokenizer\": <the served model's tokenizer folder or hub id, or "
                             "SmolLM2-135M-Instruct>}, or \"chars/4\" for a rough count (recorded in the manifest)")
+
+    def _validate_per_task(self, source: str) -> None:
+        """``per_task``: known tasks of the run, only :data:`PER_TASK_KEYS`, each value of its key's type."""
+        names = {get_task(t).name for t in self.tasks}
+        for task, overrides in self.per_task.items():
+            where = f"{source}: per_task[{task!r}]"
+            try:
+                name = get_task(task).name
+            except LampError as err:
+                raise LampError(f"{where}: {err}") from None
+            if name not in names:
+                raise LampError(f"{where}: not one of the run's tasks ({', '.join(self.tasks)})")
+            if not isinstance(overrides, dict):
+                raise LampError(f"{where}: expected an object of settings, got {overrides!r:.60}")
+            check_values(type(self), overrides, where)
+            other = sorted(set(overrides) - set(PER_TASK_KEYS))
+            if other:
+                raise LampError(f"{where}: {', '.join(other)} cannot be set per task (only "
+                                f"{', '.join(PER_TASK_KEYS)})")
+            _check_least(overrides, where)
+
+    def for_task(self, task: str) -> "RunConfig":
+        """This configuration with ``task``'s ``per_task`` overrides applied (itself when it has none)."""
+        name = get_task(task).name
+        overrides = next((v for k, v in self.per_task.items() if get_task(k).name == name), None)
+        return dataclasses.replace(self, **overrides) if overrides else self
+
+    def judge_settings(self) -> JudgeSettings:
+        """The judge's retries, answer budget and batch size (its prompt budget the official one)."""
+        return JudgeSettings(retries=self.judge_retries, max_new_tokens=self.judge_max_new_tokens,
+                             batch_size=self.batch_size)
+
+
+def _check_least(values: dict[str, Any], source: str) -> None:
+    """Every setting of :data:`_AT_LEAST` in ``values`` at least its least value (None: unset)."""
+    for name, least in _AT_LEAST.items():
+        value = values.get(name)
+        if value is not None and value < least:
+            raise LampError(f"{source}: {name} must be at least {least}, got {value}")
 
 
 def resolve_backend(cfg: RunConfig) -> str:
@@ -268,12 +338,13 @@ def _git_revision() -> str | None:
         return None
 
 
-def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, Any]:
-    """Run every task × retriever (plus the profile baselines) and write the run directory."""
+def run_pipeline(cfg: RunConfig, backend: Backend | None = None, judge: Backend | None = None) -> dict[str, Any]:
+    """Run every task × retriever (plus the profile baselines) and write the run directory; LaMP-QA
+    answers are scored by ``judge`` (default: the ``judge`` setting's model, else the run's own)."""
     cfg.validate(check_backend=backend is None)     # nothing is written for a bad config...
     tasks = [get_task(t).name for t in cfg.tasks]
     kind = resolve_backend(cfg) if backend is None else cfg.backend
-    splits = {task: load_split(cfg, task) for task in tasks}   # ...nor for bad data
+    splits = {task: load_split(cfg.for_task(task), task) for task in tasks}   # ...nor for bad data
     run_dir = RunDir.create(cfg.output_dir)
     run_dir.write_config(dataclasses.asdict(cfg))
     timings: dict[str, float] = {}
@@ -284,38 +355,35 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
         backend = open_backend(kind, cfg.model, cfg.backend_options, source="the run config",
                                batch_size=cfg.batch_size, defaults={"transform": scrub_transform(cfg.scrub)})
         timings["load model"] = time.perf_counter() - tick
+    judges = RunJudge(cfg.judge, cfg.judge_options, cfg.judge_settings(), own=(backend, kind, cfg.model),
+                      given=judge, timings=timings)
     scores: dict[str, dict[str, Any]] = {GOLDS_KEY: {}}
     results: list[RunResult] = []
     with GenerationCache(cache_dir() / "generations.sqlite") as cache:
         for task in tasks:
-            t = get_task(task)
+            t, tcfg = get_task(task), cfg.for_task(task)
             questions, golds, golds_path = splits.pop(task)
             if golds_path:
                 scores[GOLDS_KEY][t.file_name] = str(Path(golds_path).resolve()) if "!" not in golds_path \
                     else golds_path
-            methods: list[tuple[str, Backend, str, int]] = [(r, backend, r, 0 if r == NO_RETRIEVAL else cfg.k)
-                                                            for r in cfg.retrievers]
-            if cfg.baselines:
-                for name, variant, retriever in BASELINES:
-                    base = load_backend("profile-baseline", task=task, variant=variant)
-                    if golds and variant == "blind":
-                        train_golds = _train_outputs(cfg, task)
-                        base.fit(train_golds or [])
-                    methods.append((name, base, retriever, 0 if retriever == NO_RETRIEVAL else max(cfg.k, 4)))
-            for method, model, retriever, k in methods:
+            for method, model, retriever, k in _methods(tcfg, task, backend, golds):
                 tick = time.perf_counter()
-                ranking = ranking_for(cfg, run_dir, task, retriever, questions)
+                ranking = ranking_for(tcfg, run_dir, task, retriever, questions)
                 timings[f"rank {t.file_name} {retriever}"] = timings.get(f"rank {t.file_name} {retriever}", 0.0) + \
                     time.perf_counter() - tick
-                examples = build_examples(task, questions, k, cfg.max_length, backend.tokenizer, ranking)
+                examples = build_examples(task, questions, k, tcfg.max_length, backend.tokenizer, ranking)
                 if model is backend:
                     run_dir.write_prompts(task, method, ((ex.id, ex.prompt) for ex in examples))
                 tick = time.perf_counter()
-                outputs = predict(cfg, model, task, examples, cache, desc=f"{t.file_name} {method}")
+                outputs = predict(tcfg, model, task, examples, cache, desc=f"{t.file_name} {method}")
                 timings[f"generate {t.file_name} {method}"] = time.perf_counter() - tick
                 preds = {ex.id: out for ex, out in zip(examples, outputs)}
                 run_dir.write_predictions(method, task, preds)
-                if golds is not None:
+                if t.family == JUDGED_FAMILY:
+                    judged = judges.score(task, method, questions, preds, cache)
+                    write_json(judged_path(run_dir, method, task), judged.to_json(), indent=1)
+                    scores.setdefault(method, {})[t.file_name] = {RUBRIC_METRIC: judged.score}
+                elif golds is not None:
                     metrics = score_task(task, golds, preds)
                     scores.setdefault(method, {})[t.file_name] = metrics
                     results.append(RunResult(method, task, metrics, golds, preds))
@@ -328,12 +396,31 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None) -> dict[str, An
                 "mode": ("calibrated label likelihood" if cfg.calibrate_labels else "label likelihood")
                 + " for classification/rating" if cfg.label_choice else "free generation",
                 "timings_s": {k: round(v, 2) for k, v in timings.items()}, "argv": sys.argv}
+    if judges.info is not None:
+        manifest["judge"] = judges.info
     run_dir.write_manifest(manifest)
-    if results:
+    if results or judges.info is not None:
         report = build_report(results, baseline=cfg.baseline_method if cfg.baseline_method in
-                              {r.method for r in results} else None)
-        run_dir.write_report(_report_header(cfg, manifest) + report.markdown(), report.html())
+                              {r.method for r in results} else None) if results else None
+        markdown = _report_header(cfg, manifest) + (report.markdown() if report else "") + \
+            judge_section(scores, judges.info)
+        run_dir.write_report(markdown, report.html() if report else plain_html(markdown))
     return {"run_dir": str(run_dir.root), "scores": scores, "manifest": manifest}
+
+
+def _methods(cfg: RunConfig, task: str, backend: Backend, golds: dict[str, str] | None,
+             ) -> list[tuple[str, Backend, str, int]]:
+    """(method, model, retriever whose ranking it reads, k) of each method run on ``task``."""
+    methods: list[tuple[str, Backend, str, int]] = [(r, backend, r, 0 if r == NO_RETRIEVAL else cfg.k)
+                                                    for r in cfg.retrievers]
+    if cfg.baselines:
+        for name, variant, retriever in BASELINES:
+            base = load_backend("profile-baseline", task=task, variant=variant)
+            if golds and variant == "blind":
+                train_golds = _train_outputs(cfg, task)
+                base.fit(train_golds or [])
+            methods.append((name, base, retriever, 0 if retriever == NO_RETRIEVAL else max(cfg.k, 4)))
+    return methods
 
 
 def _train_outputs(cfg: RunConfig, task: str) -> list[str] | None:
