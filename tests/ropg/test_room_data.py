@@ -94,3 +94,31 @@ def test_the_usefulness_mode_refuses_to_overwrite_the_bundled_demo(capsys):
     with pytest.raises(SystemExit) as exc:
         demo.main(["--usefulness"])
     assert exc.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def _bench():
+    if "ropg_experiment" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("ropg_experiment", ROOT / "bench" / "ropg_experiment.py")
+        module = sys.modules["ropg_experiment"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["ropg_experiment"]
+
+
+def test_the_room_check_reads_the_oracle_gap_and_the_initial_top_share_off_the_feedback(room, tmp_path):
+    """Feedback 1 on the useful item only, profiles in file order: the oracle is 1, the initial ranking
+    scores the share of questions whose first item is the useful one, and that share is also how often
+    the initial top item is a best one."""
+    from lamp.core.splits import read_split
+
+    room.write_room(tmp_path, 3, SIZES)
+    _, facts = room.build(3, SIZES)
+    questions, golds = read_split(tmp_path / "LaMP_2" / "dev" / "dev_questions.json", "LaMP-2").pair()
+    scores = {f"{q.id}-{it.id}": {"accuracy": float(it.id == facts[q.id]["useful"])} for q in questions
+              for it in q.profile}
+    first = sum(q.profile[0].id == facts[q.id]["useful"] for q in questions) / len(questions)
+    check = _bench().room_check(scores, questions, golds, 5, "accuracy")
+    assert check["questions"] == len(questions) == SIZES["dev"]
+    assert check["oracle"] == 1.0 and check["initial"] == pytest.approx(first)
+    assert check["gap"] == pytest.approx(1.0 - first) and check["initial_top_is_best"] == pytest.approx(first)
+    scores = {key: {"accuracy": 0.0} for key in scores}                    # no item helps: every item ties
+    assert _bench().room_check(scores, questions, golds, 5, "accuracy")["initial_top_is_best"] == 1.0
