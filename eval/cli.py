@@ -23,7 +23,7 @@ from eval.compare import compare_predictions, format_comparison
 from eval.loading import pair_sets, read_outputs_set
 from eval.report import build_report, load_run_dirs
 from eval.scoring import ScoredTask, format_table, results_json, score_paths
-from eval.submit import check_submission, collect_predictions, write_submission
+from eval.submit import SEPARATIONS, check_submission, collect_predictions, write_submission
 from eval.judge import JudgeSettings, read_responses, rubric
 from eval.metrics import id_mismatch_message
 from lamp.core.errors import LampDataError
@@ -212,27 +212,41 @@ def run_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- lamp submit
 
 def configure_submit(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("preds", nargs="+", metavar="PREDS", help="prediction files, folders or zips")
+    parser.add_argument("preds", nargs="+", metavar="PREDS", help="prediction files, folders or zips (one benchmark)")
     parser.add_argument("--questions", required=True,
-                        help="folder or zip holding each task's questions (LaMP_i/.../test_questions.json)")
+                        help="folder or zip holding each task's questions (LaMP_i/.../test_questions.json; "
+                        "time-based: the time/ folder)")
     parser.add_argument("--split", default="test", help="which questions the ids must match (default: test)")
     parser.add_argument("--output", required=True, help="the zip to write")
+    parser.add_argument("--separation", choices=SEPARATIONS,
+                        help="user- or time-based predictions (default: read from the run that made them and "
+                        "the questions' path: a time/ folder is time-based, else user-based); recorded in the zip")
     parser.add_argument("--force", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--require-all", dest="require_all", action="store_true",
+                        help="refuse a partial entry (fewer than all the benchmark's tasks), as eval_all.py does")
     parser.add_argument("--allow-incomplete", dest="allow_incomplete", action="store_true",
-                        help="pack fewer than all seven tasks (the leaderboard may refuse it)")
-    parser.epilog = "example:\n  lamp submit run/predictions/bm25 --questions data/lamp --output bm25_test.zip"
+                        help="kept for old scripts: partial entries are packed by default, with a warning")
+    parser.epilog = ("Each task's member is in its benchmark's official format (LaMP {task, golds}; LongLaMP "
+                     "[{id, generated_text, output}]; LaMP-QA {id: [{output}]}); the entry's benchmark, separation "
+                     "and tasks go in the zip comment and SUBMISSION.txt, never in a .json member.\n"
+                     "examples:\n  lamp submit run/predictions/bm25 --questions data/lamp --output bm25_test.zip\n"
+                     "  lamp submit run/predictions/bm25 --questions data/lamp/time --output bm25_time.zip")
 
 
 def run_submit(args: argparse.Namespace) -> int:
     check_distinct_outputs([*args.preds, args.questions], [args.output])
+    if args.require_all and args.allow_incomplete:
+        raise LampError("--require-all and --allow-incomplete contradict each other; give one")
     preds = collect_predictions(args.preds)
     if Path(args.output).exists() and not args.force:
         raise LampError(f"{args.output}: already exists; choose another --output or pass --force to replace it")
-    for note in check_submission(preds, args.questions, args.split, args.allow_incomplete):
+    sub = check_submission(preds, args.questions, args.split, args.require_all, args.separation, args.preds)
+    for note in sub.warnings:
         print(f"warning: {note}", file=sys.stderr)
-    path = write_submission(preds, args.output, args.force)
+    path = write_submission(sub, args.output, args.force)
     total = sum(len(p.outputs) for p in preds.values())
-    print(f"wrote {path}: {len(preds)} tasks, {total} predictions")
+    print(f"wrote {path}: {sub.benchmark}, {sub.separation}-based ({sub.why_separation}), {len(preds)} tasks, "
+          f"{total} predictions")
     return 0
 
 
