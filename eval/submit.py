@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamp import __version__
 from lamp.core.errors import LampError
 from lamp.core.outputs import load_outputs
 from lamp.core.questions import iter_questions
@@ -250,7 +249,7 @@ def record_text(sub: Submission) -> str:
     packed = [get_task(t).file_name for t in benchmark_tasks(sub.benchmark) if t in sub.preds]
     lines = [f"benchmark: {sub.benchmark}", f"separation: {sub.separation}-based", f"split: {sub.split or ''}",
              f"tasks: {', '.join(packed)}", f"missing: {', '.join(sub.missing) or 'none'}",
-             f"written by: lamp submit (lamp-harness {__version__})"]
+             "written by: lamp submit"]
     return "\n".join(lines) + "\n"
 
 
