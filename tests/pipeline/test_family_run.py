@@ -12,6 +12,7 @@ import pytest
 from eval.judge import PROMPT_HASH, PROMPT_VERSION, REASK
 from lamp.cli.main import main
 from lamp.core.errors import LampError
+from lamp.core.tasks import get_task
 from lamp.generation.backends.base import GenerationSettings
 from lamp.generation.backends.dummy import DummyBackend
 from lamp.pipeline.run import RunConfig, run_pipeline
@@ -155,3 +156,14 @@ def test_a_judge_spec_is_backend_then_model_or_a_model_alone():
     assert parse_judge("openai:llama3:8b") == ("openai", "llama3:8b")
     assert parse_judge("hf-causal:Qwen/Qwen2.5-7B-Instruct") == ("hf-causal", "Qwen/Qwen2.5-7B-Instruct")
     assert parse_judge("SmolLM2-135M-Instruct") == ("auto", "SmolLM2-135M-Instruct")
+
+
+def test_the_demo_config_runs_one_longlamp_task_and_one_lamp_qa_category_beside_lamp():
+    cfg = RunConfig.from_file(Path(__file__).resolve().parents[2] / "data" / "demo_run.json")
+    cfg.validate("data/demo_run.json", check_backend=False)
+    benchmarks = [get_task(t).benchmark for t in cfg.tasks]
+    assert benchmarks.count("LaMP") == 7 and benchmarks.count("LongLaMP") == 1 and benchmarks.count("LaMP-QA") == 1
+    # The long tasks are cut (their own budget is hundreds of tokens) to keep `make demo` short.
+    for task in cfg.tasks:
+        if get_task(task).benchmark != "LaMP":
+            assert cfg.for_task(task).max_new_tokens < get_task(task).max_new_tokens
