@@ -47,9 +47,11 @@ def _finish(scored: list[ScoredTask], output_file: str | None, flat: bool, quiet
 # --------------------------------------------------------------------------- lamp eval
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--golds", required=True, help="gold outputs: a JSON file, a folder or a zip")
+    parser.add_argument("--golds", required=True, help="gold outputs: a JSON file, a folder or a zip (LongLaMP: "
+                        "its dataset file itself, whose rows hold the gold text)")
     parser.add_argument("--preds", required=True, help="predictions: a JSON file, a folder or a zip")
-    parser.add_argument("--task", help="score only this task (LaMP-1 … LaMP-7, LaMP-2-old); the output "
+    parser.add_argument("--task", help="score only this task (any of lamp tasks: LaMP-1 … LaMP-7, LaMP-2-old, "
+                        "LongLaMP-…); the output "
                         "file is then flat {metric: value} as eval_task.py writes")
     parser.add_argument("--split", help="with an official data folder/zip as --golds: use its "
                         "{split}_outputs.json files (e.g. dev)")

@@ -77,7 +77,8 @@ def test_report_shows_the_extra_longlamp_metrics_after_the_tasks_own():
 
 def test_report_of_a_lamp_task_lists_only_its_metrics():
     md = build_report([RunResult("a", "LaMP-3", {"MAE": 0.5, "RMSE": 0.9, "samples": 10})]).markdown()
-    assert [line.split(" | ")[1] for line in md.splitlines() if line.startswith("| LaMP-3 |")] == ["MAE ↓", "RMSE ↓"]
+    rows = [line.split(" | ")[1] for line in md.splitlines() if line.startswith("| LaMP-3 |")]
+    assert rows == ["MAE ↓", "RMSE ↓"]
     assert "judged by" not in md
 
 
@@ -121,3 +122,21 @@ def test_report_falls_back_to_the_judge_in_the_run_manifest(tmp_path):
     (run / "manifest.json").write_text(json.dumps({"judge": JUDGE}))
     md = build_report(load_run_dirs([run])).markdown()
     assert f"{QA} judged by `hf-causal:SmolLM2-135M-Instruct@abc123" in md
+
+
+def test_a_longlamp_folder_in_lamp_layout_reads_its_outputs_file_not_its_questions(tmp_path, capsys):
+    folder = tmp_path / "data" / "LongLaMP_product_review" / "dev"
+    folder.mkdir(parents=True)
+    rows = _rows()
+    ids = [made_id(i, row["input"]) for i, row in enumerate(rows)]
+    (folder / "dev_questions.json").write_text(json.dumps(        # what lamp data download writes
+        [{"id": i, "input": row["input"], "profile": []} for i, row in zip(ids, rows)]))
+    (folder / "dev_outputs.json").write_text(json.dumps(
+        {"task": "LongLaMP_product_review",
+         "golds": [{"id": i, "output": row["output"]} for i, row in zip(ids, rows)]}))
+    preds = _copy_top_predictions(tmp_path / "preds.json")
+    out = tmp_path / "scores.json"
+    assert lamp_main(["eval", "--golds", str(tmp_path / "data"), "--split", "dev", "--preds",
+                      str(tmp_path / "preds.json"), "--output_file", str(out)]) == 0
+    golds = dict(zip(ids, (row["output"] for row in rows)))
+    assert json.loads(out.read_text())["LongLaMP_product_review"] == pytest.approx(score_task(TASK, golds, preds))
