@@ -59,7 +59,7 @@ from eval.report import RunResult, build_report
 from lamp.generation.cache import GenerationCache
 from lamp.generation.models import cache_dir
 from retrievers.ranking import partial_path_for, rank_questions
-from lamp.pipeline.run_judge import JUDGED_FAMILY, RUBRIC_METRIC, RunJudge, judge_section, judged_path, plain_html
+from lamp.pipeline.run_judge import JUDGED_FAMILY, RUBRIC_METRIC, RunJudge, judged_path
 
 #: Retriever name that means "no profile": the prompt is the raw input.
 NO_RETRIEVAL = "none"
@@ -383,6 +383,7 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None, judge: Backend 
                     judged = judges.score(task, method, questions, preds, cache)
                     write_json(judged_path(run_dir, method, task), judged.to_json(), indent=1)
                     scores.setdefault(method, {})[t.file_name] = {RUBRIC_METRIC: judged.score}
+                    results.append(RunResult(method, task, {RUBRIC_METRIC: judged.score}, judge=judges.info))
                 elif golds is not None:
                     metrics = score_task(task, golds, preds)
                     scores.setdefault(method, {})[t.file_name] = metrics
@@ -399,12 +400,10 @@ def run_pipeline(cfg: RunConfig, backend: Backend | None = None, judge: Backend 
     if judges.info is not None:
         manifest["judge"] = judges.info
     run_dir.write_manifest(manifest)
-    if results or judges.info is not None:
+    if results:
         report = build_report(results, baseline=cfg.baseline_method if cfg.baseline_method in
-                              {r.method for r in results} else None) if results else None
-        markdown = _report_header(cfg, manifest) + (report.markdown() if report else "") + \
-            judge_section(scores, judges.info)
-        run_dir.write_report(markdown, report.html() if report else plain_html(markdown))
+                              {r.method for r in results} else None)
+        run_dir.write_report(_report_header(cfg, manifest) + report.markdown(), report.html())
     return {"run_dir": str(run_dir.root), "scores": scores, "manifest": manifest}
 
 

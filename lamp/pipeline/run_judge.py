@@ -4,13 +4,13 @@ prompt, greedy, every answer through the run's generation cache, so a rerun judg
 
 The judge is the ``judge`` setting's ``BACKEND:MODEL`` when given, else the run's own model (the
 backend already loaded, no second copy); :attr:`RunJudge.info` names it (backend, model, identity,
-prompt version and hash, retries, decoding) for the manifest and the report, because judge scores
-compare only under one judge.
+prompt version and hash, retries, decoding) for the manifest; each verdict file names its judge
+too, which the report (:mod:`eval.report`) shows under the table, because judge scores compare only
+under one judge.
 """
 
 from __future__ import annotations
 
-import html
 import sys
 import time
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 from eval.judge import JudgeResult, JudgeSettings
 from lamp.core.records import Question
-from lamp.core.rundir import GOLDS_KEY, RunDir
+from lamp.core.rundir import RunDir
 from lamp.core.tasks import get_task
 from lamp.generation.backends.base import Backend
 from lamp.generation.backends.opener import open_backend, resolve_kind
@@ -84,22 +84,3 @@ class RunJudge:
         self.timings[f"judge {get_task(task).file_name} {method}"] = time.perf_counter() - tick
         self.info = {**self.named, **result.judge}
         return result
-
-
-def judge_section(scores: dict[str, dict[str, Any]], info: dict[str, Any] | None) -> str:
-    """The report's LaMP-QA table: each method's rubric-score, and the judge that gave them."""
-    if info is None:
-        return ""
-    rows = [(method, task, m[RUBRIC_METRIC]) for method, by_task in scores.items() if method != GOLDS_KEY
-            for task, m in by_task.items() if RUBRIC_METRIC in m]
-    lines = ["", "## LaMP-QA: rubric-score by the LLM judge", "",
-             f"Judge `{info['identity']}` (prompt {info['prompt_version']} {info['prompt_hash']}, greedy, "
-             f"{info['retries']} retries); judge scores compare only under the same judge.", "",
-             "| method | task | rubric-score |", "|---|---|---|"]
-    lines += [f"| {method} | {task} | {value:.4f} |" for method, task, value in rows]
-    return "\n".join(lines) + "\n"
-
-
-def plain_html(markdown: str) -> str:
-    """A report page for a run whose tasks were all judged (no metric report): the markdown, escaped."""
-    return f"<!doctype html><meta charset=utf-8><title>lamp run</title><pre>{html.escape(markdown)}</pre>\n"

@@ -81,7 +81,9 @@ def test_run_scores_lamp_qa_with_the_judge_and_the_manifest_names_it(demo_dir, t
     assert judge["generation"]["temperature"] == 0.0 and judge["backend"] == "RubricJudge"
     assert result["manifest"]["judge"] == judge
     report = (out / "report.md").read_text()
-    assert PROMPT_HASH in report and f"| bm25 | {QA_FILE} | {want:.4f} |" in report
+    row = next(line for line in report.splitlines() if line.startswith(f"| {QA} | rubric-score"))
+    assert row.count(f"{want:.4f}") == 2
+    assert f"judged by `{judge['identity']}" in report and PROMPT_HASH in report
 
 
 def test_a_rerun_judges_nothing_twice_and_scores_the_same(demo_dir, tmp_path, private_cache):
