@@ -9,6 +9,8 @@ Files whose name contains ``questions`` are skipped, so an official data folder 
 except where a benchmark keeps the gold text in its dataset rows (LongLaMP: ``Task.schema.gold_field``):
 a questions file of such a task in the benchmark's own layout is its golds (each row's ``output``
 under its made id, :mod:`lamp.core.native`), so ``lamp eval --golds`` takes the dataset file itself.
+LongLaMP's official generation output (``[{"id", "generated_text", "output"}]``, a ``lamp submit``
+member) is read as predictions by its ``generated_text``; its ``output`` is the gold.
 A bare list without a ``task`` field takes its task from a ``LaMP_i`` folder on its path
 (:func:`lamp.core.sources.task_from_path`, the rule ``lamp validate`` uses), or from ``--task``.
 """
@@ -104,6 +106,24 @@ def _parse(data: bytes, name: str, hint: bool = False) -> Any:
         raise
 
 
+def _generated_rows(obj: Any) -> bool:
+    """LongLaMP's official generation output (``[{"generated_text", "output": gold}]``, what ``lamp submit``
+    packs): its prediction is ``generated_text``; its ``output`` is the gold and must never be read as one."""
+    return isinstance(obj, list) and bool(obj) and isinstance(obj[0], dict) and "generated_text" in obj[0]
+
+
+def _from_generated(obj: list[Any], name: str) -> list[dict[str, Any]]:
+    rows = []
+    for i, row in enumerate(obj):
+        if not isinstance(row, dict) or "id" not in row or "generated_text" not in row:
+            raise LampError(f"{name}: row {i}: expected {{\"id\", \"generated_text\", \"output\"}} (LongLaMP's "
+                            "generation output with lamp's question ids); the official file without ids cannot be "
+                            "matched to questions")
+        text = row["generated_text"]
+        rows.append({"id": row["id"], "output": "" if text is None else text})     # officially None: no answer
+    return rows
+
+
 def _rows_task(obj: list[Any], name: str, wanted: str | None) -> str:
     """The task whose record layout reads a dataset's own rows (it makes their ids): ``--task`` or the path's."""
     task = wanted or task_from_path(name)
@@ -136,6 +156,8 @@ def read_outputs_set(path: str | os.PathLike, role: str = "predictions",
     n_json = 0
     single = p.is_file() and not zipfile.is_zipfile(p)
     for name, obj in _json_members(p, split):
+        if _generated_rows(obj):
+            obj = _from_generated(obj, name)
         native = _native_rows(obj)
         if not single and _is_questions(name) and not native:
             continue        # a questions file in LaMP's layout (no gold text in it)

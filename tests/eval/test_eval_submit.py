@@ -13,6 +13,7 @@ import pytest
 
 from lamp.cli.main import main as lamp_main
 from eval.judge import read_responses
+from eval.loading import read_outputs_set
 from lamp.core.questions import iter_questions
 from lamp.core.tasks import BENCHMARK_TASKS, get_task
 
@@ -208,3 +209,10 @@ def test_lamp_qa_predictions_are_written_as_its_official_response_file(tmp_path,
     assert lamp_main(["submit", str(tmp_path / "p"), "--questions", str(DEMO), "--output", str(out), "--force",
                       "--separation", "time"]) == 2
     assert "has no time-based setting" in capsys.readouterr().err
+
+
+def test_a_packed_longlamp_member_reads_back_as_its_predictions_not_its_golds(tmp_path, capsys):
+    preds = _demo_preds(tmp_path / "p", REVIEW)
+    out = tmp_path / "sub.zip"
+    assert lamp_main(["submit", str(tmp_path / "p"), "--questions", str(DEMO), "--output", str(out)]) == 0
+    assert read_outputs_set(out, "predictions", REVIEW)[REVIEW].outputs == preds
