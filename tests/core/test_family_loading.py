@@ -217,7 +217,7 @@ def test_lamp_run_with_the_dummy_backend_runs_the_demo_tasks(tmp_path):
     scores = json.loads((out / "scores.json").read_text(encoding="utf-8"))
     review = get_task(REVIEW).file_name
     assert set(scores["bm25"][review]) >= {"rouge-1", "rouge-L", "meteor"}
-    assert get_task(QA).file_name not in scores["bm25"]                  # a judge scores it (lamp judge)
+    assert set(scores["bm25"][get_task(QA).file_name]) == {"rubric-score"}   # the LLM judge scores it
     for method in ("none", "bm25", "recency"):
         for task in (REVIEW, QA):
             preds = json.loads((out / "predictions" / method / f"{get_task(task).file_name}.json").read_text("utf-8"))
