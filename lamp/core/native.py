@@ -179,3 +179,10 @@ def _item(schema: RecordSchema, raw: Any, position: int, qid: str, where: str,
     known = {schema.item_id_field, *(name for name, _ in schema.item_fields)}
     out.update({k: v for k, v in raw.items() if k not in known and v is not None})
     return out if ok else None
+
+
+def item_to_lamp(schema: RecordSchema, raw: Any, position: int, where: str,
+                 problems: Problems) -> dict[str, Any] | None:
+    """One profile item sent in the benchmark's own layout (``lamp serve``'s PUT/POST of, say, a
+    LongLaMP review without an id) in LaMP's layout, read by the rules the data files follow."""
+    return _item(schema, raw, position, where, where, problems)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from lamp.core.errors import LampError
 from lamp.core.jsonio import Problems
+from lamp.core.native import item_to_lamp
 from lamp.core.questions import item_from_json
 from lamp.core.records import ProfileItem, Question
 from lamp.core.tasks import Task, get_task
@@ -148,7 +149,8 @@ class Service:
             raise ApiError(422, str(exc), param) from None
 
     def items(self, raw: list[dict[str, Any]], task: Task, param: str = "profile") -> list[ProfileItem]:
-        """Validate LaMP profile items for ``task``; every problem is listed in one 422."""
+        """Validate profile items for ``task`` (LaMP's layout, or without ids the benchmark's own, ids
+        made as the data readers make them); every problem is listed in one 422."""
         if len(raw) > self.limits.max_items:
             raise ApiError(413, f"{param} has {len(raw)} items; the limit is {self.limits.max_items} per user", param)
         problems = Problems(param, collect=True)
@@ -157,6 +159,10 @@ class Service:
             for key, value in obj.items():
                 for where, text in strings(value, f"{param}[{n}].{key}"):   # at any depth
                     self.check_text(text, where)
+            if task.schema is not None and isinstance(obj, dict) and "id" not in obj:   # the benchmark's layout
+                obj = item_to_lamp(task.schema, obj, n, f"{param}[{n}]", problems)
+                if obj is None:
+                    continue
             item = item_from_json(obj, problems, f"{param}[{n}]", task.item_fields)
             if item is not None:
                 self.check_id(item.id, f"{param}[{n}].id")
