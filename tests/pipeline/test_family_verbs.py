@@ -159,7 +159,7 @@ def test_serve_personalize_takes_a_family_task_and_builds_the_prompt_a_run_build
     assert isinstance(got["output"], str) and got["output"].strip()
 
 
-def test_serve_refuses_a_longlamp_item_missing_a_field_naming_it():
+def test_serve_appends_longlamp_items_and_refuses_one_missing_a_field_naming_it():
     from fastapi.testclient import TestClient
 
     from lamp.generation.backends.dummy import DummyBackend
@@ -167,6 +167,11 @@ def test_serve_refuses_a_longlamp_item_missing_a_field_naming_it():
     from lamp.serving.store import ProfileStore
 
     client = TestClient(create_app(DummyBackend(), ProfileStore(":memory:")))
-    item = {"description": "a lamp", "overall": 4.0, "summary": "nice"}          # no reviewText
-    r = client.put("/users/u1/profile", json={"task": REVIEW, "profile": [item]})
+    item = {"description": "a lamp", "overall": 4.0, "summary": "nice", "reviewText": "It lights up."}
+    assert client.put("/users/u1/profile", json={"task": REVIEW, "profile": [item]}).status_code == 200
+    r = client.post("/users/u1/items", json={"profile": [{**item, "reviewText": "Still lights up."}]})
+    assert r.status_code < 300, r.text
+    assert len(client.get("/users/u1/profile").json()["profile"]) == 2
+    del item["reviewText"]
+    r = client.put("/users/u2/profile", json={"task": REVIEW, "profile": [item]})
     assert r.status_code == 422 and "profile[0].reviewText" in r.text, r.text
