@@ -8,6 +8,9 @@ position and its next-token logits. Between two steps the engine may
 * **admit** new jobs: their prompts are read (in chunks of ``prefill_rows``, each prompt tokenized on
   its own, so a prompt that cannot be tokenized fails alone) and their caches merged with the running
   rows' (the running rows keep their state: nothing is recomputed);
+* **reuse the shared prefix**: the token prefix that prompts share (the chat template's system turn,
+  ~25 tokens for SmolLM2) is read once, when two or more prompts that share it first join together,
+  and its keys and values are copied into every later row that starts with it;
 * **step**: every row takes its greedy token; rows that finished (end of sequence, a stop string,
   their ``max_tokens``) leave the batch at once and their requests are answered.
 
@@ -30,6 +33,8 @@ from lamp.core.errors import LampError
 PREFILL_ROWS = 8
 #: Spare cache positions added whenever a buffer fills up.
 ROOM = 32
+#: The shortest shared prefix worth keeping (shorter ones are read with each prompt).
+MIN_PREFIX = 8
 
 
 class _Rows(NamedTuple):
@@ -69,6 +74,9 @@ class RunningBatch:
         self.keep_last = {"logits_to_keep": 1} if greedy.accepts(model, "logits_to_keep") else {}
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (tokenizer.eos_token_id or 0)
+        #: The shared prefix's token ids and, per layer, its keys and values (batch of one).
+        self.prefix_ids: list[int] = []
+        self.prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._clear()
 
     def _clear(self) -> None:
@@ -99,6 +107,7 @@ class RunningBatch:
                 continue
             job.prompt_tokens = len(ids)
             rows.append((job, ids))
+        rows.sort(key=lambda row: len(row[1]))                     # chunks of similar length: less padding
         parts = []
         for start in range(0, len(rows), self.prefill_rows):
             chunk = rows[start:start + self.prefill_rows]
@@ -115,15 +124,44 @@ class RunningBatch:
             self._merge(parts)
         return failed
 
-    def _prefill(self, chunk: list[tuple[Any, list[int]]]) -> _Rows:
-        width = max(len(ids) for _, ids in chunk)
-        ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long, device=self.device)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long, device=self.device)
-        for j, (_, own) in enumerate(chunk):
-            ids[j, width - len(own):] = torch.tensor(own, device=self.device)
-            mask[j, width - len(own):] = 1
+    def _prefix_for(self, rows: list[list[int]]) -> int:
+        """How many leading tokens of every row to take from the kept prefix (each row keeps one of
+        its own); two or more rows that share a longer prefix than that replace the kept one."""
+        def kept_match() -> int:
+            limit = min(min(len(r) for r in rows) - 1, len(self.prefix_ids))
+            n = 0
+            while n < limit and all(r[n] == self.prefix_ids[n] for r in rows):
+                n += 1
+            return n
+
+        shared = greedy.shared_prefix_length(rows)
+        if shared >= MIN_PREFIX and shared > kept_match():
+            self._keep_prefix(rows[0][:shared])
+        p = kept_match()
+        return p if p >= MIN_PREFIX else 0
+
+    def _keep_prefix(self, ids: list[int]) -> None:
         cache = greedy._new_cache(self.model, [greedy.BufferLayer() for _ in range(self.n_layers)])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, **self.keep_last,
+                       **{self.cache_arg: cache})
+        self.prefix_ids, self.prefix_kv = list(ids), [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _prefill(self, chunk: list[tuple[Any, list[int]]]) -> _Rows:
+        p = self._prefix_for([ids for _, ids in chunk])
+        width = max(len(ids) for _, ids in chunk) - p
+        ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((len(chunk), p + width), dtype=torch.long, device=self.device)
+        mask[:, :p] = 1
+        for j, (_, own) in enumerate(chunk):                          # left padding after the prefix
+            ids[j, width - (len(own) - p):] = torch.tensor(own[p:], device=self.device)
+            mask[j, p + width - (len(own) - p):] = 1
+        n = len(chunk)
+        layers = [greedy.BufferLayer(k[:, :, :p].expand(n, -1, -1, -1).contiguous(),
+                                     v[:, :, :p].expand(n, -1, -1, -1).contiguous(), length=p)
+                  for k, v in self.prefix_kv] if p else [greedy.BufferLayer() for _ in range(self.n_layers)]
+        cache = greedy._new_cache(self.model, layers)
+        positions = (p + mask[:, p:].cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                              **self.keep_last, **{self.cache_arg: cache})

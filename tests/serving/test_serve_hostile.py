@@ -415,3 +415,31 @@ def test_a_request_arriving_mid_generation_joins_the_running_batch_and_answers_a
         assert long_job.completion_tokens == long_alone.completion_tokens
     finally:
         engine.close()
+
+
+def test_the_shared_prefix_is_read_once_and_later_rows_that_start_with_it_answer_as_alone(tiny_backend):
+    """Prompts that join together and share a prefix (a chat template's system turn) leave its keys
+    and values with the running batch; a later prompt that starts with it reuses them and still
+    answers as it does alone (read whole, on an engine that kept no prefix)."""
+    from lamp.serving.continuous import MIN_PREFIX
+
+    system = "the kettle broke fast great book lovely kids cable battery score review answer "
+    prompts = [system + "the kettle", system + "lovely kids", system + "cable battery great"]
+    fresh = BatchEngine(tiny_backend, window_s=0.0, max_batch=8)
+    try:
+        alone = [fresh.run([Job(p, 6)])[0].output for p in prompts]
+        assert fresh.running.prefix_ids == []                    # one row at a time: nothing shared
+    finally:
+        fresh.close()
+    engine = BatchEngine(tiny_backend, window_s=0.3, max_batch=8)
+    try:
+        first = [Job(p, 6) for p in prompts[:2]]
+        engine.submit(first)
+        assert all(job.done.wait(60) for job in first)
+        kept = engine.running.prefix_ids
+        assert len(kept) >= MIN_PREFIX
+        assert tiny_backend.tokenizer(prompts[2], add_special_tokens=first[0].special_tokens)["input_ids"][:len(kept)] == kept
+        late = engine.run([Job(prompts[2], 6)])[0]
+        assert [job.output for job in first] + [late.output] == alone
+    finally:
+        engine.close()
