@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,22 @@ def lamp3_data(tmp_path: Path) -> dict[str, Path]:
     return {"train": write_split(tmp_path / "data", "train", train_q, train_o),
             "dev": write_split(tmp_path / "data", "dev", dev_q, dev_o),
             "test": write_split(tmp_path / "data", "test", test_q, None)}
+
+
+def load_bench():
+    """bench/bench_learning.py as a module: the learning tests run its checks on small planted sets."""
+    if "bench_learning" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_learning", ROOT / "bench" / "bench_learning.py")
+        module = sys.modules["bench_learning"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["bench_learning"]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_bench()
+
+
+@pytest.fixture(scope="module")
+def planted_data(bench, tmp_path_factory) -> Path:
+    return bench.make_data(tmp_path_factory.mktemp("planted"), seed=7, train=60, dev=30)

@@ -9,20 +9,10 @@ import ast
 from functools import cache
 from pathlib import Path
 
-from code_map import ROOT, module_files
+from code_map import ROOT, imported_base, module_files
 
 HEAVY = {"torch", "transformers", "peft"}
 FILES = module_files()
-
-
-def _resolve(module: str, node: ast.ImportFrom, is_package: bool) -> str:
-    base = node.module or ""
-    if node.level:
-        package = module if is_package else module.rpartition(".")[0]
-        for _ in range(node.level - 1):
-            package = package.rpartition(".")[0]
-        base = f"{package}.{base}" if base else package
-    return base
 
 
 def _project(name: str) -> str | None:
@@ -48,7 +38,7 @@ def _imported(module: str, nodes: list[ast.stmt]) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = _resolve(module, node, FILES[module].name == "__init__.py")
+            base = imported_base(module, node, FILES[module].name == "__init__.py")
             names.update(f"{base}.{alias.name}" if _project(f"{base}.{alias.name}") == f"{base}.{alias.name}"
                          else base for alias in node.names)
     return names

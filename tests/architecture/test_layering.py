@@ -17,7 +17,7 @@ import ast
 import re
 from pathlib import Path
 
-from code_map import PACKAGES, ROOT, module_files
+from code_map import PACKAGES, ROOT, imported_base, module_files
 
 
 #: room (a module prefix) -> floor. The core at the bottom, the command lines on top.
@@ -64,12 +64,7 @@ def imports_of(module: str, path: Path, known: set[str], strings: bool = True) -
             for alias in node.names:
                 add(alias.name, node.lineno)
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                package = module if is_package else module.rpartition(".")[0]
-                for _ in range(node.level - 1):
-                    package = package.rpartition(".")[0]
-                base = f"{package}.{base}" if base else package
+            base = imported_base(module, node, is_package)
             for alias in node.names:
                 full = f"{base}.{alias.name}"
                 add(full if full in known else base, node.lineno)

@@ -3,34 +3,12 @@ profile item helps, KD and RL training move that item to the top on unseen quest
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from tiny_models import make_word_encoder
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_bench():
-    if "bench_learning" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_learning", ROOT / "bench" / "bench_learning.py")
-        module = sys.modules["bench_learning"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["bench_learning"]
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return load_bench()
-
-
-@pytest.fixture(scope="module")
-def planted_data(bench, tmp_path_factory) -> Path:
-    return bench.make_data(tmp_path_factory.mktemp("planted"), seed=7, train=60, dev=30)
 
 
 @pytest.fixture(scope="module")
