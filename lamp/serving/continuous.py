@@ -127,17 +127,14 @@ class RunningBatch:
     def _prefix_for(self, rows: list[list[int]]) -> int:
         """How many leading tokens of every row to take from the kept prefix (each row keeps one of
         its own); two or more rows that share a longer prefix than that replace the kept one."""
-        def kept_match() -> int:
-            limit = min(min(len(r) for r in rows) - 1, len(self.prefix_ids))
-            n = 0
-            while n < limit and all(r[n] == self.prefix_ids[n] for r in rows):
-                n += 1
-            return n
-
+        limit = min(min(len(r) for r in rows) - 1, len(self.prefix_ids))
+        p = 0
+        while p < limit and all(r[p] == self.prefix_ids[p] for r in rows):
+            p += 1
         shared = greedy.shared_prefix_length(rows)
-        if shared >= MIN_PREFIX and shared > kept_match():
+        if shared >= MIN_PREFIX and shared > p:
             self._keep_prefix(rows[0][:shared])
-        p = kept_match()
+            p = shared
         return p if p >= MIN_PREFIX else 0
 
     def _keep_prefix(self, ids: list[int]) -> None:
